@@ -1,0 +1,61 @@
+"""minsky: natural-language societies of mind that run on small local models.
+
+The public surface; everything else is an implementation module.
+"""
+
+from minsky.answers import AnswerKind, Tally, extract_answer, tally_votes
+from minsky.backends.base import Backend, Capabilities
+from minsky.backends.fakes import EchoBackend, FunctionBackend, ScriptedBackend
+from minsky.errors import MinskyError
+from minsky.messages import ChatReply, ChatRequest, Message, Options, Usage
+from minsky.organisations.base import (
+    Ask,
+    Member,
+    MemberAnswer,
+    Organisation,
+    Outcome,
+    Round,
+    SocietyView,
+    Task,
+    Turn,
+)
+from minsky.plugins import BackendSettings, BackendType, hookimpl
+from minsky.runlog import RunLog
+from minsky.runner import Backends, Runner, RunResult
+from minsky.society import Society, load as load_society
+
+__all__ = [
+    "AnswerKind",
+    "Ask",
+    "Backend",
+    "BackendSettings",
+    "BackendType",
+    "Backends",
+    "Capabilities",
+    "ChatReply",
+    "ChatRequest",
+    "EchoBackend",
+    "FunctionBackend",
+    "Member",
+    "MemberAnswer",
+    "Message",
+    "MinskyError",
+    "Options",
+    "Organisation",
+    "Outcome",
+    "Round",
+    "RunLog",
+    "RunResult",
+    "Runner",
+    "ScriptedBackend",
+    "Society",
+    "SocietyView",
+    "Tally",
+    "Task",
+    "Turn",
+    "Usage",
+    "extract_answer",
+    "hookimpl",
+    "load_society",
+    "tally_votes",
+]

@@ -1,0 +1,247 @@
+"""A backend for any OpenAI-compatible chat-completions server (vLLM, llama.cpp, Ollama, OpenAI).
+
+Each request of a batch becomes one POST to `{base_url}/chat/completions`; the batch is sent
+concurrently, bounded by a semaphore, and replies come back in input order. Transient
+failures (transport errors, timeouts, 429 and 5xx gateway errors) are retried with
+exponential backoff and full jitter, honouring `Retry-After`. A request that still fails is
+reported in its reply (finish_reason "error"), never raised.
+
+Left out on purpose: streaming, tool calls, logprobs, `n > 1` and provider-specific extras
+other than llama.cpp's `grammar` field. The server is trusted to apply `json_schema` itself;
+the caller validates the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from minsky.backends.base import Backend, Capabilities
+from minsky.messages import ChatReply, ChatRequest, Usage
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# Rate limiting and gateway/overload errors are worth another try; other 4xx mean the
+# request itself is wrong and would fail again.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_SNIPPET_CHARS = 200
+
+
+def _snippet(text: str) -> str:
+    """One line of at most _SNIPPET_CHARS characters, so errors stay readable in logs."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _SNIPPET_CHARS else flat[: _SNIPPET_CHARS - 3] + "..."
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), else None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # RFC 7231 dates are GMT; be lenient with naive ones
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class _Retryable(Exception):
+    """A failure worth retrying; `wait_s` is the server's Retry-After, if it gave one."""
+
+    def __init__(self, message: str, wait_s: float | None = None) -> None:
+        super().__init__(message)
+        self.wait_s = wait_s
+
+
+class _Fatal(Exception):
+    """A failure that another attempt would not fix."""
+
+
+class OpenAIBackend(Backend):
+    """Chat completions over HTTP against an OpenAI-compatible server."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        concurrency: int = 8,
+        timeout_s: float = 120.0,
+        max_retries: int = 4,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        grammar_field: bool = False,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.model = model
+        self.base_url = (
+            base_url
+            or os.environ.get("MINSKY_OPENAI_BASE_URL")
+            or os.environ.get("OPENAI_BASE_URL")
+            or DEFAULT_BASE_URL
+        ).rstrip("/")
+        self.api_key = (
+            api_key or os.environ.get("MINSKY_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        )
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.grammar_field = grammar_field
+        # Only llama.cpp's server understands a top-level `grammar`; elsewhere it is ignored
+        # or rejected, so the flag must be opted into.
+        self.capabilities = Capabilities(grammar=grammar_field, json_schema=True)
+        # Injectable so tests can record backoff waits instead of sleeping.
+        self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+        self._rng = random.Random()
+        # Created lazily: both bind to the running event loop, which does not exist yet.
+        self._client: httpx.AsyncClient | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def describe(self) -> str:
+        return f"openai:{self.model}@{self.base_url}"
+
+    async def aclose(self) -> None:
+        client, self._client, self._semaphore = self._client, None, None
+        # A client from an earlier (now closed) loop cannot be closed from this one; its
+        # sockets went with that loop.
+        if client is not None and self._loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    def _get_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._loop is not loop:
+            # Sync callers may use asyncio.run per batch; the old client's connections belong
+            # to a closed loop, so start over rather than fail.
+            self._client = None
+        if self._client is None:
+            self._loop = loop
+            headers = {"Content-Type": "application/json"}
+            if self.api_key:
+                headers["Authorization"] = f"Bearer {self.api_key}"
+            self._client = httpx.AsyncClient(
+                headers=headers,
+                timeout=httpx.Timeout(self.timeout_s),
+                # Enough pooled connections that the semaphore, not the pool, is the limit.
+                limits=httpx.Limits(max_connections=self.concurrency),
+            )
+            # One semaphore per backend, so concurrent batches share the bound too.
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        return self._client
+
+    async def complete(self, requests: list[ChatRequest]) -> list[ChatReply]:
+        self._get_client()
+        return list(await asyncio.gather(*(self._complete_one(r) for r in requests)))
+
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        opts = request.options
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "temperature": opts.temperature,
+            "top_p": opts.top_p,
+            "max_tokens": opts.max_tokens,
+        }
+        if opts.seed is not None:
+            body["seed"] = opts.seed
+        if opts.stop:
+            body["stop"] = list(opts.stop)
+        if request.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": request.json_schema, "strict": True},
+            }
+        # Without grammar_field the grammar is dropped; callers consult capabilities first.
+        if request.grammar is not None and self.grammar_field:
+            body["grammar"] = request.grammar
+        return body
+
+    def _backoff(self, attempt: int, wait_s: float | None) -> float:
+        if wait_s is not None:
+            return min(self.max_backoff_s, wait_s)
+        # Full jitter spreads retries from many clients instead of synchronising them.
+        return self._rng.uniform(0, min(self.max_backoff_s, self.backoff_s * 2**attempt))
+
+    async def _complete_one(self, request: ChatRequest) -> ChatReply:
+        assert self._semaphore is not None
+        body = self._body(request)
+        start = time.perf_counter()
+        # Held across retries: backing off while still holding a slot keeps a rate-limited
+        # server from being hit by fresh requests meanwhile.
+        async with self._semaphore:
+            attempt = 0
+            while True:
+                try:
+                    reply = await self._post(body)
+                except _Retryable as exc:
+                    if attempt >= self.max_retries:
+                        return self._error(f"{exc} (after {attempt + 1} attempts)", start)
+                    await self._sleep(self._backoff(attempt, exc.wait_s))
+                    attempt += 1
+                    continue
+                except _Fatal as exc:
+                    return self._error(str(exc), start)
+                except Exception as exc:  # noqa: BLE001 - one odd reply must not lose the batch
+                    return self._error(f"{type(exc).__name__}: {_snippet(str(exc))}", start)
+                reply.latency_s = time.perf_counter() - start
+                return reply
+
+    def _error(self, message: str, start: float) -> ChatReply:
+        latency_s = time.perf_counter() - start
+        return ChatReply(text="", finish_reason="error", error=message, latency_s=latency_s)
+
+    async def _post(self, body: dict[str, Any]) -> ChatReply:
+        url = f"{self.base_url}/chat/completions"
+        client = self._get_client()
+        try:
+            response = await client.post(url, json=body)
+        except httpx.TransportError as exc:  # connect errors, timeouts, dropped connections
+            raise _Retryable(f"{type(exc).__name__} from {url}: {_snippet(str(exc))}") from exc
+        except httpx.HTTPError as exc:  # e.g. an invalid URL: retrying cannot help
+            raise _Fatal(f"{type(exc).__name__} for {url}: {_snippet(str(exc))}") from exc
+        if response.status_code != 200:
+            message = f"HTTP {response.status_code} from {url}: {_snippet(response.text)}"
+            if response.status_code in RETRY_STATUSES:
+                raise _Retryable(message, _retry_after(response.headers.get("Retry-After")))
+            raise _Fatal(message)
+        return self._parse(response, url)
+
+    @staticmethod
+    def _parse(response: httpx.Response, url: str) -> ChatReply:
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            content = choice["message"].get("content") or ""
+            # Servers differ in what they report; anything missing counts as zero.
+            usage = data.get("usage") or {}
+            details = usage.get("prompt_tokens_details") or {}
+            counts = Usage(
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+                cached_tokens=int(details.get("cached_tokens") or 0),
+            )
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise _Fatal(
+                f"malformed response from {url} ({type(exc).__name__}): {_snippet(response.text)}"
+            ) from exc
+        # "stop", "eos", "tool_calls", "content_filter", None... only truncation matters here.
+        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        return ChatReply(text=content, finish_reason=finish, usage=counts)

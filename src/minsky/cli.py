@@ -1,0 +1,177 @@
+"""The `minsky` command line: ask a society, list societies and models, read the run log.
+
+Results go to stdout (`--json` for machines), progress to stderr. Errors a user can fix
+are one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from minsky import render
+from minsky.errors import MinskyError
+from minsky.models import MODELS, default_model
+from minsky.plugins import BackendSettings
+from minsky.runlog import RunLog
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MinskyError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _emit(data: Any, as_json: bool, view: Callable[[Any], Any]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        render.print_renderable(view(data))
+
+
+@click.group()
+@click.version_option(package_name="minsky")
+def main() -> None:
+    """minsky: societies of small language models that solve tasks together."""
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--society", "-s", default="vote5", show_default=True,
+              help="a built-in society name or a society TOML file")
+@click.option("--model", "-m", default=None,
+              help=f"model for every agent: {', '.join(MODELS)}, a GGUF path or openai:MODEL "
+                   "(default: the society's, else $MINSKY_MODEL, else qwen0.5b)")
+@click.option("--answer", "kind", type=click.Choice(["auto", "number", "choice", "text"]),
+              default=None, help="kind of answer to extract (default: the society's, auto)")
+@click.option("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+@click.option("--parallel", type=int, default=8, show_default=True,
+              help="sequences decoded in one batch")
+@click.option("--ctx", "n_ctx", type=int, default=16384, show_default=True,
+              help="KV cache tokens, all sequences together")
+@click.option("--resume", default=None, help="continue an interrupted run from the log")
+@click.option("--no-log", is_flag=True, help="do not write this run to the run log")
+@click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object")
+@_friendly
+def ask(question: str | None, society: str, model: str | None, kind: str | None,
+        threads: int | None, parallel: int, n_ctx: int, resume: str | None, no_log: bool,
+        as_json: bool) -> None:
+    """Ask a society QUESTION and print its answer, who said what, tokens and time."""
+    from pydantic import ValidationError
+
+    from minsky import society as societies
+    from minsky.runner import Backends, Runner
+
+    log = None if no_log else RunLog()
+    if resume:
+        if log is None:
+            raise MinskyError("--resume reads the run log; drop --no-log")
+        old = log.get_run(resume)
+        question = question or old["question"]
+        soc = societies.from_dict(old["society"], f"run {resume}", model)
+        kind = kind or old["kind"]
+    else:
+        if not question:
+            raise MinskyError("ask needs a QUESTION (or --resume RUN_ID)")
+        soc = societies.load(society, model)
+    try:
+        settings = BackendSettings(threads=threads, parallel=parallel, n_ctx=n_ctx)
+    except ValidationError as err:
+        raise MinskyError(f"option: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
+    runner = Runner(Backends(settings), log)
+    say = (lambda msg: click.echo(msg, err=True)) if not as_json else None
+    if say:
+        say(f"society {soc.name} · {len(soc.agents)} member(s) · models "
+            f"{', '.join(sorted({a.model for a in soc.agents}))}")
+
+    async def go() -> Any:
+        try:
+            return await runner.run(soc, question, None if kind == "auto" else kind,
+                                    resume=resume, progress=say)
+        finally:
+            await runner.backends.aclose()
+
+    try:
+        result = asyncio.run(go())
+    except KeyboardInterrupt:
+        click.echo("interrupted; what finished is in the run log (minsky logs list)", err=True)
+        sys.exit(130)
+    _emit(result.to_dict(), as_json, render.run_summary)
+    if result.status not in ("ok",):
+        sys.exit(1)
+
+
+@main.command("societies")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def list_societies(as_json: bool) -> None:
+    """List the built-in societies."""
+    from minsky import society as societies
+
+    rows = []
+    for name in societies.builtin_names():
+        soc = societies.load(name)
+        rows.append({"name": name, "organisation": soc.config.organisation,
+                     "members": len(soc.agents), "description": soc.config.description})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['name']:<10} {r['organisation']:<10} {r['members']:>2} member(s)  "
+                   f"{r['description']}")
+
+
+@main.command("models")
+@_friendly
+def list_models() -> None:
+    """List the models that ship as packages (the default is marked *)."""
+    import importlib.util
+
+    default = default_model()
+    for m in MODELS.values():
+        installed = importlib.util.find_spec(m.packages[0]) is not None
+        mark = "*" if m.name == default else " "
+        click.echo(f"{mark} {m.name:<14} {'installed' if installed else 'not installed':<14} "
+                   f"{m.description}")
+
+
+@main.group()
+def logs() -> None:
+    """Read the run log."""
+
+
+@logs.command("list")
+@click.option("-n", "limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def logs_list(limit: int, as_json: bool) -> None:
+    """The latest runs, newest first."""
+    runs = RunLog().list_runs(limit)
+    if as_json:
+        click.echo(json.dumps(runs, indent=2))
+        return
+    for r in runs:
+        q = " ".join(r["question"].split())[:60]
+        click.echo(f"{r['id']}  {r['society']:<10} {r['status']:<11} "
+                   f"answer={r['answer']!s:<8} {q}")
+
+
+@logs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def logs_show(run_id: str, as_json: bool) -> None:
+    """One run, round by round: who was asked what, what each said, the decision."""
+    _emit(RunLog().get_run(run_id), as_json, render.run_transcript)

@@ -1,0 +1,104 @@
+"""Wire types shared by organisations, the runner and backends.
+
+Plain dataclasses, one concept each: a chat `Message`, the `Options` for sampling, a
+`ChatRequest` (what one agent is asked) and its `ChatReply`. Backends receive lists of
+requests and return replies in the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message."""
+
+    role: Role
+    content: str
+
+
+class Options(BaseModel):
+    """Sampling options of one agent; unknown keys are rejected so typos fail loudly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(0.0, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    # local backends only; keeps sampling cheap on 150k-token vocabularies (0 = off)
+    top_k: int = Field(40, ge=0)
+    max_tokens: int = Field(256, ge=1, le=32768)
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class ChatRequest:
+    """What one agent is asked: its messages, sampling options and an optional constraint.
+
+    `grammar` is a GBNF grammar and `json_schema` a JSON schema; a backend that cannot
+    honour a constraint says so through its capability flags and the caller falls back to
+    extraction from free text.
+    """
+
+    messages: list[Message]
+    options: Options = field(default_factory=Options)
+    grammar: str | None = None
+    json_schema: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "messages": [asdict(m) for m in self.messages],
+            "options": self.options.model_dump(),
+            "grammar": self.grammar,
+            "json_schema": self.json_schema,
+        }
+
+
+@dataclass
+class Usage:
+    """Token counts of one call; `cached_tokens` is the part of the prompt reused from cache."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class ChatReply:
+    """A backend's answer to one request.
+
+    `finish_reason` is "stop" (end of turn or a stop string), "length" (max_tokens) or
+    "error" (the call failed; `error` says why and `text` is empty).
+    """
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    finish_reason: Literal["stop", "length", "error"] = "stop"
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "usage": asdict(self.usage),
+            "latency_s": self.latency_s,
+            "finish_reason": self.finish_reason,
+            "error": self.error,
+        }

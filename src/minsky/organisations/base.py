@@ -1,0 +1,147 @@
+"""What an organisation is: a sans-IO generator over rounds of asks.
+
+An organisation never calls a model. It yields a `Round` (the asks of that round, one per
+member asked), receives the `Turn`s (the replies, in the same order), and finally returns
+an `Outcome`. The runner owns batching, budgets, logging and I/O, so an organisation is
+tested with canned replies alone:
+
+    gen = vote(task, society)
+    rnd = next(gen)                      # Round("answer", [Ask(...), ...])
+    outcome = gen.send([Turn(...), ...]) # raises StopIteration(outcome) at the end
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from minsky.answers import AnswerKind
+from minsky.messages import ChatReply, Message, Options
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the society is asked: the question and the kind of answer expected."""
+
+    question: str
+    kind: AnswerKind = "number"
+    choices: str = "ABCDE"
+
+
+_CHOICE_LINE = re.compile(r"^\s*\(?([A-E])[).:]\s+\S", re.MULTILINE)
+
+
+def detect_kind(question: str) -> AnswerKind:
+    """Guess the answer kind of a question: choice letters, a number, or free text."""
+    if len(set(_CHOICE_LINE.findall(question))) >= 2:
+        return "choice"
+    if re.search(r"\d", question) or re.search(r"\bhow (many|much)\b", question, re.I):
+        return "number"
+    return "text"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member as an organisation sees it: name, role prompt, options, capabilities."""
+
+    name: str
+    role: str
+    options: Options
+    constrained: bool = False  # its backend honours grammars, so a format can be forced
+
+
+@dataclass
+class Ask:
+    """One request to one member. `options` overrides the member's own sampling options."""
+
+    agent: str
+    messages: list[Message]
+    purpose: str = "answer"
+    grammar: str | None = None
+    options: Options | None = None
+
+
+@dataclass
+class Round:
+    """The asks of one round; the runner sends them to each backend as one batch."""
+
+    label: str
+    asks: list[Ask]
+
+
+@dataclass
+class Turn:
+    """A member's reply to an ask."""
+
+    ask: Ask
+    reply: ChatReply
+
+    @property
+    def text(self) -> str:
+        return self.reply.text
+
+
+@dataclass
+class MemberAnswer:
+    """One member's answer, as reported in the outcome (`name`, `answer` are stable keys)."""
+
+    name: str
+    answer: str | None
+    text: str
+    round: int = 1
+
+
+Status = Literal["ok", "max_rounds", "max_tokens", "timeout", "error", "interrupted"]
+
+
+@dataclass
+class Outcome:
+    """What an organisation decided."""
+
+    answer: str | None
+    members: list[MemberAnswer] = field(default_factory=list)
+    tally: dict[str, Any] | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "members": [asdict(m) for m in self.members],
+            "tally": self.tally,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class SocietyView:
+    """What an organisation is given: its members and its validated parameters."""
+
+    members: list[Member]
+    params: BaseModel
+
+    def member(self, name: str) -> Member:
+        return next(m for m in self.members if m.name == name)
+
+
+OrgRun = Generator[Round, list[Turn], Outcome]
+
+
+class NoParams(BaseModel):
+    """For organisations without parameters: any key is a typo."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """A registered organisation: its name, parameter model and generator function."""
+
+    name: str
+    run: Callable[[Task, SocietyView], OrgRun]
+    params: type[BaseModel] = NoParams
+    description: str = ""
+    max_members: int | None = None

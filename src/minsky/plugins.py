@@ -1,0 +1,98 @@
+"""Extension points: backends and organisations register through pluggy hooks.
+
+The built-ins register through the very hooks a third-party package uses (the `minsky`
+entry-point group), so a plugin is a module with `@hookimpl` functions:
+
+    from minsky.plugins import hookimpl
+
+    @hookimpl
+    def register_organisations(register):
+        register(Organisation("mine", my_generator, MyParams, "what it does"))
+
+and, in the plugin's pyproject.toml, `[project.entry-points.minsky] mine = "my_module"`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+import pluggy
+from pydantic import BaseModel, ConfigDict, Field
+
+from minsky.errors import MinskyError
+
+if TYPE_CHECKING:
+    from minsky.backends.base import Backend
+    from minsky.organisations.base import Organisation
+
+hookspec = pluggy.HookspecMarker("minsky")
+hookimpl = pluggy.HookimplMarker("minsky")
+
+
+class BackendSettings(BaseModel):
+    """Settings shared by backends that run a model in this process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
+    n_ctx: int = Field(16384, ge=512, description="KV cache size in tokens, all slots together")
+    parallel: int = Field(8, ge=1, le=64, description="sequences decoded in one batch")
+
+
+@dataclass(frozen=True)
+class BackendType:
+    """A registered backend: `create(spec, settings)` builds one for a model spec."""
+
+    name: str
+    create: Callable[[str, BackendSettings], Backend]
+    description: str = ""
+
+
+class Specs:
+    @hookspec
+    def register_backends(self, register: Callable[[BackendType], None]) -> None:
+        """Register backend types by calling `register(BackendType(...))`."""
+
+    @hookspec
+    def register_organisations(self, register: Callable[[Organisation], None]) -> None:
+        """Register organisations by calling `register(Organisation(...))`."""
+
+
+@cache
+def manager() -> pluggy.PluginManager:
+    """The plugin manager, with entry-point plugins (the built-ins among them) loaded."""
+    pm = pluggy.PluginManager("minsky")
+    pm.add_hookspecs(Specs)
+    pm.load_setuptools_entrypoints("minsky")
+    from minsky import builtin
+
+    # running from a source tree that was never installed: no entry points to find
+    if not pm.is_registered(builtin):
+        pm.register(builtin, name="builtin")
+    return pm
+
+
+def _collect(hook: str) -> dict[str, object]:
+    found: dict[str, object] = {}
+
+    def register(item: object) -> None:
+        name = item.name  # type: ignore[attr-defined]
+        if name in found:
+            raise MinskyError(f"two plugins register {hook.split('_')[1][:-1]} {name!r}")
+        found[name] = item
+
+    getattr(manager().hook, hook)(register=register)
+    return found
+
+
+def organisations() -> dict[str, Organisation]:
+    """All registered organisations by name."""
+    return _collect("register_organisations")  # type: ignore[return-value]
+
+
+def backend_types() -> dict[str, BackendType]:
+    """All registered backend types by name."""
+    return _collect("register_backends")  # type: ignore[return-value]

@@ -1,0 +1,236 @@
+"""The run log: every run, round, message, backend call and outcome, in SQLite.
+
+Written as the run goes (each call is committed when it returns), so a crash or Ctrl-C
+loses nothing already computed, and `minsky ask --resume RUN_ID` can replay the logged
+replies instead of asking the model again. Ids are ULIDs, so they sort by time. The
+schema evolves through named migrations, applied once each, in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+from ulid import ULID
+
+from minsky.errors import MinskyError
+from minsky.messages import ChatReply, ChatRequest, Usage
+from minsky.paths import log_path
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_initial",
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, created_at REAL NOT NULL, finished_at REAL,
+            society TEXT NOT NULL, society_json TEXT NOT NULL, question TEXT NOT NULL,
+            kind TEXT NOT NULL, models_json TEXT NOT NULL, status TEXT NOT NULL,
+            answer TEXT, outcome_json TEXT, prompt_tokens INTEGER DEFAULT 0,
+            completion_tokens INTEGER DEFAULT 0, wall_s REAL
+        );
+        CREATE TABLE rounds (
+            run_id TEXT NOT NULL REFERENCES runs(id), round INTEGER NOT NULL,
+            label TEXT NOT NULL, started_at REAL NOT NULL, PRIMARY KEY (run_id, round)
+        );
+        CREATE TABLE calls (
+            id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id),
+            round INTEGER NOT NULL, idx INTEGER NOT NULL, agent TEXT NOT NULL,
+            purpose TEXT NOT NULL, backend TEXT NOT NULL, request_json TEXT NOT NULL,
+            request_hash TEXT NOT NULL, text TEXT NOT NULL, finish_reason TEXT NOT NULL,
+            error TEXT, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+            cached_tokens INTEGER NOT NULL, latency_s REAL NOT NULL,
+            replayed INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL
+        );
+        CREATE INDEX calls_run ON calls(run_id, round, idx);
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id),
+            call_id TEXT NOT NULL REFERENCES calls(id), round INTEGER NOT NULL,
+            agent TEXT NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL
+        );
+        CREATE INDEX messages_run ON messages(run_id, id);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id),
+            round INTEGER, kind TEXT NOT NULL, data_json TEXT NOT NULL, created_at REAL NOT NULL
+        );
+        """,
+    ),
+]
+
+
+def request_hash(agent: str, request: ChatRequest) -> str:
+    """A stable hash of who was asked what, to find a logged reply on resume."""
+    canonical = json.dumps({"agent": agent, **request.to_dict()}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class RunLog:
+    """The SQLite run log (by default `$MINSKY_HOME/logs.db`)."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path else log_path()
+        self.db = sqlite3.connect(self.path, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.db:
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+            )
+        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+        for name, sql in MIGRATIONS:
+            if name not in done:
+                with self.db:
+                    self.db.executescript(sql)
+                    self.db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- writing -----------------------------------------------------------------------
+
+    def start_run(
+        self,
+        run_id: str,
+        society: str,
+        society_json: dict[str, Any],
+        question: str,
+        kind: str,
+        models: dict[str, str],
+    ) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO runs (id, created_at, society, society_json, question, kind, "
+                "models_json, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
+                (run_id, time.time(), society, json.dumps(society_json), question, kind,
+                 json.dumps(models)),
+            )
+
+    def restart_run(self, run_id: str) -> None:
+        """Clear a run's rounds, calls and messages before it is resumed and re-logged."""
+        with self.db:
+            for table in ("messages", "events", "calls", "rounds"):
+                self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
+            self.db.execute("UPDATE runs SET status = 'running' WHERE id = ?", (run_id,))
+
+    def start_round(self, run_id: str, round_no: int, label: str) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO rounds VALUES (?, ?, ?, ?)", (run_id, round_no, label, time.time())
+            )
+
+    def log_call(
+        self,
+        run_id: str,
+        round_no: int,
+        idx: int,
+        agent: str,
+        purpose: str,
+        backend: str,
+        request: ChatRequest,
+        reply: ChatReply,
+        replayed: bool = False,
+    ) -> str:
+        call_id = str(ULID())
+        u = reply.usage
+        with self.db:
+            self.db.execute(
+                "INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (call_id, run_id, round_no, idx, agent, purpose, backend,
+                 json.dumps(request.to_dict()), request_hash(agent, request), reply.text,
+                 reply.finish_reason, reply.error, u.prompt_tokens, u.completion_tokens,
+                 u.cached_tokens, reply.latency_s, int(replayed), time.time()),
+            )
+            rows = [(m.role, m.content) for m in request.messages] + [("assistant", reply.text)]
+            self.db.executemany(
+                "INSERT INTO messages (run_id, call_id, round, agent, role, content) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, call_id, round_no, agent, role, content) for role, content in rows],
+            )
+        return call_id
+
+    def event(self, run_id: str, round_no: int | None, kind: str, data: dict[str, Any]) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO events (run_id, round, kind, data_json, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (run_id, round_no, kind, json.dumps(data), time.time()),
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        answer: str | None,
+        outcome: dict[str, Any],
+        usage: Usage,
+        wall_s: float,
+    ) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE runs SET status=?, answer=?, outcome_json=?, prompt_tokens=?, "
+                "completion_tokens=?, wall_s=?, finished_at=? WHERE id=?",
+                (status, answer, json.dumps(outcome), usage.prompt_tokens,
+                 usage.completion_tokens, wall_s, time.time(), run_id),
+            )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, created_at, society, question, status, answer, prompt_tokens, "
+            "completion_tokens, wall_s FROM runs ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [dict(r) for r in rows]
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """A whole run: its record, rounds, calls, messages and events."""
+        row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise MinskyError(f"run {run_id!r} is not in the log {self.path}")
+        run = dict(row)
+        for key in ("society_json", "models_json", "outcome_json"):
+            raw = run.pop(key)
+            run[key.removesuffix("_json")] = json.loads(raw) if raw else None
+
+        def rows(sql: str) -> list[dict[str, Any]]:
+            return [dict(r) for r in self.db.execute(sql, (run_id,))]
+
+        run["rounds"] = rows("SELECT round, label, started_at FROM rounds WHERE run_id=? "
+                             "ORDER BY round")
+        calls = rows("SELECT * FROM calls WHERE run_id=? ORDER BY round, idx")
+        for call in calls:
+            call["request"] = json.loads(call.pop("request_json"))
+        run["calls"] = calls
+        run["messages"] = rows(
+            "SELECT call_id, round, agent, role, content FROM messages WHERE run_id=? ORDER BY id"
+        )
+        events = rows("SELECT round, kind, data_json FROM events WHERE run_id=? ORDER BY id")
+        run["events"] = [
+            {"round": e["round"], "kind": e["kind"], "data": json.loads(e["data_json"])}
+            for e in events
+        ]
+        return run
+
+    def replies_for_resume(self, run_id: str) -> dict[str, deque[ChatReply]]:
+        """The logged replies of a run by request hash, in the order they were given."""
+        found: dict[str, deque[ChatReply]] = defaultdict(deque)
+        for c in self.get_run(run_id)["calls"]:
+            if c["finish_reason"] == "error":
+                continue  # a failed call is worth trying again
+            usage = Usage(c["prompt_tokens"], c["completion_tokens"], c["cached_tokens"])
+            found[c["request_hash"]].append(
+                ChatReply(c["text"], usage, c["latency_s"], c["finish_reason"])
+            )
+        return found
+
+
+__all__ = ["RunLog", "request_hash"]

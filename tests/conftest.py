@@ -1,0 +1,75 @@
+"""Shared fixtures: a hermetic minsky home for every test, and society builders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from minsky.society import Society, from_dict
+
+ROLE = "You are a careful problem solver."
+
+
+@pytest.fixture(autouse=True)
+def minsky_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point MINSKY_HOME and MINSKY_CACHE at fresh temporary directories.
+
+    MINSKY_MODEL is removed too, so the default model of a test is always "qwen0.5b"
+    unless the test sets it.
+    """
+    home = tmp_path / "minsky-home"
+    cache = tmp_path / "minsky-cache"
+    monkeypatch.setenv("MINSKY_HOME", str(home))
+    monkeypatch.setenv("MINSKY_CACHE", str(cache))
+    monkeypatch.delenv("MINSKY_MODEL", raising=False)
+    return home
+
+
+def society_dict(
+    organisation: str = "vote",
+    agents: list[dict[str, Any]] | None = None,
+    *,
+    model: str | None = "fake:a",
+    budget: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    name: str = "test",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A society file as a parsed dict; by default 3 copies of one solver on "fake:a"."""
+    if agents is None:
+        agents = [{"name": "solver", "role": ROLE, "count": 3}]
+    data: dict[str, Any] = {"name": name, "organisation": organisation, "agents": agents}
+    if model is not None:
+        data["model"] = model
+    if budget is not None:
+        data["budget"] = budget
+    if params is not None:
+        data["params"] = params
+    data.update(extra)
+    return data
+
+
+@pytest.fixture
+def make_society() -> Callable[..., Society]:
+    """Build a validated Society: `make_society(dict)` or `make_society(**society_dict_kwargs)`.
+
+    `override=` is the model override given to `from_dict` (like `minsky ask --model`).
+    """
+
+    def make(
+        data: dict[str, Any] | None = None,
+        *,
+        override: str | None = None,
+        source: str = "test.toml",
+        **kwargs: Any,
+    ) -> Society:
+        if data is None:
+            data = society_dict(**kwargs)
+        elif kwargs:
+            raise TypeError("pass either a dict or society_dict keyword arguments")
+        return from_dict(data, source, override)
+
+    return make

