@@ -18,7 +18,7 @@ def req(user: str = "hi", system: str | None = None, **options: object) -> ChatR
     return ChatRequest(messages, Options(**options))  # type: ignore[arg-type]
 
 
-# -- ScriptedBackend: list mode ---------------------------------------------------------
+# -- ScriptedBackend: list mode ------------------------------------------------------------
 
 
 async def test_list_mode_serves_replies_in_order_across_batches() -> None:
@@ -53,7 +53,7 @@ async def test_empty_script_errors_at_once() -> None:
     assert replies[0].finish_reason == "error"
 
 
-# -- ScriptedBackend: dict mode ---------------------------------------------------------
+# -- ScriptedBackend: dict mode ------------------------------------------------------------
 
 
 async def test_dict_mode_keys_on_system_text() -> None:
@@ -95,7 +95,7 @@ async def test_dict_mode_joins_several_system_messages() -> None:
     assert (await backend.complete([request]))[0].text == "hello"
 
 
-# -- recording ---------------------------------------------------------------------------
+# -- recording -----------------------------------------------------------------------------
 
 
 async def test_records_each_batch_as_received() -> None:
@@ -123,7 +123,7 @@ async def test_empty_batch_is_recorded_and_answered_empty() -> None:
     assert backend.batches == [[]]
 
 
-# -- FunctionBackend and EchoBackend -----------------------------------------------------
+# -- FunctionBackend and EchoBackend -------------------------------------------------------
 
 
 async def test_function_backend_applies_fn_to_each_request() -> None:
@@ -168,7 +168,7 @@ async def test_delay_is_awaited_without_blocking_the_loop() -> None:
     assert 0.09 <= elapsed < 0.19
 
 
-# -- capabilities -----------------------------------------------------------------------
+# -- capabilities --------------------------------------------------------------------------
 
 
 def test_default_capabilities() -> None:
@@ -198,7 +198,7 @@ def test_fakes_are_backends_with_names() -> None:
         assert backend.describe() == name
 
 
-# -- token accounting, max_tokens and stop strings ---------------------------------------
+# -- token accounting, max_tokens and stop strings -----------------------------------------
 
 
 async def test_usage_counts_whitespace_separated_words() -> None:
@@ -252,11 +252,6 @@ async def test_absent_stop_string_changes_nothing() -> None:
     assert reply.finish_reason == "stop"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: fakes._reply truncates to max_tokens before applying stop strings, so a "
-    "reply whose stop string comes before the token limit reports finish 'length'",
-)
 async def test_stop_string_before_the_limit_finishes_with_stop() -> None:
     # a real model would have stopped at STOP after 2 words, well inside max_tokens=4
     backend = ScriptedBackend(["a b STOP c d e f"])

@@ -121,3 +121,18 @@ def test_cli_vote_on_the_tiny_model_end_to_end(tmp_path, monkeypatch):
     roles = [m["role"] for m in run["messages"]]
     assert roles.count("assistant") == len(run["calls"])
     assert "system" in roles and "user" in roles
+
+
+def test_timeout_frees_the_slots(backend):
+    long = ask("Write a very long essay about the history of the sea.", max_tokens=3000)
+
+    async def go():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(backend.complete([long, long]), timeout=0.5)
+        # the cancelled sequences are dropped, so a new request is answered promptly
+        return await asyncio.wait_for(backend.complete([ask("Say hi.", max_tokens=4)]), 30)
+
+    (reply,) = asyncio.run(go())
+    assert reply.usage.completion_tokens > 0
+    engine = backend._engine
+    assert all(slot.job is None for slot in engine.slots)

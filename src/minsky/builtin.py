@@ -42,7 +42,13 @@ def register_backends(register: Callable[[BackendType], None]) -> None:
 
 @hookimpl
 def register_organisations(register: Callable[[Organisation], None]) -> None:
+    from minsky.organisations.contest import CONTEST
+    from minsky.organisations.debate import DEBATE
+    from minsky.organisations.democracy import DEMOCRACY
+    from minsky.organisations.mixture import MIXTURE
+    from minsky.organisations.monarchy import MONARCHY
+    from minsky.organisations.roleplay import ROLEPLAY
     from minsky.organisations.vote import SINGLE, VOTE
 
-    register(SINGLE)
-    register(VOTE)
+    for org in (SINGLE, VOTE, MONARCHY, DEMOCRACY, DEBATE, MIXTURE, ROLEPLAY, CONTEST):
+        register(org)

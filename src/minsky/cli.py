@@ -80,7 +80,11 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
             raise MinskyError("--resume reads the run log; drop --no-log")
         old = log.get_run(resume)
         question = question or old["question"]
-        soc = societies.from_dict(old["society"], f"run {resume}", model)
+        # a run made with --model used one model for every agent: keep it on resume
+        models = list(old["models"] or {})
+        if model is None and len(models) == 1 and not models[0].startswith("society:"):
+            model = models[0]
+        soc = societies.from_dict(old["society_config"], f"run {resume}", model)
         kind = kind or old["kind"]
     else:
         if not question:

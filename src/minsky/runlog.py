@@ -59,12 +59,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "002_parent_runs",
+        # a society that is a member of another runs as a run of its own, linked here
+        "ALTER TABLE runs ADD COLUMN parent_id TEXT REFERENCES runs(id);",
+    ),
 ]
 
 
-def request_hash(agent: str, request: ChatRequest) -> str:
-    """A stable hash of who was asked what, to find a logged reply on resume."""
-    canonical = json.dumps({"agent": agent, **request.to_dict()}, sort_keys=True)
+def request_hash(agent: str, request: ChatRequest, model: str = "") -> str:
+    """A stable hash of who (on which model) was asked what, to find a reply on resume."""
+    canonical = json.dumps({"agent": agent, "model": model, **request.to_dict()},
+                           sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -87,9 +93,16 @@ class RunLog:
         done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
         for name, sql in MIGRATIONS:
             if name not in done:
-                with self.db:
-                    self.db.executescript(sql)
-                    self.db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+                # one transaction per migration: executescript would commit statement by
+                # statement, and a half-applied migration could never be applied again
+                try:
+                    self.db.executescript(
+                        f"BEGIN;\n{sql}\nINSERT INTO migrations VALUES "
+                        f"('{name}', {time.time()});\nCOMMIT;"
+                    )
+                except sqlite3.Error:
+                    self.db.rollback()
+                    raise
 
     def close(self) -> None:
         self.db.close()
@@ -104,13 +117,14 @@ class RunLog:
         question: str,
         kind: str,
         models: dict[str, str],
+        parent_id: str | None = None,
     ) -> None:
         with self.db:
             self.db.execute(
                 "INSERT INTO runs (id, created_at, society, society_json, question, kind, "
-                "models_json, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
+                "models_json, status, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
                 (run_id, time.time(), society, json.dumps(society_json), question, kind,
-                 json.dumps(models)),
+                 json.dumps(models), parent_id),
             )
 
     def restart_run(self, run_id: str) -> None:
@@ -132,6 +146,7 @@ class RunLog:
         round_no: int,
         idx: int,
         agent: str,
+        model: str,
         purpose: str,
         backend: str,
         request: ChatRequest,
@@ -144,7 +159,7 @@ class RunLog:
             self.db.execute(
                 "INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (call_id, run_id, round_no, idx, agent, purpose, backend,
-                 json.dumps(request.to_dict()), request_hash(agent, request), reply.text,
+                 json.dumps(request.to_dict()), request_hash(agent, request, model), reply.text,
                  reply.finish_reason, reply.error, u.prompt_tokens, u.completion_tokens,
                  u.cached_tokens, reply.latency_s, int(replayed), time.time()),
             )
@@ -186,7 +201,7 @@ class RunLog:
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT id, created_at, society, question, status, answer, prompt_tokens, "
-            "completion_tokens, wall_s FROM runs ORDER BY id DESC LIMIT ?",
+            "completion_tokens, wall_s, parent_id FROM runs ORDER BY id DESC LIMIT ?",
             (limit,),
         )
         return [dict(r) for r in rows]
@@ -197,13 +212,16 @@ class RunLog:
         if row is None:
             raise MinskyError(f"run {run_id!r} is not in the log {self.path}")
         run = dict(row)
-        for key in ("society_json", "models_json", "outcome_json"):
+        for key, new in (("society_json", "society_config"), ("models_json", "models"),
+                         ("outcome_json", "outcome")):
             raw = run.pop(key)
-            run[key.removesuffix("_json")] = json.loads(raw) if raw else None
+            run[new] = json.loads(raw) if raw else None
 
         def rows(sql: str) -> list[dict[str, Any]]:
             return [dict(r) for r in self.db.execute(sql, (run_id,))]
 
+        run["children"] = rows("SELECT id, society, status, answer FROM runs WHERE parent_id=? "
+                               "ORDER BY id")
         run["rounds"] = rows("SELECT round, label, started_at FROM rounds WHERE run_id=? "
                              "ORDER BY round")
         calls = rows("SELECT * FROM calls WHERE run_id=? ORDER BY round, idx")

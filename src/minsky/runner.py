@@ -56,8 +56,8 @@ class Backends:
     def get(self, spec: str) -> Backend:
         if spec not in self._made:
             types = backend_types()
-            scheme, _, rest = spec.partition(":")
-            if rest and scheme in types and spec not in MODELS:
+            scheme, sep, rest = spec.partition(":")
+            if sep and scheme in types and spec not in MODELS:
                 self._made[spec] = types[scheme].create(rest, self.settings)
             else:
                 self._made[spec] = types["llama"].create(spec, self.settings)
@@ -127,12 +127,18 @@ class Runner:
         kind: str | None = None,
         resume: str | None = None,
         progress: Any = None,
+        parent: str | None = None,
     ) -> RunResult:
-        """Run `society` on `question`; with `resume`, continue that logged run."""
+        """Run `society` on `question`; with `resume`, continue that logged run.
+
+        `parent` is the run id of the society this one serves as a member of.
+        """
         cfg = society.config
         answer_kind = kind or (cfg.answer if cfg.answer != "auto" else detect_kind(question))
         task = Task(question, answer_kind)  # type: ignore[arg-type]
-        backends = {a.model: self.backends.get(a.model) for a in society.agents}
+        backends = {
+            a.model: self.backends.get(a.model) for a in society.agents if a.society is None
+        }
         constrained = {m: b.capabilities.grammar for m, b in backends.items()}
         view = SocietyView(society.members(constrained), society.params)
         by_agent = {a.name: a for a in society.agents}
@@ -149,7 +155,7 @@ class Runner:
             if self.log:
                 self.log.start_run(
                     run_id, cfg.name, cfg.model_dump(), question, answer_kind,
-                    {m: b.describe() for m, b in backends.items()},
+                    {m: b.describe() for m, b in backends.items()}, parent,
                 )
 
         start = time.perf_counter()
@@ -193,12 +199,16 @@ class Runner:
                 turns = [Turn(a, r) for a, r in zip(rnd.asks, replies, strict=True)]
                 rounds.append(RoundRecord(n, rnd.label, [_turn_record(t) for t in turns]))
                 failed = [r.error for r in replies if r.finish_reason == "error"]
-                if failed and len(failed) == len(replies):
+                optional = all(a.purpose == "repair" for a in rnd.asks)
+                if failed and len(failed) == len(replies) and not optional:
                     status, error = "error", failed[0]
                     self._event(run_id, n, "error", {"errors": failed})
                     break
         except (asyncio.CancelledError, KeyboardInterrupt):
             status = "interrupted"
+            raise
+        except Exception as exc:
+            status, error = "error", f"{type(exc).__name__}: {exc}"
             raise
         finally:
             gen.close()
@@ -240,42 +250,68 @@ class Runner:
     ) -> list[ChatReply]:
         """Send the round's asks, one batch per backend, all backends concurrently."""
         requests: list[ChatRequest] = []
-        replies: list[ChatReply | None] = []
+        replies: list[ChatReply | None] = [None] * len(rnd.asks)
         groups: dict[str, list[int]] = {}
         for i, ask in enumerate(rnd.asks):
             if ask.agent not in by_agent:
                 raise MinskyError(f"organisation asked unknown member {ask.agent!r}")
             agent = by_agent[ask.agent]
-            request = _request(ask, agent.options, backends[agent.model], cap)
-            requests.append(request)
-            logged = replay.get(request_hash(ask.agent, request))
-            replies.append(logged.popleft() if logged else None)
-            if replies[-1] is None:
+            requests.append(_request(ask, agent.options, backends.get(agent.model), cap))
+            logged = replay.get(request_hash(ask.agent, requests[i], agent.model))
+            if logged:
+                self._record(run_id, n, i, ask, agent.model, requests[i], logged.popleft(),
+                             "replayed", replies)
+            else:
                 groups.setdefault(agent.model, []).append(i)
 
         async def send(model: str, idx: list[int]) -> None:
             got = await backends[model].complete([requests[i] for i in idx])
+            # logged as soon as this backend answers, so a timeout elsewhere loses nothing
             for i, reply in zip(idx, got, strict=True):
-                replies[i] = reply
+                self._record(run_id, n, i, rnd.asks[i], model, requests[i], reply,
+                             backends[model].describe(), replies)
 
-        await asyncio.gather(*(send(m, idx) for m, idx in groups.items()))
-        done: list[ChatReply] = [r for r in replies if r is not None]
+        async def delegate(i: int) -> None:
+            # a member that is a whole society: it reads the ask, runs, replies its outcome
+            agent = by_agent[rnd.asks[i].agent]
+            question = next(
+                (m.content for m in reversed(requests[i].messages) if m.role == "user"), ""
+            )
+            sub = await self.run(agent.society, question, parent=run_id)
+            text = sub.outcome.text or sub.outcome.answer or ""
+            failed = sub.status != "ok" and not text
+            reply = ChatReply(
+                text, sub.usage, sub.wall_s, "error" if failed else "stop",
+                f"sub-society {sub.society} stopped: {sub.status}" if failed else None,
+            )
+            self._record(run_id, n, i, rnd.asks[i], agent.model, requests[i], reply,
+                         f"society:{sub.society} run {sub.run_id}", replies)
+
+        jobs = []
+        for model, idx in groups.items():
+            if model in backends:
+                jobs.append(send(model, idx))
+            else:
+                jobs.extend(delegate(i) for i in idx)
+        await asyncio.gather(*jobs)
+        return [r for r in replies if r is not None]
+
+    def _record(
+        self, run_id: str, n: int, i: int, ask: Ask, model: str, request: ChatRequest,
+        reply: ChatReply, where: str, replies: list[ChatReply | None],
+    ) -> None:
+        """Keep a reply for the organisation and commit it to the log at once."""
+        replies[i] = reply
         if self.log:
-            fresh = {i for idx in groups.values() for i in idx}
-            for i, (ask, request, reply) in enumerate(zip(rnd.asks, requests, done, strict=True)):
-                model = by_agent[ask.agent].model
-                self.log.log_call(
-                    run_id, n, i, ask.agent, ask.purpose, backends[model].describe(),
-                    request, reply, replayed=i not in fresh,
-                )
-        return done
+            self.log.log_call(run_id, n, i, ask.agent, model, ask.purpose, where, request,
+                              reply, replayed=where == "replayed")
 
 
-def _request(ask: Ask, options: Any, backend: Backend, cap: int) -> ChatRequest:
+def _request(ask: Ask, options: Any, backend: Backend | None, cap: int) -> ChatRequest:
     opts = ask.options or options
     if cap < opts.max_tokens:
         opts = opts.model_copy(update={"max_tokens": max(1, cap)})
-    grammar = ask.grammar if backend.capabilities.grammar else None
+    grammar = ask.grammar if backend is not None and backend.capabilities.grammar else None
     return ChatRequest(list(ask.messages), opts, grammar=grammar)
 
 

@@ -30,7 +30,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from minsky.errors import MinskyError
 from minsky.messages import Options
@@ -39,6 +39,7 @@ from minsky.organisations.base import Member, Organisation
 from minsky.plugins import organisations
 
 DEFAULT_ROLE = "You are a helpful, careful assistant. You reason step by step."
+MAX_DEPTH = 4  # societies nested deeper than this are refused (it also stops cycles)
 
 
 class Budget(BaseModel):
@@ -58,9 +59,18 @@ class AgentConfig(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)
     role: str = DEFAULT_ROLE
+    group: str = Field("member", pattern=r"^[a-z][a-z0-9_-]*$")
     model: str | None = None
+    # a whole society as this member: a built-in name or a file (relative to this one)
+    society: str | None = None
     count: int = Field(1, ge=1, le=64)
     options: Options = Field(default_factory=Options)
+
+    @model_validator(mode="after")
+    def _one_engine(self) -> AgentConfig:
+        if self.society is not None and self.model is not None:
+            raise ValueError("give either model or society, not both")
+        return self
 
 
 class SocietyConfig(BaseModel):
@@ -88,12 +98,18 @@ class SocietyConfig(BaseModel):
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """A concrete member: one copy of an AgentConfig with its model resolved."""
+    """A concrete member: one copy of an AgentConfig with its model (or society) resolved.
+
+    For a member that is itself a society, `model` reads "society:NAME" and `society`
+    holds it.
+    """
 
     name: str
     role: str
     model: str
     options: Options
+    group: str = "member"
+    society: Society | None = None
 
 
 @dataclass(frozen=True)
@@ -112,13 +128,27 @@ class Society:
 
     def members(self, constrained: dict[str, bool]) -> list[Member]:
         """The members as the organisation sees them; `constrained` maps model → grammar."""
-        return [Member(a.name, a.role, a.options, constrained[a.model]) for a in self.agents]
+        return [
+            Member(a.name, a.role, a.options, constrained.get(a.model, False), a.group)
+            for a in self.agents
+        ]
 
 
-def _expand(config: SocietyConfig, model_override: str | None) -> list[AgentSpec]:
+def _expand(
+    config: SocietyConfig, model_override: str | None, source: str, depth: int
+) -> list[AgentSpec]:
     agents: list[AgentSpec] = []
-    for agent in config.agents:
+    for k, agent in enumerate(config.agents):
+        sub = None
         model = model_override or agent.model or config.model or default_model()
+        if agent.society is not None:
+            if depth >= MAX_DEPTH:
+                raise MinskyError(
+                    f"{source}: field 'agents.{k}.society': societies nest deeper than "
+                    f"{MAX_DEPTH} levels (does one contain itself?)"
+                )
+            sub = load(_relative(agent.society, source), model_override, depth + 1)
+            model = f"society:{sub.name}"
         for i in range(agent.count):
             options = agent.options
             name = agent.name
@@ -126,8 +156,16 @@ def _expand(config: SocietyConfig, model_override: str | None) -> list[AgentSpec
                 name = f"{agent.name}-{i + 1}"
                 # copies must differ: give each its own seed, deterministically
                 options = options.model_copy(update={"seed": (options.seed or 0) + i})
-            agents.append(AgentSpec(name, agent.role, model, options))
+            agents.append(AgentSpec(name, agent.role, model, options, agent.group, sub))
     return agents
+
+
+def _relative(ref: str, source: str) -> str:
+    """A sub-society reference: a built-in name, or a path relative to the parent file."""
+    if ref in builtin_names() or source.startswith(("builtin:", "run ")):
+        return ref
+    path = Path(ref)
+    return str(path if path.is_absolute() else Path(source).parent / path)
 
 
 def _format_error(source: str, err: ValidationError) -> str:
@@ -141,7 +179,9 @@ def _format_error(source: str, err: ValidationError) -> str:
     return f"{source}: " + "; ".join(parts)
 
 
-def from_dict(data: dict[str, Any], source: str, model: str | None = None) -> Society:
+def from_dict(
+    data: dict[str, Any], source: str, model: str | None = None, depth: int = 0
+) -> Society:
     """Validate a parsed society file; errors name `source`, the field and what was expected."""
     try:
         config = SocietyConfig.model_validate(data)
@@ -152,17 +192,32 @@ def from_dict(data: dict[str, Any], source: str, model: str | None = None) -> So
             # the organisation's own parameters: prefix their fields with "params."
             raise MinskyError(_format_error(source, err).replace("field '", "field 'params.")) from None
         raise MinskyError(_format_error(source, err)) from None
-    agents = _expand(config, model)
+    agents = _expand(config, model, source, depth)
     names = [a.name for a in agents]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise MinskyError(f"{source}: field 'agents': duplicate agent names {dupes}")
-    if org.max_members is not None and len(agents) > org.max_members:
-        raise MinskyError(
-            f"{source}: field 'agents': organisation {org.name!r} takes at most "
-            f"{org.max_members} agent(s), got {len(agents)}"
-        )
+    _check_groups(org, agents, source)
     return Society(config, org, params, agents, source)
+
+
+def _check_groups(org: Organisation, agents: list[AgentSpec], source: str) -> None:
+    counts: dict[str, int] = {}
+    for a in agents:
+        if a.group not in org.groups:
+            raise MinskyError(
+                f"{source}: field 'agents' ({a.name}): group {a.group!r} has no part in "
+                f"organisation {org.name!r}; expected one of {sorted(org.groups)}"
+            )
+        counts[a.group] = counts.get(a.group, 0) + 1
+    for group, (low, high) in org.groups.items():
+        n = counts.get(group, 0)
+        if n < low or (high is not None and n > high):
+            want = f"{low}" if low == high else f"{low} to {high if high is not None else 'any'}"
+            raise MinskyError(
+                f"{source}: field 'agents': organisation {org.name!r} needs {want} agent(s) "
+                f"in group {group!r}, got {n}"
+            )
 
 
 def builtin_names() -> list[str]:
@@ -171,7 +226,7 @@ def builtin_names() -> list[str]:
     return sorted(p.name[: -len(".toml")] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
-def load(ref: str, model: str | None = None) -> Society:
+def load(ref: str, model: str | None = None, depth: int = 0) -> Society:
     """Load a built-in society by name or a society file by path."""
     if ref in builtin_names():
         text = files("minsky").joinpath("societies", f"{ref}.toml").read_text(encoding="utf-8")
@@ -187,4 +242,4 @@ def load(ref: str, model: str | None = None) -> Society:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise MinskyError(f"{source}: not valid TOML: {err}") from None
-    return from_dict(data, source, model)
+    return from_dict(data, source, model, depth)

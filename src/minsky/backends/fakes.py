@@ -24,13 +24,13 @@ def _words(text: str) -> int:
 
 def _reply(request: ChatRequest, text: str) -> ChatReply:
     prompt = sum(_words(m.content) for m in request.messages)
+    for stop in request.options.stop:
+        if stop and stop in text:
+            text = text[: text.index(stop)]
     words = text.split()
     finish = "stop"
     if len(words) > request.options.max_tokens:
         text, finish = " ".join(words[: request.options.max_tokens]), "length"
-    for stop in request.options.stop:
-        if stop and stop in text:
-            text = text[: text.index(stop)]
     return ChatReply(text, Usage(prompt, _words(text)), 0.0, finish)  # type: ignore[arg-type]
 
 

@@ -49,6 +49,7 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     started: float = field(default_factory=time.perf_counter)
     tokens: list[int] = field(default_factory=list)
+    cancelled: bool = False  # set by the caller's thread; the worker drops the job
 
 
 @dataclass
@@ -132,7 +133,13 @@ class LlamaBackend(Backend):
         loop = asyncio.get_running_loop()
         jobs = [_Job(r, loop.create_future(), loop) for r in requests]
         engine.submit(jobs)
-        return list(await asyncio.gather(*(j.future for j in jobs)))
+        try:
+            return list(await asyncio.gather(*(j.future for j in jobs)))
+        except asyncio.CancelledError:
+            # a budget timeout cancelled us: free the slots instead of decoding on
+            for job in jobs:
+                job.cancelled = True
+            raise
 
     def tokenize(self, text: str) -> list[int]:
         """Tokens of `text` as this model sees it (special tokens parsed)."""
@@ -304,7 +311,14 @@ class _Engine:
                     if slot.job is not None:
                         self._finish(slot, "error", f"llama.cpp: {exc}")
 
+    def _drop_cancelled(self) -> None:
+        self.waiting = deque(j for j in self.waiting if not j.cancelled)
+        for slot in self.slots:
+            if slot.job is not None and slot.job.cancelled:
+                self._finish(slot, "error", "cancelled")
+
     def _admit(self) -> None:
+        self._drop_cancelled()
         deferred: deque[_Job] = deque()
         while self.waiting:
             free = [s for s in self.slots if s.job is None]
@@ -445,4 +459,7 @@ class _Engine:
             if not job.future.done():
                 job.future.set_result(reply)
 
-        job.loop.call_soon_threadsafe(settle)
+        try:
+            job.loop.call_soon_threadsafe(settle)
+        except RuntimeError:
+            pass  # the caller's event loop is gone; nobody is waiting for this reply

@@ -52,6 +52,7 @@ class Member:
     role: str
     options: Options
     constrained: bool = False  # its backend honours grammars, so a format can be forced
+    group: str = "member"  # its part in the organisation: expert, leader, critic, …
 
 
 @dataclass
@@ -106,10 +107,12 @@ class Outcome:
     members: list[MemberAnswer] = field(default_factory=list)
     tally: dict[str, Any] | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None  # the deciding reply in full (a leader's, an editor's, …)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "answer": self.answer,
+            "text": self.text,
             "members": [asdict(m) for m in self.members],
             "tally": self.tally,
             "detail": self.detail,
@@ -125,6 +128,10 @@ class SocietyView:
 
     def member(self, name: str) -> Member:
         return next(m for m in self.members if m.name == name)
+
+    def group(self, name: str) -> list[Member]:
+        """The members of one group, in society-file order."""
+        return [m for m in self.members if m.group == name]
 
 
 OrgRun = Generator[Round, list[Turn], Outcome]
@@ -144,4 +151,7 @@ class Organisation:
     run: Callable[[Task, SocietyView], OrgRun]
     params: type[BaseModel] = NoParams
     description: str = ""
-    max_members: int | None = None
+    # group name → (fewest, most) members; None: no upper bound. Checked on load.
+    groups: dict[str, tuple[int, int | None]] = field(
+        default_factory=lambda: {"member": (1, None)}
+    )

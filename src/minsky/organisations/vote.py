@@ -39,4 +39,6 @@ def single(task: Task, society: SocietyView) -> OrgRun:
 VOTE = Organisation(
     "vote", vote, VoteParams, "members answer independently; the plurality decides"
 )
-SINGLE = Organisation("single", single, VoteParams, "one agent answers alone", max_members=1)
+SINGLE = Organisation(
+    "single", single, VoteParams, "one agent answers alone", groups={"member": (1, 1)}
+)

@@ -10,14 +10,20 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined, Template
+from jinja2 import Environment, FunctionLoader, StrictUndefined, Template
+
+
+def _source(name: str) -> str:
+    return files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+# StrictUndefined: a template variable the caller forgot is an error, not blank text
+_ENV = Environment(loader=FunctionLoader(_source), undefined=StrictUndefined)
 
 
 @cache
 def _template(name: str) -> Template:
-    source = files(__package__).joinpath(f"{name}.j2").read_text(encoding="utf-8")
-    # StrictUndefined: a template variable the caller forgot is an error, not blank text
-    return Environment(undefined=StrictUndefined, keep_trailing_newline=False).from_string(source)
+    return _ENV.get_template(f"{name}.j2")
 
 
 def render(name: str, **variables: Any) -> str:
