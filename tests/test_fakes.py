@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from minsky.backends.base import Backend, Capabilities
 from minsky.backends.fakes import EchoBackend, FunctionBackend, ScriptedBackend
 from minsky.messages import ChatRequest, Message, Options

@@ -18,6 +18,7 @@ def _llama(spec: str, settings: BackendSettings) -> Backend:
         n_ctx=settings.n_ctx,
         n_parallel=settings.parallel,
         n_threads=settings.threads,
+        prefix_cache=settings.prefix_cache,
     )
 
 

@@ -40,6 +40,7 @@ class BackendSettings(BaseModel):
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
     n_ctx: int = Field(16384, ge=512, description="KV cache size in tokens, all slots together")
     parallel: int = Field(8, ge=1, le=64, description="sequences decoded in one batch")
+    prefix_cache: bool = Field(True, description="reuse cached prompt prefixes across calls")
 
 
 @dataclass(frozen=True)

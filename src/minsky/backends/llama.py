@@ -108,6 +108,7 @@ class LlamaBackend(Backend):
         n_parallel: int = 8,
         n_threads: int | None = None,
         n_batch: int = 512,
+        prefix_cache: bool = True,
         verbose: bool = False,
     ) -> None:
         self.model_path = Path(model_path)
@@ -115,6 +116,7 @@ class LlamaBackend(Backend):
         self.n_parallel = n_parallel
         self.n_threads = n_threads or os.cpu_count() or 1
         self.n_batch = n_batch
+        self.prefix_cache = prefix_cache
         self.verbose = verbose
         self._engine: _Engine | None = None
         self._lock = threading.Lock()
@@ -189,6 +191,7 @@ class _Engine:
         self.mem = ll.llama_get_memory(self.ctx)
         self.n_ctx = ll.llama_n_ctx(self.ctx)
         self.n_batch = cfg.n_batch
+        self.prefix_cache = cfg.prefix_cache
         self.batch = ll.llama_batch_init(cfg.n_batch, 0, 1)
         self.slots = [_Slot(i) for i in range(cfg.n_parallel)]
         self.waiting: deque[_Job] = deque()
@@ -319,6 +322,12 @@ class _Engine:
 
     def _admit(self) -> None:
         self._drop_cancelled()
+        if not self.prefix_cache:
+            # measured baseline: every request decodes its whole prompt from scratch
+            for slot in self.slots:
+                if slot.job is None and slot.cached:
+                    self.ll.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
+                    slot.cached = []
         deferred: deque[_Job] = deque()
         while self.waiting:
             free = [s for s in self.slots if s.job is None]
@@ -336,36 +345,53 @@ class _Engine:
             except MinskyError as exc:
                 self._reply(job, ChatReply("", finish_reason="error", error=str(exc)))
                 continue
-            # keep at least one prompt token to decode: its logits give the first sample
-            limit = len(job.tokens) - 1
-            own = max(free, key=lambda s: _lcp(s.cached, job.tokens))
-            own_len = min(_lcp(own.cached, job.tokens), limit)
-            donor, donor_len = None, own_len
-            for s in self.slots:
-                n = min(_lcp(s.cached, job.tokens), limit)
-                if s is not own and n > donor_len:
-                    donor, donor_len = s, n
-            planned = max(
-                (_lcp(s.cached + s.prefill, job.tokens) for s in self.slots if s.prefill),
-                default=0,
-            )
-            if min(planned, limit) >= donor_len + _MIN_SHARED_PREFIX:
-                # an identical prefix is being decoded right now: wait one step and copy it
+            plan = self._plan(job.tokens, free)
+            if plan is None:
                 self.ll.llama_sampler_free(sampler)
                 deferred.append(job)
                 continue
-            if donor is not None and donor_len >= own_len + _MIN_SHARED_PREFIX:
+            own, donor, keep = plan
+            if donor is not None:
                 self.ll.llama_memory_seq_rm(self.mem, own.seq_id, -1, -1)
-                self.ll.llama_memory_seq_cp(self.mem, donor.seq_id, own.seq_id, 0, donor_len)
-                own.cached = donor.cached[:donor_len]
+                self.ll.llama_memory_seq_cp(self.mem, donor.seq_id, own.seq_id, 0, keep)
+                own.cached = donor.cached[:keep]
             else:
-                self.ll.llama_memory_seq_rm(self.mem, own.seq_id, own_len, -1)
-                own.cached = own.cached[:own_len]
+                self.ll.llama_memory_seq_rm(self.mem, own.seq_id, keep, -1)
+                own.cached = own.cached[:keep]
             own.job, own.sampler = job, sampler
             own.prefill = job.tokens[len(own.cached) :]
             own.n_cached_prompt = len(own.cached)
             own.pending, own.out, own.n_generated = None, bytearray(), 0
         self.waiting.extendleft(reversed(deferred))
+
+    def _plan(
+        self, tokens: list[int], free: list[_Slot]
+    ) -> tuple[_Slot, _Slot | None, int] | None:
+        """Pick a slot for a prompt and the cached prefix it can keep.
+
+        Returns (slot, donor, length): keep `length` tokens of the slot's own cache, or,
+        with a donor, copy the donor's first `length` tokens. None: wait one step,
+        because another slot is decoding a prompt with a long prefix in common.
+        """
+        if not self.prefix_cache:
+            return free[0], None, 0
+        # keep at least one prompt token to decode: its logits give the first sample
+        limit = len(tokens) - 1
+        own = max(free, key=lambda s: _lcp(s.cached, tokens))
+        own_len = min(_lcp(own.cached, tokens), limit)
+        donor, donor_len = None, own_len
+        for s in self.slots:
+            n = min(_lcp(s.cached, tokens), limit)
+            if s is not own and n > donor_len:
+                donor, donor_len = s, n
+        planned = max(
+            (_lcp(s.cached + s.prefill, tokens) for s in self.slots if s.prefill), default=0
+        )
+        if min(planned, limit) >= donor_len + _MIN_SHARED_PREFIX:
+            return None
+        if donor is not None and donor_len >= own_len + _MIN_SHARED_PREFIX:
+            return own, donor, donor_len
+        return own, None, own_len
 
     def _step(self) -> None:
         ll, batch = self.ll, self.batch

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from minsky.messages import Message
+from minsky.messages import Message, Options
 from minsky.organisations.base import (
     Ask,
     MemberAnswer,
@@ -42,7 +42,8 @@ def contest(task: Task, society: SocietyView) -> OrgRun:
             purpose="propose")
         for p in proposers
     ])
-    proposals = [t for t in turns if t.text.strip()]
+    # a ballot names proposals by letter: beyond 26, the first proposed stand
+    proposals = [t for t in turns if t.text.strip()][: len(LABELS)]
     answers = [MemberAnswer(t.ask.agent, t.text.strip(), t.text) for t in proposals]
     if len(proposals) <= 1:
         winner = answers[0].answer if answers else None
@@ -56,7 +57,7 @@ def contest(task: Task, society: SocietyView) -> OrgRun:
     grammar = ballot_grammar(params.rule, len(proposals))
     votes = yield Round("critique", [
         Ask(c.name, [Message("system", c.role), Message("user", ballot)], purpose="vote",
-            grammar=grammar)
+            grammar=grammar, options=Options(temperature=0.0, max_tokens=4 * len(proposals) + 4))
         for c in critics
     ])
     ballots = [parse_ballot(v.text, len(proposals)) for v in votes]

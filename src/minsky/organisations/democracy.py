@@ -13,7 +13,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from minsky.answers import answers_match
-from minsky.messages import Message
+from minsky.messages import Message, Options
 from minsky.organisations.answering import (
     answer_all,
     ask_all,
@@ -46,6 +46,8 @@ class DemocracyParams(BaseModel):
 
 
 def _tail(text: str, chars: int) -> str:
+    if chars <= 0:
+        return ""
     flat = " ".join(text.split())
     return flat if len(flat) <= chars else "…" + flat[-chars:]
 
@@ -84,6 +86,8 @@ def democracy(task: Task, society: SocietyView) -> OrgRun:
             answers_match(a.answer, c.answer, task.kind) for c in candidates
         ):
             candidates.append(a)
+    # a ballot names candidates by letter: beyond 26, the first proposed stand
+    candidates = candidates[: len(LABELS)]
     tally = {"rule": params.rule, "candidates": [c.answer for c in candidates]}
     if len(candidates) <= 1:
         winner = candidates[0].answer if candidates else None
@@ -97,9 +101,11 @@ def democracy(task: Task, society: SocietyView) -> OrgRun:
         ],
     )
     grammar = ballot_grammar(params.rule, len(candidates))
+    # a ballot is a few letters: decided greedily, not sampled like the answers
+    ballot_options = Options(temperature=0.0, max_tokens=4 * len(candidates) + 4)
     turns = yield Round("vote", [
         Ask(m.name, [Message("system", m.role), Message("user", ballot)], purpose="vote",
-            grammar=grammar)
+            grammar=grammar, options=ballot_options)
         for m in members
     ])
     ballots = [parse_ballot(t.text, len(candidates)) for t in turns]

@@ -1,0 +1,122 @@
+"""Benchmark: organisations on a fixed GSM8K sample — accuracy, tokens, wall time.
+
+    python benchmarks/organisations.py --n 50 --seed 0 \
+        --societies single,vote5,debate,mixture,monarchy,democracy
+
+The sample is `random.Random(seed).sample(range(7473), n)` over the lines of
+`../shared/data/gsm8k/train.jsonl`, sorted (the indices are printed and stored with each
+row). Every society answers every problem with `--concurrency` problems in flight at
+once; one JSON line per finished case is appended to `--out`, so rerunning the same
+command resumes and skips finished cases. Wall time is the elapsed time of a society's
+whole sample (summed over resumed segments), with everything on one CPU model process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+from benchmarks_common import GSM8K, gsm8k_sample
+
+from minsky.answers import answers_match
+from minsky.plugins import BackendSettings
+from minsky.runlog import RunLog
+from minsky.runner import Backends, Runner
+from minsky.society import load
+
+
+def done_rows(out: Path) -> list[dict]:
+    if not out.exists():
+        return []
+    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+
+
+async def run_society(name: str, cases, runner: Runner, out: Path, concurrency: int) -> None:
+    finished = {r["index"] for r in done_rows(out) if r.get("society") == name and "index" in r}
+    todo = [c for c in cases if c[0] not in finished]
+    if not todo:
+        return
+    society = load(name, runner_model)
+    gate = asyncio.Semaphore(concurrency)
+    start = time.perf_counter()
+
+    async def one(case) -> None:
+        index, question, gold = case
+        async with gate:
+            result = await runner.run(society, question, "number")
+        row = {
+            "society": name, "index": index, "gold": gold, "answer": result.answer,
+            "correct": answers_match(result.answer, gold, "number"),
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "cached_tokens": result.usage.cached_tokens,
+            "wall_s": round(result.wall_s, 2), "status": result.status,
+            "run_id": result.run_id,
+        }
+        with out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"{name} #{index}: {result.answer} (gold {gold}) {result.wall_s:.1f}s", flush=True)
+
+    await asyncio.gather(*(one(c) for c in todo))
+    with out.open("a") as f:
+        f.write(json.dumps({"society": name, "segment_wall_s": time.perf_counter() - start,
+                            "cases": len(todo)}) + "\n")
+
+
+def table(out: Path, names: list[str], n: int) -> str:
+    rows = done_rows(out)
+    lines = ["| society | solved | accuracy | prompt tokens | completion tokens | "
+             "tokens / problem | wall (s) | s / problem |", "|---" * 8 + "|"]
+    for name in names:
+        cases = [r for r in rows if r.get("society") == name and "index" in r]
+        wall = sum(r["segment_wall_s"] for r in rows
+                   if r.get("society") == name and "segment_wall_s" in r)
+        if not cases:
+            continue
+        k = len(cases)
+        right = sum(r["correct"] for r in cases)
+        p = sum(r["prompt_tokens"] for r in cases)
+        c = sum(r["completion_tokens"] for r in cases)
+        lines.append(f"| {name} | {right}/{k}{'' if k == n else ' (partial)'} | "
+                     f"{right / k:.0%} | {p} | {c} | {(p + c) / k:.0f} | {wall:.0f} | "
+                     f"{wall / k:.1f} |")
+    return "\n".join(lines)
+
+
+runner_model: str | None = None
+
+
+async def main() -> None:
+    global runner_model
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=GSM8K)
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--societies", default="single,vote5,debate,mixture,monarchy,democracy")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--parallel", type=int, default=16)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/gsm8k50.jsonl"))
+    args = ap.parse_args()
+    runner_model = args.model
+    cases = gsm8k_sample(args.n, args.seed, args.data)
+    print("sample indices:", [c[0] for c in cases], flush=True)
+    names = args.societies.split(",")
+    settings = BackendSettings(threads=args.threads, parallel=args.parallel, n_ctx=32768)
+    runner = Runner(Backends(settings), RunLog())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for name in names:
+            await run_society(name, cases, runner, args.out, args.concurrency)
+    finally:
+        await runner.backends.aclose()
+    print(table(args.out, names, args.n))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
