@@ -358,8 +358,6 @@ async def test_resume_replays_a_finished_sub_society(tmp_path: Path, log: RunLog
     assert calls["b"]["replayed"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: resume does not replay the calls an interrupted "
-                   "sub-society run had already logged; its members are asked again")
 async def test_resume_replays_calls_of_an_interrupted_sub_society(
     tmp_path: Path, log: RunLog
 ) -> None:
@@ -374,8 +372,6 @@ async def test_resume_replays_calls_of_an_interrupted_sub_society(
     assert team.requests == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a sub-society member is not bounded by its "
-                   "parent's remaining token budget (the per-ask cap is not passed down)")
 async def test_sub_societies_stay_within_the_parents_token_budget(tmp_path: Path) -> None:
     write(tmp_path / "alpha.toml", team_toml("team-alpha", "alpha"))
     write(tmp_path / "beta.toml", team_toml("team-beta", "beta"))
@@ -388,7 +384,9 @@ async def test_sub_societies_stay_within_the_parents_token_budget(tmp_path: Path
     result = await runner(
         {"fake:x": FunctionBackend(verbose), "fake:c": FunctionBackend(vote_b)}
     ).run(load(str(parent)), Q)
-    assert result.status == "max_tokens"
+    # both artists ran out of their share of the budget before saying anything
+    assert result.status == "error"
+    assert "max_tokens" in (result.error or "")
     # ordinary members are capped so that completions never exceed max_tokens in total
     assert result.usage.completion_tokens <= 60
 
@@ -423,11 +421,10 @@ async def test_sub_society_debaters_first_see_the_task(tmp_path: Path, log: RunL
     children = log.get_run(result.run_id)["children"]
     assert len(children) == 4  # two debaters, two rounds
     questions = [log.get_run(c["id"])["question"] for c in children]
-    assert sum(q.startswith("What is 2+2?") for q in questions) == 2
+    # round 2 asks too keep the task in front of what is asked now
+    assert sum(q.startswith("What is 2+2?") for q in questions) == 4
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a sub-society member is asked only the last user "
-                   "message, so in debate round 2 it never sees the task")
 async def test_sub_society_debaters_still_see_the_task_in_round_two(
     tmp_path: Path, log: RunLog
 ) -> None:

@@ -132,8 +132,9 @@ def list_societies(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    width = max(len(r["name"]) for r in rows)
     for r in rows:
-        click.echo(f"{r['name']:<10} {r['organisation']:<10} {r['members']:>2} member(s)  "
+        click.echo(f"{r['name']:<{width}}  {r['organisation']:<9} {r['members']:>2} member(s)  "
                    f"{r['description']}")
 
 

@@ -53,13 +53,26 @@ def run_summary(result: dict[str, Any]) -> Group:
     return Group(*lines)
 
 
+def _groups(config: dict[str, Any] | None) -> dict[str, str]:
+    """Member name → group, from a logged society config (copies named name-1, …)."""
+    groups: dict[str, str] = {}
+    for a in (config or {}).get("agents", []):
+        names = [a["name"]] if a.get("count", 1) == 1 else [
+            f"{a['name']}-{i}" for i in range(1, a["count"] + 1)
+        ]
+        for name in names:
+            groups[name] = a.get("group", "member")
+    return groups
+
+
 def run_transcript(run: dict[str, Any]) -> Group:
-    """The `minsky logs show` view: the run round by round, as a conversation."""
+    """The `minsky logs show` view: the mindstorm round by round, as a conversation."""
     parts: list[Any] = [
         Text.assemble(("run ", "bold"), run["id"], f"  society {run['society']}  "
                       f"status {run['status']}"),
-        Text.assemble(("question: ", "bold"), run["question"]),
+        Text.assemble(("task: ", "bold"), run["question"]),
     ]
+    groups = _groups(run.get("society_config"))
     labels = {r["round"]: r["label"] for r in run["rounds"]}
     last_round = None
     for call in run["calls"]:
@@ -67,22 +80,33 @@ def run_transcript(run: dict[str, Any]) -> Group:
             last_round = call["round"]
             parts.append(Text(f"\n── round {last_round}: {labels.get(last_round, '')} ──",
                               style="bold cyan"))
-        shown = call["request"]["messages"][-1]["content"] if call["request"]["messages"] else ""
-        body = Text.assemble(
-            ("asked: ", "dim"), (_short(shown, 300), "dim"), "\n", call["text"] or "",
-        )
+        messages = call["request"]["messages"]
+        saw = messages[-1]["content"] if messages else ""
+        body = Text.assemble(("saw: ", "dim"), (_short(saw, 400), "dim"), "\n",
+                             call["text"] or "")
         if call["error"]:
             body.append(f"\nerror: {call['error']}", style="red")
-        title = (f"{call['agent']} · {call['purpose']} · {call['completion_tokens']} tok · "
+        group = groups.get(call["agent"], "")
+        title = (f"{call['agent']}" + (f" ({group})" if group and group != "member" else "")
+                 + f" · {call['purpose']} · {call['completion_tokens']} tok · "
                  f"{call['latency_s']:.1f} s" + (" · replayed" if call["replayed"] else ""))
+        if call["backend"].startswith("society:"):
+            title += f" · {call['backend']}"
         parts.append(Panel(body, title=title, title_align="left"))
     for event in run["events"]:
         parts.append(Text(f"event (round {event['round']}): {event['kind']} {event['data']}",
                           style="yellow"))
+    for child in run.get("children", []):
+        parts.append(Text(f"sub-society {child['society']}: run {child['id']} "
+                          f"({child['status']}) → {child['answer']}", style="magenta"))
     outcome = run.get("outcome") or {}
     tally = outcome.get("tally") or {}
     if tally.get("counts"):
         parts.append(Text("votes: " + ", ".join(f"{k}: {v}" for k, v in tally["counts"].items())))
+    elif tally.get("scores") is not None and tally.get("candidates"):
+        scored = zip(tally["candidates"], tally["scores"], strict=False)
+        parts.append(Text(f"votes ({tally.get('rule')}): " +
+                          ", ".join(f"{c}: {v:g}" for c, v in scored)))
     parts.append(Text.assemble(("decision: ", "bold"), str(run["answer"]),
                                f"   tokens {run['prompt_tokens']}+{run['completion_tokens']}"
                                f"   {run['wall_s'] or 0:.1f} s"))

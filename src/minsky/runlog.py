@@ -127,11 +127,25 @@ class RunLog:
                  json.dumps(models), parent_id),
             )
 
+    def _family(self, run_id: str) -> list[str]:
+        """A run and all runs nested under it (sub-societies), parents first."""
+        ids, frontier = [run_id], [run_id]
+        while frontier:
+            marks = ",".join("?" * len(frontier))
+            frontier = [r[0] for r in self.db.execute(
+                f"SELECT id FROM runs WHERE parent_id IN ({marks}) ORDER BY id", frontier)]
+            ids.extend(frontier)
+        return ids
+
     def restart_run(self, run_id: str) -> None:
-        """Clear a run's rounds, calls and messages before it is resumed and re-logged."""
+        """Clear a run (and its sub-society runs) before it is resumed and re-logged."""
+        family = self._family(run_id)
         with self.db:
-            for table in ("messages", "events", "calls", "rounds"):
-                self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
+            for rid in reversed(family):
+                for table in ("messages", "events", "calls", "rounds"):
+                    self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (rid,))  # noqa: S608
+                if rid != run_id:
+                    self.db.execute("DELETE FROM runs WHERE id = ?", (rid,))
             self.db.execute("UPDATE runs SET status = 'running' WHERE id = ?", (run_id,))
 
     def start_round(self, run_id: str, round_no: int, label: str) -> None:
@@ -239,9 +253,15 @@ class RunLog:
         return run
 
     def replies_for_resume(self, run_id: str) -> dict[str, deque[ChatReply]]:
-        """The logged replies of a run by request hash, in the order they were given."""
+        """Logged replies of a run and its sub-society runs by request hash, in order."""
+        self.get_run(run_id)  # a clear error for an unknown id
         found: dict[str, deque[ChatReply]] = defaultdict(deque)
-        for c in self.get_run(run_id)["calls"]:
+        family = self._family(run_id)
+        marks = ",".join("?" * len(family))
+        calls = self.db.execute(
+            f"SELECT * FROM calls WHERE run_id IN ({marks}) ORDER BY id", family
+        )
+        for c in calls:
             if c["finish_reason"] == "error":
                 continue  # a failed call is worth trying again
             usage = Usage(c["prompt_tokens"], c["completion_tokens"], c["cached_tokens"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ulid import ULID
@@ -128,10 +128,12 @@ class Runner:
         resume: str | None = None,
         progress: Any = None,
         parent: str | None = None,
+        replay: dict[str, deque[ChatReply]] | None = None,
     ) -> RunResult:
         """Run `society` on `question`; with `resume`, continue that logged run.
 
-        `parent` is the run id of the society this one serves as a member of.
+        `parent` is the run id of the society this one serves as a member of; `replay`
+        holds logged replies (by request hash) that a resumed parent hands down.
         """
         cfg = society.config
         answer_kind = kind or (cfg.answer if cfg.answer != "auto" else detect_kind(question))
@@ -143,7 +145,7 @@ class Runner:
         view = SocietyView(society.members(constrained), society.params)
         by_agent = {a.name: a for a in society.agents}
 
-        replay: dict[str, deque[ChatReply]] = {}
+        replay = replay if replay is not None else {}
         if resume:
             if self.log is None:
                 raise MinskyError("--resume needs the run log")
@@ -274,16 +276,21 @@ class Runner:
         async def delegate(i: int) -> None:
             # a member that is a whole society: it reads the ask, runs, replies its outcome
             agent = by_agent[rnd.asks[i].agent]
-            question = next(
-                (m.content for m in reversed(requests[i].messages) if m.role == "user"), ""
-            )
-            sub = await self.run(agent.society, question, parent=run_id)
+            users = [m.content for m in requests[i].messages if m.role == "user"]
+            # the first user message states the task; a later one is what is asked now
+            question = "\n\n".join(dict.fromkeys([users[0], users[-1]])) if users else ""
+            sub_society = _capped(agent.society, cap)
+            sub = await self.run(sub_society, question, parent=run_id, replay=replay)
             text = sub.outcome.text or sub.outcome.answer or ""
-            failed = sub.status != "ok" and not text
-            reply = ChatReply(
-                text, sub.usage, sub.wall_s, "error" if failed else "stop",
-                f"sub-society {sub.society} stopped: {sub.status}" if failed else None,
-            )
+            if sub.status == "ok":
+                reply = ChatReply(text, sub.usage, sub.wall_s, "stop")
+            elif text:
+                # cut short by a budget but with something to say: like a member that
+                # hit max_tokens
+                reply = ChatReply(text, sub.usage, sub.wall_s, "length")
+            else:
+                reply = ChatReply(text, sub.usage, sub.wall_s, "error",
+                                  f"sub-society {sub.society} stopped: {sub.status}")
             self._record(run_id, n, i, rnd.asks[i], agent.model, requests[i], reply,
                          f"society:{sub.society} run {sub.run_id}", replies)
 
@@ -313,6 +320,17 @@ def _request(ask: Ask, options: Any, backend: Backend | None, cap: int) -> ChatR
         opts = opts.model_copy(update={"max_tokens": max(1, cap)})
     grammar = ask.grammar if backend is not None and backend.capabilities.grammar else None
     return ChatRequest(list(ask.messages), opts, grammar=grammar)
+
+
+def _capped(society: Society, cap: int) -> Society:
+    """A sub-society whose token budget is no larger than its parent's share for the ask."""
+    budget = society.config.budget
+    if budget.max_tokens <= cap:
+        return society
+    config = society.config.model_copy(
+        update={"budget": budget.model_copy(update={"max_tokens": max(1, cap)})}
+    )
+    return replace(society, config=config)
 
 
 def _turn_record(turn: Turn) -> dict[str, Any]:
