@@ -168,7 +168,7 @@ def test_ask_with_an_unknown_model_exits_2() -> None:
 
 def test_ask_with_a_bad_backend_option_exits_2() -> None:
     result = cli("ask", QUESTION, "--model", ECHO, "--parallel", "0")
-    assert_one_line_error(result, "option: parallel")
+    assert_one_line_error(result, "option --parallel")
 
 
 def test_ask_with_an_unknown_answer_kind_is_a_usage_error() -> None:

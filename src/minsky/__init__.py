@@ -22,7 +22,8 @@ from minsky.organisations.base import (
 from minsky.plugins import BackendSettings, BackendType, hookimpl
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner, RunResult
-from minsky.society import Society, load as load_society
+from minsky.society import Society
+from minsky.society import load as load_society
 
 __all__ = [
     "AnswerKind",

@@ -93,7 +93,8 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
     try:
         settings = BackendSettings(threads=threads, parallel=parallel, n_ctx=n_ctx)
     except ValidationError as err:
-        raise MinskyError(f"option: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
+        first = err.errors()[0]
+        raise MinskyError(f"option --{first['loc'][0]}: {first['msg']}") from None
     runner = Runner(Backends(settings), log)
     say = (lambda msg: click.echo(msg, err=True)) if not as_json else None
     if say:

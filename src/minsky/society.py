@@ -190,7 +190,8 @@ def from_dict(
     except ValidationError as err:
         if err.title != SocietyConfig.__name__:
             # the organisation's own parameters: prefix their fields with "params."
-            raise MinskyError(_format_error(source, err).replace("field '", "field 'params.")) from None
+            message = _format_error(source, err).replace("field '", "field 'params.")
+            raise MinskyError(message) from None
         raise MinskyError(_format_error(source, err)) from None
     agents = _expand(config, model, source, depth)
     names = [a.name for a in agents]

@@ -38,7 +38,7 @@ class Backend(ABC):
         never by raising, so one bad call cannot lose the rest of the batch.
         """
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources (threads, sockets, model memory)."""
 
     def describe(self) -> str:

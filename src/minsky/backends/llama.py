@@ -19,6 +19,7 @@ Left out: speculative decoding, multimodal input, and LoRA.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import json
 import os
@@ -485,7 +486,6 @@ class _Engine:
             if not job.future.done():
                 job.future.set_result(reply)
 
-        try:
+        # a closed event loop means nobody is waiting for this reply any more
+        with contextlib.suppress(RuntimeError):
             job.loop.call_soon_threadsafe(settle)
-        except RuntimeError:
-            pass  # the caller's event loop is gone; nobody is waiting for this reply

@@ -60,8 +60,8 @@ def ask_all(
         grammar = answer_grammar(task.kind, task.choices)
         fix = render("repair", kind=task.kind)
         repairs = [
-            Ask(t.ask.agent, follow_up(t.ask.messages, t.text, fix), purpose="repair", grammar=grammar,
-                options=Options(temperature=0.0, max_tokens=24))
+            Ask(t.ask.agent, follow_up(t.ask.messages, t.text, fix), purpose="repair",
+                grammar=grammar, options=Options(temperature=0.0, max_tokens=24))
             for _, t in broken
         ]
         fixed = yield Round(f"{label}:repair", repairs)
