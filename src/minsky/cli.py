@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -116,6 +117,49 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
     _emit(result.to_dict(), as_json, render.run_summary)
     if result.status not in ("ok",):
         sys.exit(1)
+
+
+@main.command()
+@click.argument("questions", type=click.Path(path_type=Path))
+@click.option("--society", "-s", default="vote5", show_default=True)
+@click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
+@click.option("--field", default="question", show_default=True,
+              help="the question's key in a JSONL file")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="results JSONL (default: QUESTIONS.SOCIETY.results.jsonl); reruns resume")
+@click.option("--concurrency", "-c", default=4, show_default=True,
+              help="questions in flight at once")
+@click.option("--answer", "kind", type=click.Choice(["auto", "number", "choice", "text"]),
+              default=None)
+@click.option("--threads", type=int, default=None)
+@click.option("--parallel", type=int, default=16, show_default=True)
+@_friendly
+def batch(questions: Path, society: str, model: str | None, field: str, out: Path | None,
+          concurrency: int, kind: str | None, threads: int | None, parallel: int) -> None:
+    """Run a society on every question of a JSONL or text file, several at once."""
+    from minsky import society as societies
+    from minsky.batch import read_questions, run_batch
+    from minsky.runner import Backends, Runner
+
+    items = read_questions(questions, field)
+    soc = societies.load(society, model)
+    out = out or questions.with_name(f"{questions.stem}.{soc.name}.results.jsonl")
+    runner = Runner(Backends(BackendSettings(threads=threads, parallel=parallel)), RunLog())
+    click.echo(f"{len(items)} question(s) · society {soc.name} · results → {out}", err=True)
+
+    def show(row: dict[str, Any]) -> None:
+        click.echo(f"{row['id']}: {row['answer']} ({row['status']}, {row['wall_s']} s)",
+                   err=True)
+
+    async def go() -> list[dict[str, Any]]:
+        try:
+            return await run_batch(runner, soc, items, out, concurrency,
+                                   None if kind in (None, "auto") else kind, show)
+        finally:
+            await runner.backends.aclose()
+
+    rows = asyncio.run(go())
+    click.echo(json.dumps({"questions": len(items), "answered_now": len(rows), "out": str(out)}))
 
 
 @main.command("societies")

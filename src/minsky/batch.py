@@ -1,0 +1,85 @@
+"""Run a society over a batch of questions, several at once, resumably.
+
+Questions come from a JSONL file (one object per line, the question under `field`) or a
+plain text file (one question per line). Up to `concurrency` questions run at once on the
+shared backends, so their members' asks join the same model batches. One JSON line per
+finished question is appended to the output file as soon as it finishes; running the
+same command again skips the questions already there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from minsky.errors import MinskyError
+from minsky.runner import Runner
+from minsky.society import Society
+
+
+def read_questions(path: Path, field: str = "question") -> list[tuple[str, str]]:
+    """(id, question) pairs: ids are the `id` field if present, else the line number."""
+    if not path.is_file():
+        raise MinskyError(f"questions file {path} does not exist")
+    out: list[tuple[str, str]] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise MinskyError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get(field), str):
+                raise MinskyError(f"{path}:{n}: expected an object with a string {field!r}")
+            out.append((str(row.get("id", n)), row[field]))
+        else:
+            out.append((str(n), line.strip()))
+    return out
+
+
+def finished_ids(out: Path, society: str) -> set[str]:
+    """Ids already answered by `society` in an output file."""
+    if not out.exists():
+        return set()
+    rows = (json.loads(line) for line in out.read_text().splitlines() if line.strip())
+    return {r["id"] for r in rows if r.get("society") == society}
+
+
+async def run_batch(
+    runner: Runner,
+    society: Society,
+    questions: list[tuple[str, str]],
+    out: Path,
+    concurrency: int = 4,
+    kind: str | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Answer every question not yet in `out`; return the rows written now."""
+    done = finished_ids(out, society.name)
+    todo = [(qid, q) for qid, q in questions if qid not in done]
+    gate = asyncio.Semaphore(concurrency)
+    rows: list[dict[str, Any]] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    async def one(qid: str, question: str) -> None:
+        async with gate:
+            result = await runner.run(society, question, kind)
+        row = {
+            "id": qid, "society": society.name, "question": question,
+            "answer": result.answer, "status": result.status,
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "wall_s": round(result.wall_s, 2), "run_id": result.run_id,
+        }
+        with out.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        rows.append(row)
+        if on_row:
+            on_row(row)
+
+    await asyncio.gather(*(one(qid, q) for qid, q in todo))
+    return rows
