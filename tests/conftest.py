@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from minsky.runlog import RunLog
 from minsky.society import Society, from_dict
 
 ROLE = "You are a careful problem solver."
@@ -73,3 +74,11 @@ def make_society() -> Callable[..., Society]:
         return from_dict(data, source, override)
 
     return make
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[RunLog]:
+    """A run log in the test's temporary directory."""
+    run_log = RunLog(tmp_path / "runs.db")
+    yield run_log
+    run_log.close()

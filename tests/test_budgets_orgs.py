@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,13 +18,6 @@ from minsky.society import Society
 
 Q = "What is 2+2?"
 REPLY = "The answer is 4. B"
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[RunLog]:
-    run_log = RunLog(tmp_path / "runs.db")
-    yield run_log
-    run_log.close()
 
 
 def always(text: str) -> Callable[[ChatRequest], str]:

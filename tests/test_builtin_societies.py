@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from minsky.backends.fakes import FunctionBackend
@@ -14,13 +11,6 @@ from minsky.society import Society, builtin_names, load
 
 REPLY = "The answer is 4. B"
 FAKE = "fake:x"
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[RunLog]:
-    run_log = RunLog(tmp_path / "runs.db")
-    yield run_log
-    run_log.close()
 
 
 def models(society: Society) -> set[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,6 @@ from minsky.runner import Backends, Runner
 from minsky.society import MAX_DEPTH, load
 
 Q = "Plan a picnic in the park."
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[RunLog]:
-    run_log = RunLog(tmp_path / "runs.db")
-    yield run_log
-    run_log.close()
 
 
 def runner(backends: dict[str, Backend], log: RunLog | None = None) -> Runner:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,13 +22,6 @@ from minsky.society import Society
 Q = "What is 2+3?"
 GOOD = "The answer is 5."
 ROLE = "You are a careful problem solver."
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[RunLog]:
-    run_log = RunLog(tmp_path / "runs.db")
-    yield run_log
-    run_log.close()
 
 
 def runner(backends: dict[str, Backend], log: RunLog | None = None) -> Runner:
