@@ -169,7 +169,7 @@ def list_societies(as_json: bool) -> None:
     """List the built-in societies."""
     from minsky import society as societies
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in societies.builtin_names():
         soc = societies.load(name)
         rows.append({"name": name, "organisation": soc.config.organisation,

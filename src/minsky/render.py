@@ -20,7 +20,7 @@ def run_summary(result: dict[str, Any]) -> Group:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("member", "answer", "round", "tokens", "said (end)"):
         table.add_column(col)
-    tokens = {}
+    tokens: dict[str, int] = {}
     for rnd in result["rounds"]:
         for t in rnd["turns"]:
             tokens[t["agent"]] = tokens.get(t["agent"], 0) + t["completion_tokens"]
@@ -36,7 +36,7 @@ def run_summary(result: dict[str, Any]) -> Group:
     head = Text.assemble(
         ("answer: ", "bold"), (str(result["answer"]), "bold green" if status == "ok" else "red")
     )
-    lines = [head, table]
+    lines: list[Any] = [head, table]
     if votes:
         abstained = tally.get("abstained", 0)
         lines.append(Text(f"votes: {votes}" + (f" (abstained: {abstained})" if abstained else "")))

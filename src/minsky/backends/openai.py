@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -243,5 +243,7 @@ class OpenAIBackend(Backend):
                 f"malformed response from {url} ({type(exc).__name__}): {_snippet(response.text)}"
             ) from exc
         # "stop", "eos", "tool_calls", "content_filter", None... only truncation matters here.
-        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        finish: Literal["stop", "length"] = (
+            "length" if choice.get("finish_reason") == "length" else "stop"
+        )
         return ChatReply(text=content, finish_reason=finish, usage=counts)
