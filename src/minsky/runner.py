@@ -104,6 +104,7 @@ class RunResult:
             "kind": self.kind,
             "status": self.status,
             "answer": self.outcome.answer,
+            "text": self.outcome.text,
             "members": [asdict(m) for m in self.outcome.members],
             "tally": self.outcome.tally,
             "usage": {**asdict(self.usage), "total_tokens": self.usage.total_tokens},
