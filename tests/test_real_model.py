@@ -85,6 +85,7 @@ def test_stop_string_cuts_the_reply(backend):
     req = ask("Count from 1 to 20, separated by commas.", max_tokens=60, stop=["5"])
     (reply,) = asyncio.run(backend.complete([req]))
     assert "5" not in reply.text and reply.finish_reason == "stop"
+    assert reply.stop == "5"
 
 
 def test_concurrent_callers_share_the_engine(backend):
@@ -136,3 +137,16 @@ def test_timeout_frees_the_slots(backend):
     assert reply.usage.completion_tokens > 0
     engine = backend._engine
     assert all(slot.job is None for slot in engine.slots)
+
+
+def test_a_reply_continues_after_a_prefix(backend):
+    base = ask("Count from 1 to 10, separated by commas.", max_tokens=6)
+    (plain,) = asyncio.run(backend.complete([base]))
+    cont = ChatRequest(base.messages, base.options, prefix="1, 2, 3, 4, 5,")
+    (more,) = asyncio.run(backend.complete([cont]))
+    assert more.usage.completion_tokens > 0
+    # the prefix is part of the prompt, and the shared conversation comes from cache
+    assert more.usage.prompt_tokens > plain.usage.prompt_tokens
+    assert more.usage.cached_tokens >= plain.usage.prompt_tokens - 1
+    assert not more.text.startswith("1, 2, 3, 4, 5,")
+

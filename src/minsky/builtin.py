@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from minsky.backends.base import Backend
 from minsky.organisations.base import Organisation
-from minsky.plugins import BackendSettings, BackendType, hookimpl
+from minsky.plugins import BackendSettings, BackendType, ToolContext, ToolType, hookimpl
+from minsky.tools.base import Tool
 
 
 def _llama(spec: str, settings: BackendSettings) -> Backend:
@@ -53,3 +57,62 @@ def register_organisations(register: Callable[[Organisation], None]) -> None:
 
     for org in (SINGLE, VOTE, MONARCHY, DEMOCRACY, DEBATE, MIXTURE, ROLEPLAY, CONTEST):
         register(org)
+
+
+class SearchOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="a folder of .txt/.md files or a JSONL with a text field")
+    k: int = Field(1, ge=1, le=10, description="passages returned")
+    max_chars: int = Field(400, ge=20)
+
+
+class AskOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    society: str = Field(description="the society that answers: a built-in name or a file")
+
+
+def _calculator(options: BaseModel, context: ToolContext) -> Tool:
+    from minsky.tools.calculator import CALCULATOR
+
+    return CALCULATOR
+
+
+def _calendar(options: BaseModel, context: ToolContext) -> Tool:
+    from minsky.tools.calendar import CALENDAR
+
+    return CALENDAR
+
+
+def _search(options: BaseModel, context: ToolContext) -> Tool:
+    from minsky.tools.search import make_search
+
+    assert isinstance(options, SearchOptions)
+    path = Path(options.path).expanduser()
+    return make_search(path if path.is_absolute() else context.base / path, options.k,
+                       options.max_chars)
+
+
+def _ask(options: BaseModel, context: ToolContext) -> Tool:
+    from minsky.society import load
+
+    assert isinstance(options, AskOptions)
+    ref = options.society
+    local = context.base / ref
+    society = load(str(local) if local.is_file() else ref)
+
+    async def ask(question: str) -> str:
+        result = await context.runner.run(society, question)
+        return result.outcome.text or result.outcome.answer or f"no answer ({result.status})"
+
+    return Tool("Ask", f"question answering by the society {society.name}", ask,
+                examples=(("What is the capital of France?", "Paris"),))
+
+
+@hookimpl
+def register_tools(register: Callable[[ToolType], None]) -> None:
+    register(ToolType("Calculator", _calculator, description="+ - * / ^ ( ) and decimals"))
+    register(ToolType("Calendar", _calendar, description="today's date and date arithmetic"))
+    register(ToolType("Search", _search, SearchOptions, "BM25 over a local collection"))
+    register(ToolType("Ask", _ask, AskOptions, "another society answers a question"))

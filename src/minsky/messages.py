@@ -50,6 +50,9 @@ class ChatRequest:
     options: Options = field(default_factory=Options)
     grammar: str | None = None
     json_schema: dict[str, Any] | None = None
+    # text the assistant's reply already starts with: generation continues after it
+    # (how a tool result is inserted mid-generation); needs Capabilities.prefill
+    prefix: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +60,7 @@ class ChatRequest:
             "options": self.options.model_dump(),
             "grammar": self.grammar,
             "json_schema": self.json_schema,
+            "prefix": self.prefix,
         }
 
 
@@ -93,6 +97,7 @@ class ChatReply:
     latency_s: float = 0.0
     finish_reason: Literal["stop", "length", "error"] = "stop"
     error: str | None = None
+    stop: str | None = None  # the stop string that ended generation, if one did
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,4 +106,5 @@ class ChatReply:
             "latency_s": self.latency_s,
             "finish_reason": self.finish_reason,
             "error": self.error,
+            "stop": self.stop,
         }

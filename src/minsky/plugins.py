@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,7 @@ from minsky.errors import MinskyError
 if TYPE_CHECKING:
     from minsky.backends.base import Backend
     from minsky.organisations.base import Organisation
+    from minsky.tools.base import Tool
 
 hookspec = pluggy.HookspecMarker("minsky")
 hookimpl = pluggy.HookimplMarker("minsky")
@@ -52,6 +54,31 @@ class BackendType:
     description: str = ""
 
 
+class NoOptions(BaseModel):
+    """For tools without options: any key is a typo."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool factory may use: the runner (for a society as a tool) and the folder
+    of the society file (for relative paths)."""
+
+    runner: Any
+    base: Path
+
+
+@dataclass(frozen=True)
+class ToolType:
+    """A registered tool: `create(options, context)` builds it from its validated options."""
+
+    name: str
+    create: Callable[[BaseModel, ToolContext], Tool]
+    options: type[BaseModel] = NoOptions
+    description: str = ""
+
+
 class Specs:
     @hookspec
     def register_backends(self, register: Callable[[BackendType], None]) -> None:
@@ -60,6 +87,10 @@ class Specs:
     @hookspec
     def register_organisations(self, register: Callable[[Organisation], None]) -> None:
         """Register organisations by calling `register(Organisation(...))`."""
+
+    @hookspec
+    def register_tools(self, register: Callable[[ToolType], None]) -> None:
+        """Register tools by calling `register(ToolType(...))`."""
 
 
 @cache
@@ -97,3 +128,8 @@ def organisations() -> dict[str, Organisation]:
 def backend_types() -> dict[str, BackendType]:
     """All registered backend types by name."""
     return _collect("register_backends")  # type: ignore[return-value]
+
+
+def tool_types() -> dict[str, ToolType]:
+    """All registered tools by name."""
+    return _collect("register_tools")  # type: ignore[return-value]

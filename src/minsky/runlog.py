@@ -64,6 +64,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         # a society that is a member of another runs as a run of its own, linked here
         "ALTER TABLE runs ADD COLUMN parent_id TEXT REFERENCES runs(id);",
     ),
+    (
+        "003_tool_calls",
+        """
+        CREATE TABLE tool_calls (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id),
+            call_id TEXT NOT NULL REFERENCES calls(id), agent TEXT NOT NULL,
+            tool TEXT NOT NULL, input TEXT NOT NULL, result TEXT NOT NULL,
+            error INTEGER NOT NULL, latency_s REAL NOT NULL
+        );
+        CREATE INDEX tool_calls_run ON tool_calls(run_id, id);
+        """,
+    ),
 ]
 
 
@@ -142,7 +154,7 @@ class RunLog:
         family = self._family(run_id)
         with self.db:
             for rid in reversed(family):
-                for table in ("messages", "events", "calls", "rounds"):
+                for table in ("tool_calls", "messages", "events", "calls", "rounds"):
                     self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (rid,))  # noqa: S608
                 if rid != run_id:
                     self.db.execute("DELETE FROM runs WHERE id = ?", (rid,))
@@ -184,6 +196,16 @@ class RunLog:
                 [(run_id, call_id, round_no, agent, role, content) for role, content in rows],
             )
         return call_id
+
+    def log_tool_calls(self, run_id: str, call_id: str, agent: str, calls: list[Any]) -> None:
+        """The tool calls one reply made (tools.calls.ToolCall records)."""
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO tool_calls (run_id, call_id, agent, tool, input, result, error, "
+                "latency_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, call_id, agent, c.tool, c.input, c.result, int(c.error), c.latency_s)
+                 for c in calls],
+            )
 
     def event(self, run_id: str, round_no: int | None, kind: str, data: dict[str, Any]) -> None:
         with self.db:
@@ -244,6 +266,10 @@ class RunLog:
         run["calls"] = calls
         run["messages"] = rows(
             "SELECT call_id, round, agent, role, content FROM messages WHERE run_id=? ORDER BY id"
+        )
+        run["tool_calls"] = rows(
+            "SELECT call_id, agent, tool, input, result, error, latency_s FROM tool_calls "
+            "WHERE run_id=? ORDER BY id"
         )
         events = rows("SELECT round, kind, data_json FROM events WHERE run_id=? ORDER BY id")
         run["events"] = [

@@ -14,13 +14,14 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ulid import ULID
 
 from minsky.backends.base import Backend
 from minsky.errors import MinskyError
-from minsky.messages import ChatReply, ChatRequest, Usage
+from minsky.messages import ChatReply, ChatRequest, Message, Usage
 from minsky.models import MODELS
 from minsky.organisations.base import (
     Ask,
@@ -33,9 +34,14 @@ from minsky.organisations.base import (
     Turn,
     detect_kind,
 )
-from minsky.plugins import BackendSettings, backend_types
+from minsky.plugins import BackendSettings, ToolContext, backend_types, tool_types
+from minsky.prompts import render
 from minsky.runlog import RunLog, request_hash
-from minsky.society import Society
+from minsky.society import AgentSpec, Society
+from minsky.tools.base import Tool
+from minsky.tools.calls import ARROW, CLOSE, ToolCall, ToolLimits, resume_calls, with_call_stops
+
+CALL_STOPS = (ARROW, CLOSE)
 
 
 class Backends:
@@ -114,6 +120,18 @@ class RunResult:
         }
 
 
+@dataclass
+class _RunState:
+    """What the rounds of one run share."""
+
+    run_id: str
+    by_agent: dict[str, AgentSpec]
+    backends: dict[str, Backend]
+    replay: dict[str, deque[ChatReply]]
+    tools: dict[str, Tool]
+    limits: ToolLimits
+
+
 class Runner:
     """Runs societies on tasks, with one shared pool of backends and one run log."""
 
@@ -161,6 +179,8 @@ class Runner:
                     {m: b.describe() for m, b in backends.items()}, parent,
                 )
 
+        state = _RunState(run_id, by_agent, backends, replay, self._tools(society),
+                          cfg.tool_limits)
         start = time.perf_counter()
         deadline = start + cfg.budget.timeout_s
         usage = Usage()
@@ -190,7 +210,7 @@ class Runner:
                     self.log.start_round(run_id, n, rnd.label)
                 try:
                     replies = await asyncio.wait_for(
-                        self._dispatch(rnd, by_agent, backends, cap, replay, run_id, n),
+                        self._dispatch(rnd, state, cap, n),
                         timeout=max(0.001, deadline - time.perf_counter()),
                     )
                 except TimeoutError:
@@ -241,47 +261,62 @@ class Runner:
         if self.log:
             self.log.event(run_id, n, kind, data)
 
-    async def _dispatch(
-        self,
-        rnd: Round,
-        by_agent: dict[str, Any],
-        backends: dict[str, Backend],
-        cap: int,
-        replay: dict[str, deque[ChatReply]],
-        run_id: str,
-        n: int,
-    ) -> list[ChatReply]:
+    def _tools(self, society: Society) -> dict[str, Tool]:
+        """The tools a society's agents use, built from their validated options."""
+        types = tool_types()
+        base = Path(society.source).parent
+        context = ToolContext(self, base if base.is_dir() else Path.cwd())
+        return {name: types[name].create(opts, context)
+                for name, opts in society.tool_options.items()}
+
+    async def _dispatch(self, rnd: Round, st: _RunState, cap: int, n: int) -> list[ChatReply]:
         """Send the round's asks, one batch per backend, all backends concurrently."""
         requests: list[ChatRequest] = []
         replies: list[ChatReply | None] = [None] * len(rnd.asks)
+        tools: list[dict[str, Tool]] = []
         groups: dict[str, list[int]] = {}
         for i, ask in enumerate(rnd.asks):
-            if ask.agent not in by_agent:
+            if ask.agent not in st.by_agent:
                 raise MinskyError(f"organisation asked unknown member {ask.agent!r}")
-            agent = by_agent[ask.agent]
-            requests.append(_request(ask, agent.options, backends.get(agent.model), cap))
-            logged = replay.get(request_hash(ask.agent, requests[i], agent.model))
+            agent = st.by_agent[ask.agent]
+            backend = st.backends.get(agent.model)
+            request = _request(ask, agent.options, backend, cap)
+            # inline calls need a backend that can continue a reply after the result
+            usable = backend is not None and backend.capabilities.prefill
+            tools.append({t: st.tools[t] for t in agent.tools} if usable else {})
+            requests.append(_with_tools(request, tools[i]) if tools[i] else request)
+            logged = st.replay.get(request_hash(ask.agent, requests[i], agent.model))
             if logged:
-                self._record(run_id, n, i, ask, agent.model, requests[i], logged.popleft(),
-                             "replayed", replies)
+                self._record(st, n, i, ask, requests[i], logged.popleft(), "replayed", replies)
             else:
                 groups.setdefault(agent.model, []).append(i)
 
         async def send(model: str, idx: list[int]) -> None:
-            got = await backends[model].complete([requests[i] for i in idx])
-            # logged as soon as this backend answers, so a timeout elsewhere loses nothing
-            for i, reply in zip(idx, got, strict=True):
-                self._record(run_id, n, i, rnd.asks[i], model, requests[i], reply,
-                             backends[model].describe(), replies)
+            backend = st.backends[model]
+            got = await backend.complete([requests[i] for i in idx])
+
+            async def finish(i: int, reply: ChatReply) -> None:
+                calls: list[ToolCall] = []
+                if tools[i] and reply.stop in CALL_STOPS:
+                    # each member resumes on its own: one member's call holds up no other
+                    reply, calls = await resume_calls(
+                        backend, requests[i], reply, tools[i], st.limits
+                    )
+                # logged as soon as it is done, so a timeout elsewhere loses nothing
+                self._record(st, n, i, rnd.asks[i], requests[i], reply, backend.describe(),
+                             replies, calls)
+
+            await asyncio.gather(*(finish(i, r) for i, r in zip(idx, got, strict=True)))
 
         async def delegate(i: int) -> None:
             # a member that is a whole society: it reads the ask, runs, replies its outcome
-            agent = by_agent[rnd.asks[i].agent]
+            agent = st.by_agent[rnd.asks[i].agent]
+            assert agent.society is not None
             users = [m.content for m in requests[i].messages if m.role == "user"]
             # the first user message states the task; a later one is what is asked now
             question = "\n\n".join(dict.fromkeys([users[0], users[-1]])) if users else ""
             sub_society = _capped(agent.society, cap)
-            sub = await self.run(sub_society, question, parent=run_id, replay=replay)
+            sub = await self.run(sub_society, question, parent=st.run_id, replay=st.replay)
             text = sub.outcome.text or sub.outcome.answer or ""
             if sub.status == "ok":
                 reply = ChatReply(text, sub.usage, sub.wall_s, "stop")
@@ -292,12 +327,12 @@ class Runner:
             else:
                 reply = ChatReply(text, sub.usage, sub.wall_s, "error",
                                   f"sub-society {sub.society} stopped: {sub.status}")
-            self._record(run_id, n, i, rnd.asks[i], agent.model, requests[i], reply,
+            self._record(st, n, i, rnd.asks[i], requests[i], reply,
                          f"society:{sub.society} run {sub.run_id}", replies)
 
         jobs = []
         for model, idx in groups.items():
-            if model in backends:
+            if model in st.backends:
                 jobs.append(send(model, idx))
             else:
                 jobs.extend(delegate(i) for i in idx)
@@ -305,14 +340,29 @@ class Runner:
         return [r for r in replies if r is not None]
 
     def _record(
-        self, run_id: str, n: int, i: int, ask: Ask, model: str, request: ChatRequest,
+        self, st: _RunState, n: int, i: int, ask: Ask, request: ChatRequest,
         reply: ChatReply, where: str, replies: list[ChatReply | None],
+        calls: list[ToolCall] | None = None,
     ) -> None:
-        """Keep a reply for the organisation and commit it to the log at once."""
+        """Keep a reply for the organisation and commit it (and its tool calls) to the log."""
         replies[i] = reply
         if self.log:
-            self.log.log_call(run_id, n, i, ask.agent, model, ask.purpose, where, request,
-                              reply, replayed=where == "replayed")
+            model = st.by_agent[ask.agent].model
+            call_id = self.log.log_call(st.run_id, n, i, ask.agent, model, ask.purpose, where,
+                                        request, reply, replayed=where == "replayed")
+            if calls:
+                self.log.log_tool_calls(st.run_id, call_id, ask.agent, calls)
+
+
+def _with_tools(request: ChatRequest, tools: dict[str, Tool]) -> ChatRequest:
+    """The request with the tools explained in its system message and call stop strings."""
+    guide = render("tools", tools=[tools[name] for name in sorted(tools)])
+    messages = list(request.messages)
+    if messages and messages[0].role == "system":
+        messages[0] = Message("system", f"{messages[0].content}\n\n{guide}")
+    else:
+        messages.insert(0, Message("system", guide))
+    return with_call_stops(replace(request, messages=messages))
 
 
 def _request(ask: Ask, options: Any, backend: Backend | None, cap: int) -> ChatRequest:

@@ -25,7 +25,7 @@ Built-in societies ship in `minsky/societies/` and are addressed by name (`vote5
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +36,8 @@ from minsky.errors import MinskyError
 from minsky.messages import Options
 from minsky.models import default_model
 from minsky.organisations.base import Member, Organisation
-from minsky.plugins import organisations
+from minsky.plugins import organisations, tool_types
+from minsky.tools.calls import ToolLimits
 
 DEFAULT_ROLE = "You are a helpful, careful assistant. You reason step by step."
 MAX_DEPTH = 4  # societies nested deeper than this are refused (it also stops cycles)
@@ -63,6 +64,7 @@ class AgentConfig(BaseModel):
     model: str | None = None
     # a whole society as this member: a built-in name or a file (relative to this one)
     society: str | None = None
+    tools: list[str] = Field(default_factory=list, description="tools it may call inline")
     count: int = Field(1, ge=1, le=64)
     options: Options = Field(default_factory=Options)
 
@@ -85,6 +87,9 @@ class SocietyConfig(BaseModel):
     answer: Literal["auto", "number", "choice", "text"] = "auto"
     budget: Budget = Field(default_factory=Budget)
     params: dict[str, Any] = Field(default_factory=dict)
+    # options of the tools its agents use, by tool name: [tools.Search] path = "notes/"
+    tools: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    tool_limits: ToolLimits = Field(default_factory=ToolLimits)
     agents: list[AgentConfig] = Field(min_length=1)
 
     @field_validator("organisation")
@@ -110,6 +115,7 @@ class AgentSpec:
     options: Options
     group: str = "member"
     society: Society | None = None
+    tools: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ class Society:
     params: BaseModel
     agents: list[AgentSpec]
     source: str
+    tool_options: dict[str, BaseModel] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -156,7 +163,9 @@ def _expand(
                 name = f"{agent.name}-{i + 1}"
                 # copies must differ: give each its own seed, deterministically
                 options = options.model_copy(update={"seed": (options.seed or 0) + i})
-            agents.append(AgentSpec(name, agent.role, model, options, agent.group, sub))
+            agents.append(
+                AgentSpec(name, agent.role, model, options, agent.group, sub, tuple(agent.tools))
+            )
     return agents
 
 
@@ -199,7 +208,31 @@ def from_dict(
     if dupes:
         raise MinskyError(f"{source}: field 'agents': duplicate agent names {dupes}")
     _check_groups(org, agents, source)
-    return Society(config, org, params, agents, source)
+    return Society(config, org, params, agents, source, _tool_options(config, source))
+
+
+def _tool_options(config: SocietyConfig, source: str) -> dict[str, BaseModel]:
+    """Validate tool names and options; every tool an agent uses gets its options."""
+    known = tool_types()
+    used = {t: k for k, a in enumerate(config.agents) for t in a.tools}
+    for name, k in used.items():
+        if name not in known:
+            raise MinskyError(
+                f"{source}: field 'agents.{k}.tools': unknown tool {name!r}; "
+                f"expected one of {sorted(known)}"
+            )
+    for name in config.tools:
+        if name not in known:
+            raise MinskyError(f"{source}: field 'tools.{name}': unknown tool {name!r}; "
+                              f"expected one of {sorted(known)}")
+    options: dict[str, BaseModel] = {}
+    for name in sorted(set(used) | set(config.tools)):
+        try:
+            options[name] = known[name].options.model_validate(config.tools.get(name, {}))
+        except ValidationError as err:
+            message = _format_error(source, err).replace("field '", f"field 'tools.{name}.")
+            raise MinskyError(message) from None
+    return options
 
 
 def _check_groups(org: Organisation, agents: list[AgentSpec], source: str) -> None:

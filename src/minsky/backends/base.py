@@ -22,6 +22,7 @@ class Capabilities:
     json_schema: bool = False  # honours ChatRequest.json_schema
     logprobs: bool = False  # can score token log-probabilities
     prefix_cache: bool = False  # reuses a cached prompt prefix across calls
+    prefill: bool = False  # continues a reply from ChatRequest.prefix
 
 
 class Backend(ABC):

@@ -23,15 +23,16 @@ def _words(text: str) -> int:
 
 
 def _reply(request: ChatRequest, text: str) -> ChatReply:
-    prompt = sum(_words(m.content) for m in request.messages)
-    for stop in request.options.stop:
-        if stop and stop in text:
-            text = text[: text.index(stop)]
+    prompt = sum(_words(m.content) for m in request.messages) + _words(request.prefix)
+    hits = [(text.index(s), s) for s in request.options.stop if s and s in text]
+    stop = min(hits)[1] if hits else None
+    if hits:
+        text = text[: min(hits)[0]]
     words = text.split()
     finish = "stop"
     if len(words) > request.options.max_tokens:
         text, finish = " ".join(words[: request.options.max_tokens]), "length"
-    return ChatReply(text, Usage(prompt, _words(text)), 0.0, finish)  # type: ignore[arg-type]
+    return ChatReply(text, Usage(prompt, _words(text)), 0.0, finish, None, stop)  # type: ignore[arg-type]
 
 
 class _Recording(Backend):
@@ -68,7 +69,7 @@ class ScriptedBackend(_Recording):
     """
 
     name = "scripted"
-    capabilities = Capabilities(grammar=True, json_schema=True)
+    capabilities = Capabilities(grammar=True, json_schema=True, prefill=True)
 
     def __init__(
         self,
@@ -102,7 +103,7 @@ class FunctionBackend(_Recording):
     """Answers each request with `fn(request) -> str`."""
 
     name = "function"
-    capabilities = Capabilities(grammar=True, json_schema=True)
+    capabilities = Capabilities(grammar=True, json_schema=True, prefill=True)
 
     def __init__(
         self,

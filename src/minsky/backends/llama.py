@@ -99,7 +99,7 @@ class LlamaBackend(Backend):
     """Runs a local GGUF model with llama.cpp, batching all requests as parallel sequences."""
 
     name = "llama"
-    capabilities = Capabilities(grammar=True, json_schema=True, prefix_cache=True)
+    capabilities = Capabilities(grammar=True, json_schema=True, prefix_cache=True, prefill=True)
 
     def __init__(
         self,
@@ -337,7 +337,8 @@ class _Engine:
             job = self.waiting.popleft()
             try:
                 if not job.tokens:
-                    job.tokens = self.tokenize(self.render(job.request.messages))
+                    prompt = self.render(job.request.messages) + job.request.prefix
+                    job.tokens = self.tokenize(prompt)
                 if len(job.tokens) >= self.n_ctx:
                     raise MinskyError(
                         f"prompt has {len(job.tokens)} tokens, the context holds {self.n_ctx}"
@@ -459,22 +460,27 @@ class _Engine:
         slot.out += self._piece(token)
         if opts.stop:
             text = slot.out.decode("utf-8", "ignore")
-            hits = [i for i in (text.find(s) for s in opts.stop) if i >= 0]
+            hits = [(i, s) for s in opts.stop if (i := text.find(s)) >= 0]
             if hits:
-                slot.out = bytearray(text[: min(hits)].encode())
-                self._finish(slot, "stop")
+                at, stop = min(hits)
+                slot.out = bytearray(text[:at].encode())
+                self._finish(slot, "stop", stop=stop)
                 return
         if slot.n_generated >= opts.max_tokens or len(slot.cached) + 1 >= self.n_ctx:
             self._finish(slot, "length")
             return
         slot.pending = token
 
-    def _finish(self, slot: _Slot, reason: str, error: str | None = None) -> None:
+    def _finish(
+        self, slot: _Slot, reason: str, error: str | None = None, stop: str | None = None
+    ) -> None:
         job = slot.job
         assert job is not None
         usage = Usage(len(job.tokens), slot.n_generated, slot.n_cached_prompt)
         text = "" if error else slot.out.decode("utf-8", "ignore")
-        reply = ChatReply(text, usage, time.perf_counter() - job.started, reason, error)  # type: ignore[arg-type]
+        reply = ChatReply(
+            text, usage, time.perf_counter() - job.started, reason, error, stop  # type: ignore[arg-type]
+        )
         if slot.sampler is not None:
             self.ll.llama_sampler_free(slot.sampler)
         slot.job, slot.sampler, slot.prefill, slot.pending = None, None, [], None

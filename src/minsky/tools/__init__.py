@@ -1,0 +1,1 @@
+"""Tools that agents call inline while they generate (Toolformer style)."""

@@ -1,0 +1,288 @@
+"""The Search tool: BM25 ranking over a local collection of documents.
+
+What it does: reads a collection once, splits it into passages, and ranks passages for a
+query with Okapi BM25 (k1=1.5, b=0.75, idf = ln((N - df + 0.5) / (df + 0.5) + 1)). A
+collection is a folder of .txt/.md files (searched recursively; each file split into
+passages of about 100-200 words along paragraph breaks), a single .txt/.md file, or a
+.jsonl file with one record per line: `text` (required), `title` and `id` (optional);
+each record is one passage. The index is cached as JSON under
+`cache_dir()/search/<key>.json`, where the key hashes the collection's resolved path and
+every file's name, modification time and size, so a changed collection is re-indexed
+and an unchanged one is loaded, not rebuilt.
+
+What it does not do: no stemming, synonyms, phrase queries or embeddings; words are
+lowercased `\\w+` runs less a small English stopword list. The cache is never pruned;
+old entries for changed collections stay until the cache directory is cleared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from minsky.paths import cache_dir
+from minsky.tools.base import Tool, ToolError
+
+K1 = 1.5
+B = 0.75
+MIN_WORDS = 100  # passages from text files: at least this many words where possible…
+MAX_WORDS = 200  # …and at most this many
+FORMAT = "minsky-bm25-1"  # part of the cache key: bump it when indexing changes
+TEXT_SUFFIXES = (".txt", ".md")
+
+STOPWORDS = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "did", "do", "does", "for",
+    "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is",
+    "it", "its", "me", "my", "of", "on", "or", "our", "she", "so", "than", "that", "the",
+    "their", "them", "then", "there", "these", "they", "this", "those", "to", "us", "was",
+    "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with",
+    "you", "your",
+))  # fmt: skip
+_WORD = re.compile(r"\w+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased word tokens of `text`, stopwords removed."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One searchable unit: a chunk of a file or one JSONL record."""
+
+    id: str  # "notes/a.md#2" for files, the record's `id` (or line number) for JSONL
+    title: str  # the file's path in the collection, or the record's `title`
+    text: str
+
+
+def split_passages(text: str) -> list[str]:
+    """Split a document into passages of MIN_WORDS-MAX_WORDS words along paragraphs.
+
+    Short paragraphs are merged until a passage has MIN_WORDS words; paragraphs longer
+    than MAX_WORDS are cut into MAX_WORDS-word pieces. Whitespace is collapsed.
+    """
+    pieces: list[list[str]] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        words = paragraph.split()
+        pieces.extend(words[i : i + MAX_WORDS] for i in range(0, len(words), MAX_WORDS))
+    passages: list[list[str]] = []
+    current: list[str] = []
+    for words in pieces:
+        if current and len(current) + len(words) > MAX_WORDS:
+            passages.append(current)
+            current = []
+        current = current + words
+        if len(current) >= MIN_WORDS:
+            passages.append(current)
+            current = []
+    if current:  # a short tail joins the previous passage when that stays in bounds
+        if passages and len(passages[-1]) + len(current) <= MAX_WORDS:
+            passages[-1] = passages[-1] + current
+        else:
+            passages.append(current)
+    return [" ".join(words) for words in passages]
+
+
+def _missing(path: Path) -> ToolError:
+    return ToolError(f"search index: no such collection: {path}")
+
+
+def _files(root: Path) -> list[Path]:
+    """The files that make up a collection, in a stable order."""
+    if root.is_dir():
+        # Hidden folders (.git, .venv) hold tooling, not the collection.
+        return sorted(
+            p
+            for p in root.rglob("*")
+            if p.suffix.lower() in TEXT_SUFFIXES
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
+    if root.is_file():
+        if root.suffix.lower() not in (*TEXT_SUFFIXES, ".jsonl"):
+            raise ToolError(
+                f"search index: unsupported collection {root} "
+                "(expected a folder of .txt/.md files, a .txt/.md file or a .jsonl file)"
+            )
+        return [root]
+    raise _missing(root)
+
+
+def collection_key(root: Path, files: list[Path]) -> str:
+    """A hash that changes whenever a file is added, removed, touched or resized."""
+    digest = hashlib.sha256(f"{FORMAT}\0{root}\0".encode())
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError as error:  # removed or unreadable since it was listed
+            raise ToolError(f"search index: cannot read {path}: {error.strerror}") from None
+        rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
+        digest.update(f"{rel}\0{stat.st_mtime_ns}\0{stat.st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def _read_jsonl(path: Path) -> list[Passage]:
+    passages = []
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise ToolError(f"search index: bad JSON on line {number} of {path}") from None
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise ToolError(f"search index: no 'text' on line {number} of {path}")
+            text = " ".join(record["text"].split())
+            pid = str(record.get("id", number))
+            passages.append(Passage(pid, str(record.get("title", "")), text))
+    return passages
+
+
+def read_passages(root: Path, files: list[Path]) -> list[Passage]:
+    """Every passage of the collection, in file order."""
+    passages: list[Passage] = []
+    for path in files:
+        if path.suffix.lower() == ".jsonl":
+            passages.extend(_read_jsonl(path))
+            continue
+        rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
+        text = path.read_text(encoding="utf-8", errors="replace")
+        passages.extend(
+            Passage(f"{rel}#{i}", rel, chunk) for i, chunk in enumerate(split_passages(text))
+        )
+    return passages
+
+
+@dataclass
+class SearchIndex:
+    """An inverted index over passages, scored with BM25."""
+
+    passages: list[Passage]
+    lengths: list[int]  # tokens per passage
+    postings: dict[str, list[tuple[int, int]]]  # term -> [(passage index, term frequency)]
+    avgdl: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.avgdl = sum(self.lengths) / len(self.lengths) if self.lengths else 0.0
+
+    @classmethod
+    def from_passages(cls, passages: list[Passage]) -> SearchIndex:
+        lengths: list[int] = []
+        postings: dict[str, list[tuple[int, int]]] = {}
+        for index, passage in enumerate(passages):
+            counts = Counter(tokenize(passage.text))
+            lengths.append(sum(counts.values()))
+            for term, tf in counts.items():
+                postings.setdefault(term, []).append((index, tf))
+        return cls(passages, lengths, postings)
+
+    @classmethod
+    def build(cls, path: str | os.PathLike[str]) -> SearchIndex:
+        """The index of the collection at `path`, from the cache when it is unchanged."""
+        root = Path(path).expanduser().resolve()
+        if not root.exists():
+            raise _missing(root)
+        files = _files(root)
+        cache = cache_dir() / "search" / f"{collection_key(root, files)}.json"
+        if cache.is_file():
+            try:
+                return cls.from_json(json.loads(cache.read_text(encoding="utf-8")))
+            except (ValueError, KeyError, TypeError):
+                pass  # a damaged cache entry is rebuilt, not an error
+        try:
+            index = cls.from_passages(read_passages(root, files))
+        except OSError as error:
+            raise ToolError(f"search index: cannot read {root}: {error.strerror}") from None
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a concurrent reader never sees half a file.
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(index.to_json()), encoding="utf-8")
+        os.replace(tmp, cache)
+        return index
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "passages": [[p.id, p.title, p.text] for p in self.passages],
+            "lengths": self.lengths,
+            "postings": self.postings,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchIndex:
+        if data["format"] != FORMAT:
+            raise ValueError("other format")
+        return cls(
+            [Passage(*map(str, p)) for p in data["passages"]],
+            [int(n) for n in data["lengths"]],
+            {t: [(int(i), int(tf)) for i, tf in ps] for t, ps in data["postings"].items()},
+        )
+
+    def idf(self, term: str) -> float:
+        n, df = len(self.passages), len(self.postings.get(term, ()))
+        return math.log((n - df + 0.5) / (df + 0.5) + 1)
+
+    def search(self, query: str, k: int = 3) -> list[tuple[float, Passage]]:
+        """The k best passages for `query` as (score, passage), best first.
+
+        Each distinct query term counts once. Passages that share no term with the query
+        are left out; equal scores keep collection order.
+        """
+        scores: dict[int, float] = {}
+        for term in dict.fromkeys(tokenize(query)):
+            idf = self.idf(term)
+            for index, tf in self.postings.get(term, ()):
+                norm = K1 * (1 - B + B * self.lengths[index] / self.avgdl)
+                scores[index] = scores.get(index, 0.0) + idf * tf * (K1 + 1) / (tf + norm)
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: max(k, 0)]
+        return [(score, self.passages[index]) for index, score in best]
+
+
+def truncate(text: str, max_chars: int) -> str:
+    """`text` cut to at most max_chars characters, at a word boundary where possible."""
+    if len(text) <= max_chars:
+        return text
+    if max_chars <= 1:
+        return "…"[:max_chars]
+    cut = text[: max_chars - 1]
+    if " " in cut[max_chars // 2 :]:  # prefer a word boundary unless it loses too much
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip() + "…"
+
+
+def make_search(path: str | os.PathLike[str], k: int = 1, max_chars: int = 400) -> Tool:
+    """A "Search" tool over the collection at `path`, answering with the top k passages.
+
+    Nothing is read until the first call, so a missing collection is a ToolError in the
+    call's result rather than an error here. The index is kept in memory between calls
+    and rebuilt when the collection changes.
+    """
+    loaded: dict[str, SearchIndex] = {}
+
+    def run(query: str) -> str:
+        root = Path(path).expanduser().resolve()
+        if not root.exists():
+            raise _missing(root)
+        key = collection_key(root, _files(root))
+        if key not in loaded:
+            loaded.clear()
+            loaded[key] = SearchIndex.build(root)
+        hits = loaded[key].search(query, k)
+        if not hits:
+            return "no results"
+        return truncate(" … ".join(passage.text for _, passage in hits), max_chars)
+
+    return Tool(
+        "Search",
+        "find passages in local documents",
+        run,
+        examples=(("capital of Australia", "Canberra is the capital city of Australia …"),),
+    )
