@@ -150,3 +150,37 @@ def test_a_reply_continues_after_a_prefix(backend):
     assert more.usage.cached_tokens >= plain.usage.prompt_tokens - 1
     assert not more.text.startswith("1, 2, 3, 4, 5,")
 
+
+
+def test_scoring_prefers_a_continuation_seen_in_context(backend):
+    context = "The secret code is 48213. I repeat, the secret code is"
+    seen, unseen = asyncio.run(backend.score([(context, " 48213"), (context, " 93127")]))
+    assert len(seen.logprobs) == len(seen.tokens) > 0
+    assert all(lp <= 0 for lp in seen.logprobs + unseen.logprobs)
+    assert seen.total > unseen.total + 2  # copying from context is far more likely
+
+
+def test_scoring_reports_probe_tokens_and_reuses_the_context(backend):
+    import math
+
+    context = "Alice has 3 apples and buys 4 more, so she has"
+    (a,) = asyncio.run(backend.score([(context, " 7 apples.")], probes=["["]))
+    assert len(a.probes) == len(a.tokens) and all(len(row) == 1 for row in a.probes)
+    assert all(-50 < row[0] <= 0 for row in a.probes)
+    (b,) = asyncio.run(backend.score([(context, " 7 apples.")], probes=["["]))
+    assert all(math.isclose(x, y, abs_tol=1e-3) for x, y in zip(a.logprobs, b.logprobs,
+                                                               strict=True))
+    with pytest.raises(Exception, match="not 1"):
+        asyncio.run(backend.score([(context, " x")], probes=["antidisestablishment"]))
+
+
+def test_scoring_while_members_generate(backend):
+    async def both():
+        return await asyncio.gather(
+            backend.complete([ask("Write a poem about rain.", max_tokens=16)] * 2),
+            backend.score([("One, two, three,", " four")]),
+        )
+
+    replies, (scored,) = asyncio.run(both())
+    assert all(r.usage.completion_tokens > 0 for r in replies)
+    assert scored.logprobs and scored.total < 0

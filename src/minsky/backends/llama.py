@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from minsky.backends.base import Backend, Capabilities
+from minsky.backends.scoring import Scored, gather, log_softmax_rows
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
 
@@ -51,6 +52,16 @@ class _Job:
     started: float = field(default_factory=time.perf_counter)
     tokens: list[int] = field(default_factory=list)
     cancelled: bool = False  # set by the caller's thread; the worker drops the job
+
+
+@dataclass
+class _ScoreJob:
+    context: str
+    continuation: str
+    probes: list[int]
+    future: asyncio.Future[Scored]
+    loop: asyncio.AbstractEventLoop
+    cancelled: bool = False
 
 
 @dataclass
@@ -99,7 +110,9 @@ class LlamaBackend(Backend):
     """Runs a local GGUF model with llama.cpp, batching all requests as parallel sequences."""
 
     name = "llama"
-    capabilities = Capabilities(grammar=True, json_schema=True, prefix_cache=True, prefill=True)
+    capabilities = Capabilities(
+        grammar=True, json_schema=True, logprobs=True, prefix_cache=True, prefill=True
+    )
 
     def __init__(
         self,
@@ -147,6 +160,24 @@ class LlamaBackend(Backend):
     def tokenize(self, text: str) -> list[int]:
         """Tokens of `text` as this model sees it (special tokens parsed)."""
         return self._get_engine().tokenize(text)
+
+    async def score(
+        self, items: list[tuple[str, str]], probes: list[str] | tuple[str, ...] = ()
+    ) -> list[Scored]:
+        """Log-probabilities of each (context, continuation) pair's continuation tokens.
+
+        Context and continuation are raw text (no chat template); each is tokenized on
+        its own, so the same context scores the same way whatever follows it. `probes`
+        are single-token strings whose log-probability is reported before every
+        continuation token. Contexts shared between items are decoded once.
+        """
+        engine = await asyncio.to_thread(self._get_engine)
+        probe_ids = [engine.single_token(p) for p in probes]
+        loop = asyncio.get_running_loop()
+        jobs = [_ScoreJob(ctx, cont, probe_ids, loop.create_future(), loop)
+                for ctx, cont in items]
+        engine.submit(jobs)  # type: ignore[arg-type]
+        return list(await asyncio.gather(*(j.future for j in jobs)))
 
     def render(self, messages: list[Message]) -> str:
         """The prompt text the chat template makes of `messages`."""
@@ -196,6 +227,8 @@ class _Engine:
         self.batch = ll.llama_batch_init(cfg.n_batch, 0, 1)
         self.slots = [_Slot(i) for i in range(cfg.n_parallel)]
         self.waiting: deque[_Job] = deque()
+        self.scoring: deque[_ScoreJob] = deque()
+        self.n_vocab = ll.llama_vocab_n_tokens(self.vocab)
         self.inbox: queue.Queue[list[_Job] | None] = queue.Queue()
         self.template = self._template()
         self.add_bos = bool(ll.llama_vocab_get_add_bos(self.vocab))
@@ -225,7 +258,7 @@ class _Engine:
             eos_token="",
         )
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, bos: bool = True) -> list[int]:
         data = text.encode("utf-8")
         cap = len(data) + 8
         arr = (self.ll.llama_token * cap)()
@@ -233,9 +266,15 @@ class _Engine:
         if n < 0:
             raise MinskyError("prompt could not be tokenized")
         tokens = list(arr[:n])
-        if self.add_bos and (not tokens or tokens[0] != self.bos):
+        if bos and self.add_bos and (not tokens or tokens[0] != self.bos):
             tokens.insert(0, self.bos)
         return tokens
+
+    def single_token(self, text: str) -> int:
+        tokens = self.tokenize(text, bos=False)
+        if len(tokens) != 1:
+            raise MinskyError(f"probe {text!r} is {len(tokens)} tokens for this model, not 1")
+        return tokens[0]
 
     def _piece(self, token: int) -> bytes:
         buf = ctypes.create_string_buffer(64)
@@ -285,7 +324,87 @@ class _Engine:
         ll.llama_model_free(self.model)
 
     def _busy(self) -> bool:
-        return any(s.job is not None for s in self.slots)
+        return any(s.job is not None for s in self.slots) or bool(self.scoring)
+
+    def _sort(self, jobs: list[Any]) -> None:
+        for job in jobs:
+            (self.scoring if isinstance(job, _ScoreJob) else self.waiting).append(job)
+
+    def _score_one(self) -> None:
+        """Score one waiting (context, continuation) in a free slot, between steps."""
+        free = [s for s in self.slots if s.job is None]
+        if not self.scoring or not free:
+            return
+        job = self.scoring.popleft()
+        try:
+            ctx = self.tokenize(job.context)
+            cont = self.tokenize(job.continuation, bos=False)
+            if not ctx or not cont:
+                raise MinskyError("scoring needs a non-empty context and continuation")
+            if len(ctx) + len(cont) >= self.n_ctx:
+                raise MinskyError(f"{len(ctx) + len(cont)} tokens do not fit in {self.n_ctx}")
+            result = self._score_tokens(ctx, cont, job.probes, free)
+        except MinskyError as exc:
+            self._settle(job, exc)
+            return
+        self._settle(job, result)
+
+    def _score_tokens(
+        self, ctx: list[int], cont: list[int], probes: list[int], free: list[_Slot]
+    ) -> Scored:
+        ll, batch = self.ll, self.batch
+        tokens = ctx + cont
+        plan = self._plan(ctx, free)  # reuse a cached context; always re-decode its end
+        slot, donor, keep = plan if plan is not None else (free[0], None, 0)
+        if donor is not None:
+            ll.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
+            ll.llama_memory_seq_cp(self.mem, donor.seq_id, slot.seq_id, 0, keep)
+        else:
+            ll.llama_memory_seq_rm(self.mem, slot.seq_id, keep, -1)
+        first = len(ctx) - 1  # the position whose logits predict the first continuation token
+        logprobs: list[float] = []
+        probe_rows: list[list[float]] = []
+        pos = keep
+        while pos < len(tokens) - 1:
+            chunk = tokens[pos : min(len(tokens) - 1, pos + self.n_batch)]
+            batch.n_tokens = 0
+            outputs: list[int] = []
+            for k, tok in enumerate(chunk):
+                p = pos + k
+                batch.token[k], batch.pos[k], batch.n_seq_id[k] = tok, p, 1
+                batch.seq_id[k][0] = slot.seq_id
+                batch.logits[k] = p >= first
+                if p >= first:
+                    outputs.append(p)
+            batch.n_tokens = len(chunk)
+            if ll.llama_decode(self.ctx, batch) != 0:
+                ll.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
+                slot.cached = []
+                raise MinskyError("llama_decode failed while scoring (context full?)")
+            if outputs:
+                start = len(chunk) - len(outputs)
+                rows = log_softmax_rows(
+                    ll.llama_get_logits_ith(self.ctx, start), len(outputs), self.n_vocab
+                )
+                got, probed = gather(rows, [tokens[p + 1] for p in outputs], probes)
+                logprobs += got
+                probe_rows += probed
+            pos += len(chunk)
+        slot.cached = tokens[:-1]
+        return Scored(cont, logprobs, probe_rows)
+
+    @staticmethod
+    def _settle(job: _ScoreJob, value: Scored | Exception) -> None:
+        def settle() -> None:
+            if job.future.done():
+                return
+            if isinstance(value, Exception):
+                job.future.set_exception(value)
+            else:
+                job.future.set_result(value)
+
+        with contextlib.suppress(RuntimeError):
+            job.loop.call_soon_threadsafe(settle)
 
     def _run(self) -> None:
         while True:
@@ -296,7 +415,7 @@ class _Engine:
                 item = []
             if item is None:
                 return
-            self.waiting.extend(item)
+            self._sort(item)
             while True:  # drain whatever else arrived, so it joins this step's batch
                 try:
                     more = self.inbox.get_nowait()
@@ -305,9 +424,10 @@ class _Engine:
                 if more is None:
                     self.inbox.put(None)
                     break
-                self.waiting.extend(more)
+                self._sort(more)
             try:
                 self._admit()
+                self._score_one()
                 if self._busy():
                     self._step()
             except Exception as exc:  # noqa: BLE001 - one failure must not kill the worker
