@@ -183,6 +183,15 @@ class LlamaBackend(Backend):
         """The prompt text the chat template makes of `messages`."""
         return self._get_engine().render(messages)
 
+    def tokenize_plain(self, text: str) -> list[int]:
+        """Tokens of `text` on its own, without a BOS token."""
+        return self._get_engine().tokenize(text, bos=False)
+
+    def pieces(self, text: str) -> list[str]:
+        """The text of each token of `text` (multi-byte characters may split oddly)."""
+        engine = self._get_engine()
+        return [engine.piece(t).decode("utf-8", "replace") for t in engine.tokenize(text, False)]
+
     async def aclose(self) -> None:
         if self._engine is not None:
             await asyncio.to_thread(self._engine.close)
@@ -276,7 +285,7 @@ class _Engine:
             raise MinskyError(f"probe {text!r} is {len(tokens)} tokens for this model, not 1")
         return tokens[0]
 
-    def _piece(self, token: int) -> bytes:
+    def piece(self, token: int) -> bytes:
         buf = ctypes.create_string_buffer(64)
         n = self.ll.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
         if n < 0:
@@ -577,7 +586,7 @@ class _Engine:
             self._finish(slot, "stop")
             return
         slot.n_generated += 1
-        slot.out += self._piece(token)
+        slot.out += self.piece(token)
         if opts.stop:
             text = slot.out.decode("utf-8", "ignore")
             hits = [(i, s) for s in opts.stop if (i := text.find(s)) >= 0]

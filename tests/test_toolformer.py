@@ -1,0 +1,129 @@
+"""Toolformer annotation: the loss-filter arithmetic against hand-computed values, and the
+annotation loop on a scripted scorer and sampler."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from minsky.backends.scoring import Scored
+from minsky.toolformer import (
+    AnnotateConfig,
+    KeptCall,
+    agreement,
+    annotate_text,
+    call_text,
+    insert_calls,
+    keep_call,
+    strip_human_calls,
+    token_offsets,
+    top_positions,
+    weighted_loss,
+    weights,
+    worth_trying,
+)
+from minsky.tools.calculator import CALCULATOR
+
+
+def test_weights_by_hand() -> None:
+    # raw 1, .8, .6, .4, .2 (sum 3): normalised
+    assert weights(5) == pytest.approx([1 / 3, 0.8 / 3, 0.6 / 3, 0.4 / 3, 0.2 / 3])
+    # past the window the weight is 0
+    assert weights(7)[5:] == [0.0, 0.0]
+    # fewer tokens: renormalised over what there is (1, .8 → sum 1.8)
+    assert weights(2) == pytest.approx([1 / 1.8, 0.8 / 1.8])
+
+
+def test_weighted_loss_by_hand() -> None:
+    lps = [math.log(0.5), math.log(0.25)]
+    expected = -(1 / 1.8 * math.log(0.5) + 0.8 / 1.8 * math.log(0.25))
+    assert weighted_loss(lps) == pytest.approx(expected)
+    assert weighted_loss([]) == 0
+
+
+@pytest.mark.parametrize("l_none, l_call, l_result, keep, gain", [
+    (3.0, 2.5, 1.0, True, 1.5),     # L- = min(3, 2.5) = 2.5; 2.5 - 1.0 = 1.5 >= 1
+    (3.0, 2.5, 1.6, False, 0.9),    # 0.9 < 1
+    (1.2, 4.0, 0.2, True, 1.0),     # L- = 1.2; exactly tau_f keeps
+    (2.0, 2.0, 2.5, False, -0.5),   # the result made it worse
+])
+def test_keep_call_by_hand(l_none, l_call, l_result, keep, gain) -> None:
+    kept, got = keep_call(l_none, l_call, l_result, 1.0)
+    assert kept is keep and got == pytest.approx(gain)
+
+
+def test_positions_threshold_and_top_k() -> None:
+    probs = [0.01, 0.3, 0.06, 0.5, 0.05, 0.2]
+    assert top_positions(probs, 0.05, 5) == [1, 2, 3, 4, 5]
+    assert top_positions(probs, 0.05, 2) == [1, 3]
+    assert top_positions(probs, 0.6, 5) == []
+
+
+def test_pruning_heuristic() -> None:
+    cfg = AnnotateConfig()
+    assert not worth_trying("She has 3 apples and 4 pears.", "Calculator", cfg)
+    assert worth_trying("3 apples, 4 pears and 5 plums.", "Calculator", cfg)
+    assert worth_trying("no numbers", "Search", cfg)
+
+
+def test_insertion_and_human_traces() -> None:
+    text = "She sold 48/2 = 24 clips."
+    calls = [KeptCall(16, "Calculator", "48/2", "24", 2.0)]
+    assert insert_calls(text, calls) == "She sold 48/2 = [Calculator(48/2)->24] 24 clips."
+    assert call_text("Calculator", "1+1", None) == "[Calculator(1+1)->]"
+    clean, marks = strip_human_calls("half is <<48/2=24>>24 and <<48+24=72>>72 total")
+    assert clean == "half is 24 and 72 total"
+    assert marks == [8, 15]
+    assert agreement([8, 30], marks) == {"kept": 2, "human": 2, "kept_at_human": 1,
+                                         "human_found": 1}
+    assert token_offsets(["She", " sold", " 4"]) == [0, 3, 8]
+
+
+async def test_annotate_keeps_the_call_that_helps() -> None:
+    text = "Tom has 12 boxes of 4 eggs, so 48 eggs in all."
+    pieces = ["Tom", " has", " 12", " boxes", " of", " 4", " eggs", ",", " so", " 48",
+              " eggs", " in", " all", "."]
+    assert "".join(pieces) == text
+    at = text.index(" 48")
+    cfg = AnnotateConfig(k=2, m=3)
+    seen: list[list[tuple[str, str]]] = []
+
+    async def score(items, probes):
+        seen.append(items)
+        if probes:  # the position pass: a call start is likely only before " 48"
+            probs = [[math.log(0.6 if p == " 48" else 0.001)] for p in pieces]
+            return [Scored([0] * len(pieces), [-1.0] * len(pieces), probs)]
+        out = []
+        for ctx, cont in items:
+            assert cont == text[at:]
+            # the true result makes " 48" likely; no call, or a call without a result, not
+            good = "->48]" in ctx
+            out.append(Scored([1, 2], [math.log(0.9 if good else 0.05), -0.1], []))
+        return out
+
+    async def sample(before, tool, m):
+        assert before == text[:at] and tool == "Calculator" and m == 3
+        return ["12*4", "12*4", "12+4", "12/"]
+
+    result = await annotate_text(text, CALCULATOR, score, sample, lambda t: pieces, cfg)
+    assert result.positions == 1
+    assert result.sampled == 3  # duplicates dropped
+    assert [(c.tool, c.input, c.result) for c in result.calls] == [("Calculator", "12*4", "48")]
+    assert result.annotated == text[:at] + "[Calculator(12*4)->48]  48 eggs in all."
+    # the filter pass scored: no call, then per executable candidate e(c, ε) and e(c, r)
+    ctxs = [ctx for ctx, _ in seen[1]]
+    assert ctxs[0] == text[:at]
+    assert ctxs[1] == "[Calculator(12*4)->] " + text[:at]
+    assert ctxs[2] == "[Calculator(12*4)->48] " + text[:at]
+    assert len(ctxs) == 5  # "12/" fails to execute and is never scored
+    assert len(result.gains) == 2
+
+
+async def test_annotate_skips_hopeless_texts() -> None:
+    async def never(*args):
+        raise AssertionError("must not be called")
+
+    result = await annotate_text("Just 2 numbers: 3.", CALCULATOR, never, never,
+                                 lambda t: [t], AnnotateConfig())
+    assert result.calls == [] and result.positions == 0 and result.annotated == result.text
