@@ -3,6 +3,7 @@ annotation loop on a scripted scorer and sampler."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -127,3 +128,76 @@ async def test_annotate_skips_hopeless_texts() -> None:
     result = await annotate_text("Just 2 numbers: 3.", CALCULATOR, never, never,
                                  lambda t: [t], AnnotateConfig())
     assert result.calls == [] and result.positions == 0 and result.annotated == result.text
+
+
+class FakeModel:
+    """Stands in for the embedded backend: a call start is likely before " 24"."""
+
+    def __init__(self) -> None:
+        self.contexts: list[str] = []
+
+    def tokenize_plain(self, text: str) -> list[int]:
+        return [1] if text in ("[", " [") else [1, 2]
+
+    def pieces(self, text: str) -> list[str]:
+        import re
+
+        return re.findall(r"\s*\S+|\s+", text)
+
+    def render(self, messages) -> str:
+        return "PROMPT:" + messages[0].content
+
+    async def score(self, items, probes):
+        out = []
+        for ctx, cont in items:
+            self.contexts.append(ctx)
+            pieces = self.pieces(cont)
+            if probes:
+                rows = [[math.log(0.5 if p == " 24" else 0.001)] * len(probes) for p in pieces]
+                out.append(Scored([0] * len(pieces), [-1.0] * len(pieces), rows))
+            else:
+                good = "->24]" in ctx
+                out.append(Scored([0, 0], [math.log(0.95 if good else 0.02), -0.5], []))
+        return out
+
+    async def complete(self, requests):
+        from minsky.messages import ChatReply
+
+        return [ChatReply("48/2", stop=")") for _ in requests]
+
+
+async def test_annotate_corpus_resumes_and_summarises(tmp_path) -> None:
+    from minsky.toolformer import annotate_corpus, summarise
+
+    texts = ["Natalia sold 48/2 = <<48/2=24>>24 clips in May, and 48+24 = <<48+24=72>>72 in all.",
+             "Only 1 and 2."]
+    model = FakeModel()
+    out = tmp_path / "ann.jsonl"
+    summary = await annotate_corpus(texts, CALCULATOR, model, AnnotateConfig(), out)
+    assert summary["texts"] == 2
+    assert summary["calls_kept"] == 1
+    assert summary["human_calls"] == 2
+    assert summary["kept_at_human_position"] == 1 and summary["human_positions_found"] == 1
+    assert summary["mean_loss_reduction"] > 1
+    # positions were scored under the few-shot annotation prompt
+    assert model.contexts[0].startswith("PROMPT:Your task is to add calls to a Calculator API")
+    assert model.contexts[0].endswith("Output: ")
+    first = out.read_text().splitlines()[0]
+    assert "[Calculator(48/2)->24]" in first
+    again = await annotate_corpus(texts, CALCULATOR, FakeModel(), AnnotateConfig(), out)
+    assert again == summary == summarise([json.loads(x) for x in out.read_text().splitlines()])
+
+
+def test_annotate_cli_rejects_bad_input(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from minsky.cli import main
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"body": "x"}\n')
+    run = CliRunner().invoke(main, ["toolformer", "annotate", "--corpus", str(corpus),
+                                    "--out", str(tmp_path / "o.jsonl")])
+    assert run.exit_code == 2 and "c.jsonl:1: expected an object with a string 'text'" in run.output
+    run = CliRunner().invoke(main, ["toolformer", "annotate", "--corpus", str(corpus),
+                                    "--tool", "Search", "--out", str(tmp_path / "o.jsonl")])
+    assert run.exit_code == 2 and "--tool 'Search'" in run.output
