@@ -21,3 +21,19 @@ def gsm8k_sample(n: int, seed: int, path: Path = GSM8K) -> list[tuple[int, str, 
         gold = re.sub(r"[,\s]", "", row["answer"].split("####")[-1])
         cases.append((i, row["question"], gold))
     return cases
+
+
+MAWPS = GSM8K.parents[1] / "mawps"
+
+
+def mawps_sample(n: int, seed: int, folder: Path = MAWPS) -> list[tuple[int, str, str]]:
+    """(index, question, gold) for `random.Random(seed).sample` of n problems from the four
+    MAWPS files read in name order and concatenated (the index counts across them)."""
+    rows = []
+    for path in sorted(folder.glob("*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    picked = sorted(random.Random(seed).sample(range(len(rows)), n))
+    return [(i, rows[i]["input"], str(rows[i]["target"])) for i in picked]
+
+
+BENCHES = {"gsm8k": gsm8k_sample, "mawps": mawps_sample}

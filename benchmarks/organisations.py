@@ -1,7 +1,9 @@
-"""Benchmark: organisations on a fixed GSM8K sample — accuracy, tokens, wall time.
+"""Benchmark: societies on a fixed sample of a math benchmark — accuracy, tokens, time.
 
     python benchmarks/organisations.py --n 50 --seed 0 \
         --societies single,vote5,debate,mixture,monarchy,democracy
+    python benchmarks/organisations.py --bench mawps --n 100 --seed 0 \
+        --societies single,calc,vote5,vote5-calc --out benchmarks/results/mawps100.jsonl
 
 The sample is `random.Random(seed).sample(range(7473), n)` over the lines of
 `../shared/data/gsm8k/train.jsonl`, sorted (the indices are printed and stored with each
@@ -20,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks_common import GSM8K, gsm8k_sample
+from benchmarks_common import BENCHES
 
 from minsky.answers import answers_match
 from minsky.plugins import BackendSettings
@@ -93,7 +95,7 @@ runner_model: str | None = None
 async def main() -> None:
     global runner_model
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=GSM8K)
+    ap.add_argument("--bench", choices=sorted(BENCHES), default="gsm8k")
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--societies", default="single,vote5,debate,mixture,monarchy,democracy")
@@ -104,7 +106,7 @@ async def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/gsm8k50.jsonl"))
     args = ap.parse_args()
     runner_model = args.model
-    cases = gsm8k_sample(args.n, args.seed, args.data)
+    cases = BENCHES[args.bench](args.n, args.seed)
     print("sample indices:", [c[0] for c in cases], flush=True)
     names = args.societies.split(",")
     settings = BackendSettings(threads=args.threads, parallel=args.parallel, n_ctx=32768)
