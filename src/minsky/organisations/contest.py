@@ -29,6 +29,8 @@ from minsky.voting import LABELS, Rule, ballot_grammar, count, parse_ballot
 class ContestParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # what proposers are asked; {question} is the user's request
+    brief: str = Field("{question}", description="the proposers' instruction")
     rule: Rule = "plurality"
     excerpt_chars: int = Field(600, ge=50, description="of each proposal shown to critics")
 
@@ -37,9 +39,9 @@ def contest(task: Task, society: SocietyView) -> OrgRun:
     params = society.params
     assert isinstance(params, ContestParams)
     proposers, critics = society.group("proposer"), society.group("critic")
+    brief = params.brief.replace("{question}", task.question)
     turns = yield Round("propose", [
-        Ask(p.name, [Message("system", p.role), Message("user", task.question)],
-            purpose="propose")
+        Ask(p.name, [Message("system", p.role), Message("user", brief)], purpose="propose")
         for p in proposers
     ])
     # a ballot names proposals by letter: beyond 26, the first proposed stand
