@@ -15,30 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from minsky.errors import MinskyError
+from minsky.records import read_records
 from minsky.runner import Runner
 from minsky.society import Society
 
 
 def read_questions(path: Path, field: str = "question") -> list[tuple[str, str]]:
     """(id, question) pairs: ids are the `id` field if present, else the line number."""
-    if not path.is_file():
-        raise MinskyError(f"questions file {path} does not exist")
-    out: list[tuple[str, str]] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        if path.suffix == ".jsonl":
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise MinskyError(f"{path}:{n}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get(field), str):
-                raise MinskyError(f"{path}:{n}: expected an object with a string {field!r}")
-            out.append((str(row.get("id", n)), row[field]))
-        else:
-            out.append((str(n), line.strip()))
-    return out
+    return [(str(row.get("id", n)), row[field])
+            for n, row in read_records(path, field, "questions file")]
 
 
 def finished_ids(out: Path, society: str) -> set[str]:

@@ -273,27 +273,11 @@ def chat_sampler(backend: Any, text_of: Callable[[], str], temperature: float = 
 
 def read_corpus(path: Any, field: str) -> list[str]:
     """Texts from a JSONL file (the `field` of each object) or a text file (one a line)."""
-    import json
     from pathlib import Path
 
-    from minsky.errors import MinskyError
+    from minsky.records import read_records
 
-    path = Path(path)
-    if not path.is_file():
-        raise MinskyError(f"corpus {path} does not exist")
-    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    if path.suffix != ".jsonl":
-        return lines
-    texts = []
-    for n, line in enumerate(lines, 1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise MinskyError(f"{path}:{n}: not valid JSON ({err.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get(field), str):
-            raise MinskyError(f"{path}:{n}: expected an object with a string {field!r}")
-        texts.append(row[field])
-    return texts
+    return [row[field] for _, row in read_records(Path(path), field, "corpus")]
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
