@@ -218,3 +218,19 @@ def test_tool_from_function_converts_arguments(tmp_path: Path) -> None:
     assert asyncio.run(tool_from_function(shout)("a, b")) == "A, B"
     with pytest.raises(TypeError, match="type hint"):
         tool_from_function(lambda x: x)
+
+
+async def test_logs_show_lists_the_tool_calls(log) -> None:
+    pytest.importorskip("minsky.tools.calculator")
+    from rich.console import Console
+
+    from minsky.render import run_transcript
+
+    society = from_dict(tool_society(["Calculator"]), "calc.toml")
+    result = await Runner(Backends(overrides={"fake:t": calculator_backend()}), log).run(
+        society, "What is 17*23+4?")
+    console = Console(record=True, width=120)
+    console.print(run_transcript(log.get_run(result.run_id)))
+    shown = console.export_text()
+    assert "tool Calculator(17*23+4) → 395" in shown
+    assert "decision: 395" in shown

@@ -73,6 +73,9 @@ def run_transcript(run: dict[str, Any]) -> Group:
         Text.assemble(("task: ", "bold"), run["question"]),
     ]
     groups = _groups(run.get("society_config"))
+    tools_by_call: dict[str, list[dict[str, Any]]] = {}
+    for tool in run.get("tool_calls", []):
+        tools_by_call.setdefault(tool["call_id"], []).append(tool)
     labels = {r["round"]: r["label"] for r in run["rounds"]}
     last_round = None
     for call in run["calls"]:
@@ -86,6 +89,9 @@ def run_transcript(run: dict[str, Any]) -> Group:
                              call["text"] or "")
         if call["error"]:
             body.append(f"\nerror: {call['error']}", style="red")
+        for tool in tools_by_call.get(call["id"], []):
+            body.append(f"\ntool {tool['tool']}({tool['input']}) → {tool['result']}",
+                        style="red" if tool["error"] else "green")
         group = groups.get(call["agent"], "")
         title = (f"{call['agent']}" + (f" ({group})" if group and group != "member" else "")
                  + f" · {call['purpose']} · {call['completion_tokens']} tok · "
