@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from minsky.records import read_records
+from minsky.records import jsonl_rows, read_records
 from minsky.runner import Runner
 from minsky.society import Society
 
@@ -28,10 +28,7 @@ def read_questions(path: Path, field: str = "question") -> list[tuple[str, str]]
 
 def finished_ids(out: Path, society: str) -> set[str]:
     """Ids already answered by `society` in an output file."""
-    if not out.exists():
-        return set()
-    rows = (json.loads(line) for line in out.read_text().splitlines() if line.strip())
-    return {r["id"] for r in rows if r.get("society") == society}
+    return {r["id"] for r in jsonl_rows(out) if r.get("society") == society}
 
 
 async def run_batch(

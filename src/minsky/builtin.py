@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from minsky.backends.base import Backend
+from minsky.loaders import LoaderType
 from minsky.organisations.base import Organisation
 from minsky.plugins import BackendSettings, BackendType, ToolContext, ToolType, hookimpl
 from minsky.tools.base import Tool
@@ -116,3 +117,11 @@ def register_tools(register: Callable[[ToolType], None]) -> None:
     register(ToolType("Calendar", _calendar, description="today's date and date arithmetic"))
     register(ToolType("Search", _search, SearchOptions, "BM25 over a local collection"))
     register(ToolType("Ask", _ask, AskOptions, "another society answers a question"))
+
+
+@hookimpl
+def register_loaders(register: Callable[[LoaderType], None]) -> None:
+    from minsky.loaders import LOADERS
+
+    for loader in LOADERS:
+        register(loader)

@@ -162,6 +162,103 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
     click.echo(json.dumps({"questions": len(items), "answered_now": len(rows), "out": str(out)}))
 
 
+@main.command("eval")
+@click.option("--bench", required=True, help="a benchmark file or folder (format detected)")
+@click.option("--society", "-s", "society_refs", multiple=True, required=True,
+              help="a society to evaluate (repeat to compare; the first is the reference)")
+@click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
+@click.option("--limit", type=int, default=None, help="number of cases")
+@click.option("--seed", type=int, default=None, help="sample --limit cases with this seed")
+@click.option("--map", "mapping", default=None,
+              help="generic JSONL fields, e.g. question=q,answer=a,choices=opts")
+@click.option("--matched", is_flag=True,
+              help="also run vote with as many samples as each society made calls")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="results JSONL (default under $MINSKY_HOME/evals); reruns resume")
+@click.option("--plot", type=click.Path(path_type=Path), default=None,
+              help="PNG of accuracy against members/samples")
+@click.option("--concurrency", "-c", default=4, show_default=True)
+@click.option("--threads", type=int, default=None)
+@click.option("--parallel", type=int, default=16, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
+                 limit: int | None, seed: int | None, mapping: str | None, matched: bool,
+                 out: Path | None, plot: Path | None, concurrency: int,
+                 threads: int | None, parallel: int, as_json: bool) -> None:
+    """Evaluate societies on a benchmark: accuracy with CIs, tokens, time, paired tests."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from minsky import society as societies
+    from minsky.evaluate import evaluate_society, matched_vote, plot_scaling, read_rows
+    from minsky.evaluate import summarise as summarise_eval
+    from minsky.loaders import load_benchmark
+    from minsky.paths import home_dir
+    from minsky.runner import Backends, Runner
+
+    fields = None
+    if mapping:
+        try:
+            fields = dict(part.split("=", 1) for part in mapping.split(","))
+        except ValueError:
+            raise MinskyError(f"--map {mapping!r}: expected key=field pairs") from None
+    cases = load_benchmark(bench, limit, seed, fields)
+    socs = [societies.load(ref, model) for ref in society_refs]
+    stem = Path(bench).stem
+    out = out or home_dir() / "evals" / f"{stem}-n{len(cases)}-s{seed}.jsonl"
+    runner = Runner(Backends(BackendSettings(threads=threads, parallel=parallel)), RunLog())
+    console = Console(stderr=True)
+
+    async def run_all() -> list[str]:
+        names = []
+        try:
+            queue = list(socs)
+            while queue:
+                soc = queue.pop(0)
+                names.append(soc.name)
+                with Progress(TextColumn("{task.description}"), BarColumn(),
+                              TextColumn("{task.completed}/{task.total} · {task.fields[acc]}"),
+                              TimeRemainingColumn(), console=console,
+                              disable=as_json) as bar:
+                    task = bar.add_task(soc.name, total=len(cases), acc="")
+                    seen = {"n": 0, "right": 0}
+
+                    def tick(row: dict[str, Any], bar: Any = bar, task: Any = task,
+                             seen: dict[str, int] = seen) -> None:
+                        seen["n"] += 1
+                        seen["right"] += bool(row["correct"])
+                        bar.update(task, advance=1,
+                                   acc=f"accuracy {seen['right'] / seen['n']:.0%}")
+
+                    done = sum(1 for r in read_rows(out)
+                               if r.get("society") == soc.name and "case" in r)
+                    bar.update(task, completed=done)
+                    await evaluate_society(runner, soc, cases, out, concurrency, tick)
+                if matched and soc.config.organisation != "vote":
+                    mine = [r for r in read_rows(out)
+                            if r.get("society") == soc.name and "case" in r]
+                    calls = sum(r["calls"] for r in mine) / max(1, len(mine))
+                    own = next((a.model for a in soc.agents if a.society is None), None)
+                    queue.insert(0, matched_vote(calls, model or own))
+        finally:
+            await runner.backends.aclose()
+        return names
+
+    names = asyncio.run(run_all())
+    summary = summarise_eval(read_rows(out), names)
+    summary.update({"bench": str(bench), "cases": len(cases), "out": str(out)})
+    if plot:
+        members = {s.name: len(s.agents) for s in socs}
+        members.update({n: int(n.split("@")[1]) for n in names if n.startswith("vote@")})
+        plot_scaling(summary["results"], members, plot, f"{stem}: {len(cases)} cases")
+        summary["plot"] = str(plot)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    render.print_renderable(render.eval_table(summary))
+
+
 @main.group()
 def toolformer() -> None:
     """Toolformer: self-supervised tool-call annotation."""

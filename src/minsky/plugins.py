@@ -27,6 +27,7 @@ from minsky.errors import MinskyError
 
 if TYPE_CHECKING:
     from minsky.backends.base import Backend
+    from minsky.loaders import LoaderType
     from minsky.organisations.base import Organisation
     from minsky.tools.base import Tool
 
@@ -92,6 +93,10 @@ class Specs:
     def register_tools(self, register: Callable[[ToolType], None]) -> None:
         """Register tools by calling `register(ToolType(...))`."""
 
+    @hookspec
+    def register_loaders(self, register: Callable[[LoaderType], None]) -> None:
+        """Register benchmark formats by calling `register(minsky.loaders.LoaderType(...))`."""
+
 
 @cache
 def manager() -> pluggy.PluginManager:
@@ -133,3 +138,8 @@ def backend_types() -> dict[str, BackendType]:
 def tool_types() -> dict[str, ToolType]:
     """All registered tools by name."""
     return _collect("register_tools")  # type: ignore[return-value]
+
+
+def loader_types() -> dict[str, LoaderType]:
+    """All registered benchmark formats by name, in registration order."""
+    return _collect("register_loaders")  # type: ignore[return-value]

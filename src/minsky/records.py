@@ -22,7 +22,7 @@ def read_records(path: Path, field: str, what: str = "file") -> list[tuple[int, 
     if not path.is_file():
         raise MinskyError(f"{what} {path} does not exist")
     records: list[tuple[int, dict[str, Any]]] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(lines(path), 1):
         if not line.strip():
             continue
         if path.suffix != ".jsonl":
@@ -36,3 +36,19 @@ def read_records(path: Path, field: str, what: str = "file") -> list[tuple[int, 
             raise MinskyError(f"{path}:{n}: expected an object with a string {field!r}")
         records.append((n, row))
     return records
+
+
+def lines(path: Path) -> list[str]:
+    """The lines of a file, split at line breaks only.
+
+    subtle: str.splitlines also splits at U+0085 and U+2028, which JSON strings may hold
+    raw (one MMLU record does), so a JSONL file is split on "\n" alone.
+    """
+    return [line.rstrip("\r") for line in path.read_text(encoding="utf-8").split("\n")]
+
+
+def jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    """Every object of a JSONL file this program wrote (results, annotations)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in lines(path) if line.strip()]

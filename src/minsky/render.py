@@ -119,5 +119,25 @@ def run_transcript(run: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
+def eval_table(summary: dict[str, Any]) -> Group:
+    """The `minsky eval` summary: accuracy with intervals, tokens, time, paired tests."""
+    table = Table(header_style="bold")
+    for col in ("society", "n", "accuracy", "95% CI", "tokens/case", "calls/case", "wall s"):
+        table.add_column(col)
+    for r in summary["results"]:
+        table.add_row(r["society"], str(r["n"]), f"{r['accuracy']:.1%}",
+                      f"{r['ci_low']:.1%}–{r['ci_high']:.1%}", f"{r['tokens_per_case']:.0f}",
+                      f"{r['calls_per_case']:.1f}", f"{r['wall_s']:.0f}")
+    lines: list[Any] = [Text(f"{summary['bench']} · {summary['cases']} cases", style="bold"),
+                        table]
+    for p in summary["paired"]:
+        lines.append(Text(
+            f"{p['b']} vs {p['a']}: {p['difference']:+.1%} on {p['cases']} shared cases "
+            f"(McNemar exact p = {p['p_value']:.3g}; {p['b01']} only {p['b']} right, "
+            f"{p['b10']} only {p['a']} right)"))
+    lines.append(Text(f"results: {summary['out']}", style="dim"))
+    return Group(*lines)
+
+
 def print_renderable(renderable: Any) -> None:
     Console().print(renderable)

@@ -310,10 +310,10 @@ async def annotate_corpus(
     import json
     from pathlib import Path
 
+    from minsky.records import jsonl_rows
+
     out = Path(out)
-    done = set()
-    if out.exists():
-        done = {json.loads(ln)["index"] for ln in out.read_text().splitlines() if ln.strip()}
+    done = {row["index"] for row in jsonl_rows(out)}
     score = llama_scorer(backend)
     current = {"text": ""}
     sample = chat_sampler(backend, lambda: current["text"])
@@ -331,5 +331,4 @@ async def annotate_corpus(
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
         if progress:
             progress(f"#{index}: {result.positions} position(s), {len(result.calls)} kept")
-    rows = [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()]
-    return summarise(rows)
+    return summarise(jsonl_rows(out))

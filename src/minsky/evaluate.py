@@ -1,0 +1,150 @@
+"""Evaluation: societies on the same benchmark cases, with intervals and paired tests.
+
+Every society answers every case (several cases at once, on shared backends); one JSON
+line per finished case is appended to the results file, so a killed evaluation loses
+nothing and rerunning it skips what is done. The summary gives each society's accuracy
+with a 95 % Wilson interval, its tokens and time, and for every society after the
+first a paired exact McNemar test against the first, on the cases both answered.
+
+Compute-matched baselines ("More Agents Is All You Need" asks for them): a society that
+makes c model calls per case is also compared with `vote` over c samples — the same
+agent and sampling as the built-in `vote5` — on the same cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from minsky.loaders import Case, score
+from minsky.records import jsonl_rows
+from minsky.runner import Runner
+from minsky.society import Society, load
+from minsky.stats import mcnemar, wilson_interval
+
+
+def done_keys(out: Path) -> set[tuple[str, str]]:
+    """(society, case id) pairs already in a results file."""
+    return {(r["society"], r["case"]) for r in jsonl_rows(out) if "case" in r}
+
+
+read_rows = jsonl_rows
+
+
+async def evaluate_society(
+    runner: Runner,
+    society: Society,
+    cases: Sequence[Case],
+    out: Path,
+    concurrency: int = 4,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Answer every case of `cases` not yet in `out` with `society`."""
+    done = done_keys(out)
+    todo = [c for c in cases if (society.name, c.id) not in done]
+    if not todo:
+        return
+    gate = asyncio.Semaphore(concurrency)
+    start = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    async def one(case: Case) -> None:
+        async with gate:
+            result = await runner.run(society, case.question, case.kind)
+        row = {
+            "case": case.id, "society": society.name, "answer": result.answer,
+            "gold": case.answer, "correct": score(case, result.answer),
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "calls": sum(len(r.turns) for r in result.rounds),
+            "wall_s": round(result.wall_s, 3), "status": result.status,
+            "run_id": result.run_id,
+        }
+        with out.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if on_row:
+            on_row(row)
+
+    await asyncio.gather(*(one(c) for c in todo))
+    with out.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"society": society.name, "segment_wall_s":
+                            round(time.perf_counter() - start, 3), "cases": len(todo)}) + "\n")
+
+
+def matched_vote(calls: float, model: str | None = None, template: str = "vote5") -> Society:
+    """`vote` with as many samples as `calls` (rounded, at least 1), named vote@N, on
+    `model` (the compared society's)."""
+    base = load(template, model)
+    n = max(1, round(calls))
+    agents = [a.model_copy(update={"count": n}) for a in base.config.agents]
+    config = base.config.model_copy(update={"name": f"vote@{n}", "agents": agents})
+    from minsky.society import from_dict
+
+    society = from_dict(config.model_dump(), f"matched to {n} calls", model)
+    return replace(society, source=base.source)
+
+
+def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    """Accuracy with Wilson intervals, tokens and time per society; paired tests."""
+    cases = [r for r in rows if "case" in r]
+    results = []
+    for name in names:
+        mine = [r for r in cases if r["society"] == name]
+        if not mine:
+            continue
+        n, right = len(mine), sum(bool(r["correct"]) for r in mine)
+        low, high = wilson_interval(right, n)
+        tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in mine)
+        wall = sum(r["segment_wall_s"] for r in rows
+                   if r.get("society") == name and "segment_wall_s" in r)
+        results.append({
+            "society": name, "n": n, "correct": right, "accuracy": right / n,
+            "ci_low": low, "ci_high": high, "total_tokens": tokens,
+            "tokens_per_case": tokens / n, "calls_per_case": sum(r["calls"] for r in mine) / n,
+            "wall_s": round(wall, 1),
+        })
+    paired = []
+    if results:
+        first = results[0]["society"]
+        by_case = {(r["society"], r["case"]): bool(r["correct"]) for r in cases}
+        for other in results[1:]:
+            shared = sorted(c for s, c in by_case if s == first and (other["society"], c)
+                            in by_case)
+            if not shared:
+                continue
+            test = mcnemar([by_case[(first, c)] for c in shared],
+                           [by_case[(other["society"], c)] for c in shared])
+            paired.append({"a": first, "b": other["society"], "cases": len(shared),
+                           **test.to_dict()})
+    return {"results": results, "paired": paired}
+
+
+def plot_scaling(results: Sequence[dict[str, Any]], members: dict[str, int], path: Path,
+                 title: str) -> None:
+    """Accuracy against the number of members or samples, with the Wilson intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in results:
+        x = members.get(r["society"], 1)
+        acc = r["accuracy"]
+        ax.errorbar([x], [acc], yerr=[[acc - r["ci_low"]], [r["ci_high"] - acc]],
+                    fmt="o", capsize=4)
+        ax.annotate(r["society"], (x, acc), textcoords="offset points", xytext=(6, 4),
+                    fontsize=8)
+    ax.set_xlabel("members / samples per case")
+    ax.set_ylabel("accuracy (95 % Wilson interval)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
