@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from minsky.errors import MinskyError
 from minsky.loaders import Case, score
 from minsky.records import jsonl_rows
 from minsky.runner import Runner
@@ -127,7 +128,10 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str,
 def plot_scaling(results: Sequence[dict[str, Any]], members: dict[str, int], path: Path,
                  title: str) -> None:
     """Accuracy against the number of members or samples, with the Wilson intervals."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise MinskyError("--plot needs matplotlib: pip install 'minsky[plot]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
