@@ -184,3 +184,19 @@ def test_scoring_while_members_generate(backend):
     replies, (scored,) = asyncio.run(both())
     assert all(r.usage.completion_tokens > 0 for r in replies)
     assert scored.logprobs and scored.total < 0
+
+
+def test_contamination_detects_an_order_placed_in_context(backend):
+    import random
+
+    from minsky.contamination import backend_loglik, contamination_test
+
+    rng = random.Random(3)
+    examples = [f"Q: What is {rng.randint(10, 99)} plus {rng.randint(10, 99)}?" for _ in range(12)]
+    # the model is made to favour the canonical order by reading it just before
+    seen = "\n".join(examples) + "\n\n"
+    result = asyncio.run(contamination_test(backend_loglik(backend), examples, shards=3,
+                                            per_shard=4, permutations=5, prefix=seen))
+    assert result["p_value"] < 0.05
+    # (a shuffle may come out in the canonical order itself, hence >=)
+    assert all(c >= max(s) for c, s in zip(result["canonical"], result["shuffled"], strict=True))

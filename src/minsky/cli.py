@@ -259,6 +259,46 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     render.print_renderable(render.eval_table(summary))
 
 
+@main.command()
+@click.option("--bench", type=click.Path(path_type=Path), required=True,
+              help="a benchmark file (JSONL or text, examples in canonical order)")
+@click.option("--model", "-m", default=None, help="a shipped model name or a GGUF path")
+@click.option("--shards", default=5, show_default=True)
+@click.option("--per-shard", default=8, show_default=True, help="examples per shard")
+@click.option("--permutations", default=10, show_default=True, help="random orders per shard")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
+                  permutations: int, seed: int, threads: int | None, as_json: bool) -> None:
+    """Was BENCH in the model's training data? The permutation test of Oren et al. (2023)."""
+    from minsky.contamination import backend_loglik, contamination_test, examples_of
+    from minsky.runner import Backends
+
+    examples = examples_of(bench)
+    backend = Backends(BackendSettings(threads=threads)).get(model or default_model())
+    loglik = backend_loglik(backend)
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await contamination_test(loglik, examples, shards, per_shard,
+                                            permutations, seed)
+        finally:
+            await backend.aclose()
+
+    result = asyncio.run(go())
+    result.update({"bench": str(bench), "model": backend.describe()})
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    verdict = "evidence of contamination" if result["p_value"] < 0.05 else "no evidence"
+    click.echo(f"{bench}: {shards} shards × {per_shard} examples, {permutations} orders each")
+    click.echo(f"canonical − shuffled log-likelihood, mean {result['mean_difference']:+.2f} "
+               f"nats; t = {result['t']:.2f} (df {result['df']}); p = {result['p_value']:.3g}"
+               f" → {verdict} (at 0.05)")
+
+
 @main.group()
 def toolformer() -> None:
     """Toolformer: self-supervised tool-call annotation."""
