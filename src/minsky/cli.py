@@ -260,6 +260,80 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 
 
 @main.command()
+@click.option("--prompts", type=click.Path(path_type=Path), required=True,
+              help="JSONL prompts: MT-Bench/Vicuna `turns` (first turn) or --field")
+@click.option("--field", default="turns", show_default=True)
+@click.option("--contestant", "contestants", multiple=True, required=True,
+              help="a society (repeat: at least two)")
+@click.option("--judge", default="single", show_default=True, help="the judging society")
+@click.option("--judge-prompts", type=click.Path(path_type=Path), default=None,
+              help="MT-Bench judge_prompts.jsonl (default: a built-in pair-v2 style prompt)")
+@click.option("--judge-prompt-name", default="pair-v2", show_default=True)
+@click.option("--constitution", type=click.Path(path_type=Path), default=None,
+              help="a text file of principles the judge is told to judge by")
+@click.option("--model", "-m", default=None, help="model for every agent of every society")
+@click.option("--limit", type=int, default=None)
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None)
+@click.option("--plot", type=click.Path(path_type=Path), default=None)
+@click.option("--concurrency", "-c", default=4, show_default=True)
+@click.option("--threads", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
+          judge_prompts: Path | None, judge_prompt_name: str, constitution: Path | None,
+          model: str | None, limit: int | None, out: Path | None, plot: Path | None,
+          concurrency: int, threads: int | None, as_json: bool) -> None:
+    """Pairwise judging in both orders; Bradley–Terry and Elo ratings with CIs."""
+    from minsky import society as societies
+    from minsky.arena import (
+        judge_template,
+        leaderboard,
+        plot_leaderboard,
+        read_prompts,
+        run_arena,
+    )
+    from minsky.paths import home_dir
+    from minsky.records import jsonl_rows
+    from minsky.runner import Backends, Runner
+
+    items = read_prompts(prompts, field)[:limit]
+    socs = [societies.load(ref, model) for ref in contestants]
+    judge_soc = societies.load(judge, model)
+    template = judge_template(judge_prompts, judge_prompt_name)
+    if constitution and not constitution.is_file():
+        raise MinskyError(f"constitution {constitution} does not exist")
+    rules = constitution.read_text(encoding="utf-8") if constitution else None
+    out = out or home_dir() / "arenas" / f"{prompts.stem}-{len(items)}.jsonl"
+    runner = Runner(Backends(BackendSettings(threads=threads)), RunLog())
+    say = None if as_json else (lambda msg: click.echo(msg, err=True))
+
+    async def go() -> None:
+        try:
+            await run_arena(runner, items, socs, judge_soc, template, out, rules,
+                            concurrency, say)
+        finally:
+            await runner.backends.aclose()
+
+    asyncio.run(go())
+    board = leaderboard(jsonl_rows(out))
+    board.update({"prompts": len(items), "judge": judge_soc.name, "out": str(out)})
+    if plot:
+        plot_leaderboard(board["leaderboard"], plot, f"{prompts.stem}: {len(items)} prompts")
+        board["plot"] = str(plot)
+    if as_json:
+        click.echo(json.dumps(board, indent=2))
+        return
+    for r in board["leaderboard"]:
+        click.echo(f"{r['contestant']:<16} {r['rating']:7.1f}  [{r['ci_low']:.0f}, "
+                   f"{r['ci_high']:.0f}]  elo {r['elo']:.0f}  W/T/L {r['wins']}/{r['ties']}/"
+                   f"{r['losses']}")
+    lb = board["length_bias"]
+    click.echo(f"order flips: {board['flip_rate']:.0%} of {board['pairs']} pairs; "
+               f"longer answer won {lb.get('share') if lb.get('share') is not None else '-'} "
+               f"of decisive games · results {out}")
+
+
+@main.command()
 @click.option("--bench", type=click.Path(path_type=Path), required=True,
               help="a benchmark file (JSONL or text, examples in canonical order)")
 @click.option("--model", "-m", default=None, help="a shipped model name or a GGUF path")
