@@ -108,11 +108,14 @@ class Outcome:
     tally: dict[str, Any] | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     text: str | None = None  # the deciding reply in full (a leader's, an editor's, …)
+    # who read whose messages (reader → authors): the chain credit flows back along
+    reads: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "answer": self.answer,
             "text": self.text,
+            "reads": self.reads,
             "members": [asdict(m) for m in self.members],
             "tally": self.tally,
             "detail": self.detail,

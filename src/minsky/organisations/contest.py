@@ -72,7 +72,8 @@ def contest(task: Task, society: SocietyView) -> OrgRun:
                     for v, b in zip(votes, ballots, strict=True)},
         "collector": "counted by the organisation",
     }
-    return Outcome(winner, answers, detail, text=winner)
+    reads = {c.name: [t.ask.agent for t in proposals] for c in critics}
+    return Outcome(winner, answers, detail, text=winner, reads=reads)
 
 
 CONTEST = Organisation(

@@ -57,8 +57,10 @@ def debate(task: Task, society: SocietyView) -> OrgRun:
         for a in answers:
             a.round = k
     tally = tally_votes([a.answer for a in answers], task.kind)
+    names = [d.name for d in debaters]
+    reads = {n: [o for o in names if o != n] for n in names} if params.rounds > 1 else {}
     if params.decide == "majority" or not society.group("editor"):
-        return Outcome(tally.winner, answers, tally.to_dict())
+        return Outcome(tally.winner, answers, tally.to_dict(), reads=reads)
     editor = society.group("editor")[0]
     material = "\n\n".join(
         f"{a.name} (answer {a.answer}): {_excerpt(a.text, params.excerpt_chars)}"
@@ -68,7 +70,9 @@ def debate(task: Task, society: SocietyView) -> OrgRun:
         editor, task, "The debaters' final answers:", material, "editor", params.repair
     )
     verdict.round = params.rounds + 1
-    return Outcome(verdict.answer, [*answers, verdict], tally.to_dict(), text=verdict.text)
+    reads[editor.name] = names
+    return Outcome(verdict.answer, [*answers, verdict], tally.to_dict(), text=verdict.text,
+                   reads=reads)
 
 
 DEBATE = Organisation(

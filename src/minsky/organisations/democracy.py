@@ -64,9 +64,12 @@ def democracy(task: Task, society: SocietyView) -> OrgRun:
     assert isinstance(params, DemocracyParams)
     members = society.members
     answers = yield from answer_all(members, task, "answer", params.repair)
+    reads: dict[str, list[str]] = {}
     if params.revise and len(members) > 1:
         asks = []
         for i, m in enumerate(members):
+            reads[m.name] = [members[j].name
+                             for j in neighbours_of(i, len(members), params.neighbours)]
             others = [
                 {"name": members[j].name, "text": _tail(answers[j].text, 600)}
                 for j in neighbours_of(i, len(members), params.neighbours)
@@ -91,7 +94,7 @@ def democracy(task: Task, society: SocietyView) -> OrgRun:
     tally = {"rule": params.rule, "candidates": [c.answer for c in candidates]}
     if len(candidates) <= 1:
         winner = candidates[0].answer if candidates else None
-        return Outcome(winner, answers, {**tally, "unanimous": bool(candidates)})
+        return Outcome(winner, answers, {**tally, "unanimous": bool(candidates)}, reads=reads)
 
     ballot = prompt(
         "ballot", task, rule=params.rule,
@@ -112,7 +115,8 @@ def democracy(task: Task, society: SocietyView) -> OrgRun:
     result = count(params.rule, ballots, len(candidates))
     winner = candidates[result.winner].answer if result.winner is not None else None
     votes = {t.ask.agent: [LABELS[k] for k in b] for t, b in zip(turns, ballots, strict=True)}
-    return Outcome(winner, answers, {**tally, **result.to_dict(), "ballots": votes})
+    return Outcome(winner, answers, {**tally, **result.to_dict(), "ballots": votes},
+                   reads=reads)
 
 
 DEMOCRACY = Organisation(

@@ -43,7 +43,10 @@ def mixture(task: Task, society: SocietyView) -> OrgRun:
         responses, "aggregate", params.repair,
     )
     verdict.round = params.layers + 1
-    return Outcome(verdict.answer, [*answers, verdict], text=verdict.text)
+    names = [p.name for p in proposers]
+    reads = {n: names for n in names} if params.layers > 1 else {}
+    reads[aggregator.name] = names
+    return Outcome(verdict.answer, [*answers, verdict], text=verdict.text, reads=reads)
 
 
 MIXTURE = Organisation(

@@ -73,6 +73,11 @@ def monarchy(task: Task, society: SocietyView) -> OrgRun:
         [*answers, verdict],
         detail={"subquestions": subquestions, "summary": summary.text, "leader": leader.name},
         text=verdict.text,
+        reads={
+            **{e.name: [organizer.name] for e in experts},
+            organizer.name: [e.name for e in experts],
+            leader.name: [organizer.name] if leader is not organizer else [e.name for e in experts],
+        },
     )
 
 

@@ -42,6 +42,7 @@ def roleplay(task: Task, society: SocietyView) -> OrgRun:
     user, assistant = society.group("user")[0], society.group("assistant")[0]
     roles = {"user_role": p.user_role, "assistant_role": p.assistant_role}
     specified = task.question
+    specifiers = [s.name for s in society.group("specifier")]
     if society.group("specifier"):
         spec = society.group("specifier")[0]
         ask = prompt("roleplay_specify", task, word_limit=p.word_limit, **roles)
@@ -90,6 +91,8 @@ def roleplay(task: Task, society: SocietyView) -> OrgRun:
         verdict.answer, [verdict],
         detail={"specified": specified, "turns": turns_taken, "finished_by": finished_by},
         text=verdict.text,
+        reads={user.name: [assistant.name, *specifiers],
+               assistant.name: [user.name, *specifiers]},
     )
 
 
