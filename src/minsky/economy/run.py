@@ -1,0 +1,166 @@
+"""An economy over a stream of tasks: the society answers, the market settles, it evolves.
+
+Generation after generation the society answers `per_generation` tasks of a benchmark
+(different tasks each generation); after every task the economy settles (reward, credit,
+rent, fees, bankruptcies), and rich members have children. With `enabled=False` the same
+society answers the same stream with no economy: the honest baseline. Every ledger
+entry is appended to the output JSONL (and to the run log as an event of the task's
+run), so `minsky economy audit FILE` can replay the books at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from minsky.economy.ledger import Entry, Ledger
+from minsky.economy.market import EconomyConfig, births, settle
+from minsky.errors import MinskyError
+from minsky.loaders import Case, score
+from minsky.records import jsonl_rows
+from minsky.runner import Runner
+from minsky.society import AgentSpec, Society
+from minsky.stats import wilson_interval
+
+
+def _staffed(society: Society, agents: Sequence[AgentSpec]) -> bool:
+    """Whether the members left still fill every group the organisation needs."""
+    for group, (low, _) in society.organisation.groups.items():
+        if sum(a.group == group for a in agents) < low:
+            return False
+    return True
+
+
+def _has_room(society: Society, agents: Sequence[AgentSpec], group: str) -> bool:
+    high = society.organisation.groups.get(group, (0, None))[1]
+    return high is None or sum(a.group == group for a in agents) < high
+
+
+async def run_economy(
+    runner: Runner,
+    society: Society,
+    cases: Sequence[Case],
+    generations: int,
+    per_generation: int,
+    cfg: EconomyConfig,
+    out: Path,
+    enabled: bool = True,
+    seed: int = 0,
+    on_task: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run the stream; returns the per-generation report and the audit."""
+    if len(cases) < generations * per_generation:
+        raise MinskyError(f"{generations} generations of {per_generation} tasks need "
+                          f"{generations * per_generation} cases, got {len(cases)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("")  # an economy is not resumable mid-stream: its state is the books
+
+    def write(row: dict[str, Any]) -> None:
+        with out.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def sink(entry: Entry) -> None:
+        write({"kind": "entry", **entry.to_dict()})
+        if runner.log and entry.run_id:
+            runner.log.event(entry.run_id, entry.round, "ledger", entry.to_dict())
+
+    ledger = Ledger(sink)
+    agents = list(society.agents)
+    for a in agents:
+        ledger.open(a.name, cfg.endowment)
+    rng = random.Random(seed)
+    report: list[dict[str, Any]] = []
+    wealth: list[dict[str, Any]] = []
+    status = "ok"
+    for g in range(generations):
+        chunk = cases[g * per_generation : (g + 1) * per_generation]
+        right = done = 0
+        born: list[str] = []
+        gone: list[str] = []
+        for case in chunk:
+            members = [a for a in agents if a.name in set(ledger.active)] if enabled else agents
+            if not _staffed(society, members):
+                status = "collapsed"
+                break
+            result = await runner.run(replace(society, agents=members), case.question,
+                                      case.kind)
+            correct = score(case, result.answer)
+            right += correct
+            done += 1
+            row: dict[str, Any] = {"kind": "task", "generation": g + 1, "case": case.id,
+                                   "answer": result.answer, "correct": correct,
+                                   "members": [a.name for a in members],
+                                   "run_id": result.run_id}
+            if enabled:
+                events = settle(ledger, cfg, result, correct, case.answer)
+                gone += events["bankrupt"]
+                kids = [k for k in births(ledger, cfg, members, rng, result.run_id)
+                        if _has_room(society, [*members], k.group)]
+                agents += kids
+                born += [k.name for k in kids]
+                row.update({"paid": events["paid"], "bankrupt": events["bankrupt"],
+                            "born": [k.name for k in kids]})
+            write(row)
+            wealth.append({"task": len(wealth) + 1, "total": ledger.total(),
+                           "balances": {m: ledger.balance(m) for m in ledger.active}})
+            if on_task:
+                on_task(row)
+        low, high = wilson_interval(right, done)
+        report.append({
+            "generation": g + 1, "tasks": done, "correct": right,
+            "accuracy": right / done if done else 0.0,
+            "ci_low": low, "ci_high": high,
+            "members": len(ledger.active) if enabled else len(agents),
+            "total_money": ledger.total(),
+            "wealth": sorted((ledger.balance(m) for m in ledger.active), reverse=True),
+            "born": born, "bankrupt": gone,
+        })
+        if status != "ok":
+            break
+    audit = ledger.audit()
+    write({"kind": "audit", **{k: audit[k] for k in
+                               ("conserved", "expected_total", "actual_total")}})
+    return {"society": society.name, "economy": enabled, "status": status,
+            "generations": report, "wealth_over_time": wealth,
+            "audit": {k: audit[k] for k in ("conserved", "expected_total", "actual_total")}}
+
+
+def audit_file(path: Path) -> dict[str, Any]:
+    """Replay an economy's ledger entries from its output file and audit them."""
+    if not path.exists():
+        raise MinskyError(f"economy file {path} does not exist")
+    rows = [r for r in jsonl_rows(path) if r.get("kind") == "entry"]
+    fields = set(Entry.__dataclass_fields__)
+    entries = [Entry(**{k: v for k, v in r.items() if k in fields}) for r in rows]
+    audit = Ledger.replay(entries).audit()
+    return {"entries": len(entries), **{k: audit[k] for k in
+                                        ("conserved", "expected_total", "actual_total")}}
+
+
+def plot_wealth(wealth: Sequence[dict[str, Any]], path: Path, title: str) -> None:
+    """A PNG of every member's balance and the total money, task by task."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise MinskyError("--plot needs matplotlib: pip install 'minsky[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = sorted({n for w in wealth for n in w["balances"]})
+    xs = [w["task"] for w in wealth]
+    for n in names:
+        ax.plot(xs, [w["balances"].get(n) for w in wealth], lw=1, label=n)
+    ax.plot(xs, [w["total"] for w in wealth], "k--", lw=1.5, label="total")
+    ax.set_xlabel("task")
+    ax.set_ylabel("cents")
+    ax.set_title(title)
+    if len(names) <= 12:
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,153 @@
+"""The economy between tasks: rewards, credit, costs, bankruptcy, births, the books."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from minsky.backends.fakes import FunctionBackend
+from minsky.cli import main
+from minsky.economy.ledger import Ledger
+from minsky.economy.market import EconomyConfig, births, settle
+from minsky.economy.run import audit_file, run_economy
+from minsky.loaders import Case
+from minsky.messages import Usage
+from minsky.organisations.base import MemberAnswer, Outcome
+from minsky.runner import Backends, RoundRecord, Runner, RunResult
+from minsky.society import from_dict
+
+
+def result(answers: dict[str, str | None], decided: str | None, tokens: int = 10,
+           reads: dict[str, list[str]] | None = None) -> RunResult:
+    turns = [{"agent": n, "completion_tokens": tokens} for n in answers]
+    outcome = Outcome(decided, [MemberAnswer(n, a, "") for n, a in answers.items()],
+                      reads=reads or {})
+    return RunResult("R1", "s", "q", "number", "ok", outcome, Usage(), 0.0,
+                     [RoundRecord(1, "answer", turns)])
+
+
+def test_settle_pays_the_deciders_taxes_and_charges() -> None:
+    ledger = Ledger()
+    for n in ("a", "b", "c"):
+        ledger.open(n, 100)
+    cfg = EconomyConfig(reward=1000, tax_rate=0.1, rent=20, token_price=0.5, credit="equal")
+    events = settle(ledger, cfg, result({"a": "5", "b": "5", "c": "7"}, "5"), True, "5")
+    # 1000 split equally: 334/333/333, each taxed 10 % (33/33/33), rent 20, fee 5
+    assert ledger.balance("a") == 100 + 334 - 33 - 20 - 5
+    assert ledger.balance("c") == 100 + 333 - 33 - 20 - 5
+    assert events["paid"] == {"a": 301, "b": 300, "c": 300}
+    assert ledger.audit()["conserved"]
+
+
+def test_bucket_brigade_pays_back_to_whom_the_decider_read() -> None:
+    ledger = Ledger()
+    for n in ("leader", "organizer", "e1"):
+        ledger.open(n, 0)
+    cfg = EconomyConfig(reward=1000, tax_rate=0.0, rent=0, token_price=0, share=0.5)
+    r = result({"e1": None, "leader": "5"}, "5",
+               reads={"leader": ["organizer"], "organizer": ["e1"]})
+    events = settle(ledger, cfg, r, True, "5")
+    assert events["transfers"] == [("leader", "organizer", 500), ("organizer", "e1", 250)]
+    assert [ledger.balance(n) for n in ("leader", "organizer", "e1")] == [500, 250, 250]
+
+
+def test_a_poor_member_goes_bankrupt_and_never_acts_again() -> None:
+    ledger = Ledger()
+    ledger.open("rich", 1000)
+    ledger.open("poor", 10)
+    cfg = EconomyConfig(rent=50, token_price=0)
+    events = settle(ledger, cfg, result({"rich": "1", "poor": "2"}, "1"), False, "3")
+    assert events["bankrupt"] == ["poor"]
+    assert ledger.active == ["rich"]
+
+
+def test_the_rich_have_children_with_part_of_their_wealth() -> None:
+    society = from_dict({"name": "v", "organisation": "vote", "model": "fake:x",
+                         "agents": [{"name": "m", "count": 2,
+                                     "options": {"temperature": 0.7}}]}, "v.toml")
+    ledger = Ledger()
+    ledger.open("m-1", 5000)
+    ledger.open("m-2", 100)
+    cfg = EconomyConfig(birth_threshold=3000, birth_share=0.3, max_members=3)
+    kids = births(ledger, cfg, list(society.agents), random.Random(0))
+    assert [k.name for k in kids] == ["m-1.1"]
+    assert ledger.balance("m-1.1") == 1500 and ledger.balance("m-1") == 3500
+    assert abs(kids[0].options.temperature - 0.7) <= cfg.mutation
+    assert kids[0].role == society.agents[0].role
+    # at the population bound: no more children
+    assert births(ledger, cfg, [*society.agents, *kids], random.Random(0)) == []
+
+
+def cases(n: int) -> list[Case]:
+    return [Case(f"c{i}", f"What is {i}+{i}?", str(2 * i), "number") for i in range(n)]
+
+
+async def test_run_economy_reports_generations_and_conserves_money(tmp_path: Path) -> None:
+    society = from_dict({"name": "v3", "organisation": "vote", "model": "fake:x",
+                         "agents": [{"name": "m", "count": 3}]}, "v.toml")
+
+    def reply(req) -> str:
+        q = req.messages[-1].content
+        n = int(q.split("What is ")[1].split("+")[0])
+        return f"The answer is {2 * n}."
+
+    runner = Runner(Backends(overrides={"fake:x": FunctionBackend(reply)}))
+    cfg = EconomyConfig(endowment=100, reward=900, rent=40, token_price=1.0,
+                        birth_threshold=400, birth_share=0.5, max_members=5)
+    out = tmp_path / "eco.jsonl"
+    report = await run_economy(runner, society, cases(6), 2, 3, cfg, out)
+    gens = report["generations"]
+    assert [g["generation"] for g in gens] == [1, 2]
+    assert all(g["accuracy"] == 1.0 and g["tasks"] == 3 for g in gens)
+    assert gens[-1]["members"] == 5  # rich members had children, up to the bound
+    assert report["audit"]["conserved"]
+    assert report["audit"]["expected_total"] == report["audit"]["actual_total"]
+    assert gens[-1]["total_money"] == report["audit"]["actual_total"]
+    assert audit_file(out)["conserved"]
+    base = await run_economy(runner, society, cases(6), 2, 3, cfg, tmp_path / "b.jsonl",
+                             enabled=False)
+    assert [g["members"] for g in base["generations"]] == [3, 3]
+
+
+async def test_bankrupt_members_leave_the_society(tmp_path: Path) -> None:
+    society = from_dict({"name": "v2", "organisation": "vote", "model": "fake:x",
+                         "agents": [{"name": "m", "count": 2}]}, "v.toml")
+    runner = Runner(Backends(overrides={"fake:x": FunctionBackend(lambda r: "no idea")}))
+    # each task is two rounds (an answer, then a repair of the unreadable answer): 40 rent
+    cfg = EconomyConfig(endowment=50, reward=100, rent=20, token_price=0)
+    report = await run_economy(runner, society, cases(4), 2, 2, cfg, tmp_path / "e.jsonl")
+    assert report["status"] == "collapsed"
+    rows = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    tasks = [r for r in rows if r["kind"] == "task"]
+    assert tasks[0]["members"] == ["m-1", "m-2"] and tasks[1]["bankrupt"] == ["m-1", "m-2"]
+    assert report["audit"]["conserved"]
+
+
+def test_cli_economy_run_and_audit(tmp_path: Path) -> None:
+    bench = tmp_path / "b.jsonl"
+    bench.write_text("".join(json.dumps({"question": f"What is {i}+{i}?",
+                                         "answer": f"#### {2 * i}"}) + "\n" for i in range(6)))
+    out = tmp_path / "eco.jsonl"
+    run = CliRunner().invoke(main, ["economy", "run", "--society", "vote3", "--model", "echo:",
+                                    "--bench", str(bench), "--generations", "2", "--limit", "2",
+                                    "--out", str(out), "--json"])
+    assert run.exit_code == 0, run.output
+    report = json.loads(run.stdout)
+    assert len(report["generations"]) == 2 and len(report["baseline"]) == 2
+    assert {"accuracy", "members", "total_money"} <= set(report["generations"][0])
+    assert report["audit"]["conserved"] is True
+    audit = CliRunner().invoke(main, ["economy", "audit", str(out)])
+    assert audit.exit_code == 0 and json.loads(audit.stdout)["conserved"] is True
+
+
+def test_cli_rules_file_errors(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text("rent = -5\n")
+    run = CliRunner().invoke(main, ["economy", "run", "--society", "vote3", "--bench", "x",
+                                    "--rules", str(rules)])
+    assert run.exit_code == 2 and "rules.toml: field 'rent'" in run.output
+
+
