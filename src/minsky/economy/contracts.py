@@ -21,15 +21,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from minsky.economy.ledger import Ledger
+from minsky.prompts import render
 from minsky.runner import Runner
 from minsky.society import Society
 
-RULE_BOOK = """1. A contract binds two different members: a client who pays and a provider who serves.
-2. The service must be stated clearly enough that delivery can be checked.
-3. The service must be lawful and must not harm the society or anyone outside it.
-4. A contract may not buy a member's vote, answer or judgement.
-5. The price must be fair for the service; a price out of all proportion is void.
-6. A service not delivered by the deadline is refunded in full."""
+RULE_BOOK = render("rule_book")  # the default rule book, a prompt template
 
 
 class Contract(BaseModel):
