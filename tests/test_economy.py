@@ -151,3 +151,26 @@ def test_cli_rules_file_errors(tmp_path: Path) -> None:
     assert run.exit_code == 2 and "rules.toml: field 'rent'" in run.output
 
 
+
+
+def test_parse_a_leaders_allocation() -> None:
+    from minsky.economy.market import parse_allocation
+
+    text = "- m-1: 70%\nm-2 = 30\nnobody: 50\nthanks!"
+    assert parse_allocation(text, ["m-1", "m-2"]) == {"m-1": 70.0, "m-2": 30.0}
+
+
+async def test_leader_credit_splits_by_the_leaders_judgement(tmp_path: Path) -> None:
+    society = from_dict({"name": "v2", "organisation": "vote", "model": "fake:x",
+                         "agents": [{"name": "m", "count": 2}]}, "v.toml")
+
+    def reply(req) -> str:
+        if "Split the reward" in req.messages[-1].content:
+            return "m-1: 75\nm-2: 25"
+        return "The answer is 2."
+
+    runner = Runner(Backends(overrides={"fake:x": FunctionBackend(reply)}))
+    cfg = EconomyConfig(endowment=0, reward=1000, tax_rate=0, rent=0, token_price=0,
+                        credit="leader", birth_threshold=10**6)
+    report = await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, tmp_path / "l.jsonl")
+    assert report["generations"][0]["wealth"] == [750, 250]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -41,7 +42,9 @@ class EconomyConfig(BaseModel):
     tax_rate: float = Field(0.1, ge=0, le=1)
     rent: int = Field(25, ge=0, description="per round a member took part in")
     token_price: float = Field(0.1, ge=0, description="cents per generated token")
-    credit: Literal["bucket_brigade", "leave_one_out", "shapley", "equal"] = "bucket_brigade"
+    credit: Literal["bucket_brigade", "leave_one_out", "shapley", "equal", "leader"] = (
+        "bucket_brigade"
+    )
     share: float = Field(0.5, ge=0, le=1, description="bucket brigade: share passed back")
     birth_threshold: int = Field(3000, ge=1)
     birth_share: float = Field(0.3, gt=0, lt=1)
@@ -70,21 +73,54 @@ def credit_weights(result: RunResult, gold: str, cfg: EconomyConfig) -> dict[str
         return leave_one_out(answers, gold, kind)  # type: ignore[arg-type]
     if cfg.credit == "shapley":
         return shapley(answers, gold, kind)  # type: ignore[arg-type]
-    if cfg.credit == "equal":
+    if cfg.credit in ("equal", "leader"):  # (a leader's own split is passed to settle)
         return dict.fromkeys(answers, 1.0)
     # bucket brigade: the members who said what was decided are paid first
     return {n: float(a is not None and a == outcome.answer) for n, a in answers.items()}
 
 
+def parse_allocation(text: str, names: list[str]) -> dict[str, float]:
+    """A leader's allocation, "name: 40" lines (percentages or any weights); unknown names
+    and unreadable lines are ignored."""
+    weights: dict[str, float] = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*[-*]?\s*([\w.-]+)\s*[:=]\s*(\d+(?:\.\d+)?)\s*%?", line)
+        if m and m[1] in names:
+            weights[m[1]] = weights.get(m[1], 0.0) + float(m[2])
+    return weights
+
+
+async def leader_weights(runner: Any, leader: AgentSpec, result: RunResult) -> dict[str, float]:
+    """Credit by judgement: the leader splits the reward among the members (one call)."""
+    from minsky.messages import ChatRequest, Message
+
+    names = [m.name for m in result.outcome.members]
+    lines = "\n".join(f"- {m.name} answered {m.answer}: {' '.join(m.text.split())[-200:]}"
+                      for m in result.outcome.members)
+    ask = (f"Your society answered correctly: {result.outcome.answer}. Members and what "
+           f"they said:\n{lines}\n\nSplit the reward among them by how much each "
+           "contributed. Reply with one line per member, \"name: percent\", nothing else.")
+    backend = runner.backends.get(leader.model)
+    options = leader.options.model_copy(update={"max_tokens": 16 * len(names) + 16})
+    (reply,) = await backend.complete([ChatRequest(
+        [Message("system", leader.role), Message("user", ask)], options)])
+    return parse_allocation(reply.text, names)
+
+
 def settle(
     ledger: Ledger, cfg: EconomyConfig, result: RunResult, correct: bool, gold: str,
+    weights: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Apply one task's economics; returns what happened, for the report and the log."""
+    """Apply one task's economics; returns what happened, for the report and the log.
+
+    `weights` overrides the credit rule (the leader's allocation, computed beforehand).
+    """
     ctx: dict[str, Any] = {"run_id": result.run_id}
     active = set(ledger.active)
     events: dict[str, Any] = {"paid": {}, "transfers": [], "charged": {}, "refused": []}
     if correct and cfg.reward:
-        weights = {n: w for n, w in credit_weights(result, gold, cfg).items() if n in active}
+        given = weights if weights is not None else credit_weights(result, gold, cfg)
+        weights = {n: w for n, w in given.items() if n in active}
         for name, cents in split(cfg.reward, weights).items():
             if cents > 0:
                 tax = ledger.reward(name, cents, "correct outcome", cfg.tax_rate, **ctx)

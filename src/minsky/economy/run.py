@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from minsky.economy.ledger import Entry, Ledger
-from minsky.economy.market import EconomyConfig, births, settle
+from minsky.economy.market import EconomyConfig, births, leader_weights, settle
 from minsky.errors import MinskyError
 from minsky.loaders import Case, score
 from minsky.records import jsonl_rows
@@ -96,7 +96,11 @@ async def run_economy(
                                    "members": [a.name for a in members],
                                    "run_id": result.run_id}
             if enabled:
-                events = settle(ledger, cfg, result, correct, case.answer)
+                weights = None
+                if cfg.credit == "leader" and correct:
+                    leader = next((a for a in members if a.group == "leader"), members[0])
+                    weights = await leader_weights(runner, leader, result)
+                events = settle(ledger, cfg, result, correct, case.answer, weights)
                 gone += events["bankrupt"]
                 kids = [k for k in births(ledger, cfg, members, rng, result.run_id)
                         if _has_room(society, [*members], k.group)]
