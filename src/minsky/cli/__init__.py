@@ -1,0 +1,11 @@
+"""The `minsky` command line.
+
+Results go to stdout (`--json` for machines), progress to stderr. Errors a user can fix
+are one line on stderr and exit code 2, never a traceback. Each module holds one family
+of commands; importing them registers them on `main`.
+"""
+
+from minsky.cli import economy, evaluation, info, run, toolformer  # noqa: F401 - registers
+from minsky.cli.core import main
+
+__all__ = ["main"]

@@ -1,0 +1,120 @@
+"""`minsky economy`: run an economy over a stream of tasks, audit its books."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from minsky.cli.core import friendly, main
+from minsky.errors import MinskyError
+from minsky.plugins import BackendSettings
+from minsky.runlog import RunLog
+
+
+@main.group()
+def economy() -> None:
+    """The Economy of Minds: members earn, pay, go bankrupt and have children."""
+
+
+@economy.command("run")
+@click.option("--society", "-s", required=True, help="a built-in society or a file")
+@click.option("--bench", required=True, help="a benchmark file or folder (as for eval)")
+@click.option("--generations", "-g", default=3, show_default=True)
+@click.option("--limit", "-n", default=10, show_default=True, help="tasks per generation")
+@click.option("--seed", default=0, show_default=True, help="task sample and mutations")
+@click.option("--model", "-m", default=None)
+@click.option("--rules", type=click.Path(path_type=Path), default=None,
+              help="a TOML file of economy rules (endowment, reward, tax_rate, rent, …)")
+@click.option("--compare/--no-compare", default=True, show_default=True,
+              help="also run the same society with the economy off on the same tasks")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="ledger and task log, JSONL (for `minsky economy audit`)")
+@click.option("--plot", type=click.Path(path_type=Path), default=None,
+              help="PNG of wealth over time")
+@click.option("--threads", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def economy_run(society: str, bench: str, generations: int, limit: int, seed: int,
+                model: str | None, rules: Path | None, compare: bool, out: Path | None,
+                plot: Path | None, threads: int | None, as_json: bool) -> None:
+    """A society answers a stream of tasks while the economy runs between them."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from minsky import society as societies
+    from minsky.economy.market import EconomyConfig
+    from minsky.economy.run import plot_wealth, run_economy
+    from minsky.loaders import load_benchmark
+    from minsky.paths import home_dir
+    from minsky.runner import Backends, Runner
+
+    try:
+        data = tomllib.loads(rules.read_text(encoding="utf-8")) if rules else {}
+        cfg = EconomyConfig.model_validate(data)
+    except FileNotFoundError:
+        raise MinskyError(f"rules file {rules} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise MinskyError(f"{rules}: not valid TOML: {err}") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise MinskyError(f"{rules}: field '{'.'.join(map(str, first['loc']))}': "
+                          f"{first['msg']}") from None
+    soc = societies.load(society, model)
+    cases = load_benchmark(bench, generations * limit, seed)
+    out = out or home_dir() / "economy" / f"{soc.name}-g{generations}-n{limit}-s{seed}.jsonl"
+    runner = Runner(Backends(BackendSettings(threads=threads)), RunLog())
+    say = None if as_json else (
+        lambda row: click.echo(f"gen {row['generation']} {row['case']}: {row['answer']} "
+                               f"({'right' if row['correct'] else 'wrong'})", err=True))
+
+    async def go() -> dict[str, Any]:
+        try:
+            report = await run_economy(runner, soc, cases, generations, limit, cfg, out, True,
+                                       seed, say)
+            if compare:
+                base = await run_economy(runner, soc, cases, generations, limit, cfg,
+                                         out.with_suffix(".baseline.jsonl"), False, seed, say)
+                report["baseline"] = base["generations"]
+            return report
+        finally:
+            await runner.backends.aclose()
+
+    report = asyncio.run(go())
+    report["out"] = str(out)
+    if plot:
+        plot_wealth(report["wealth_over_time"], plot, f"{soc.name}: wealth over time")
+        report["plot"] = str(plot)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    base = {g["generation"]: g for g in report.get("baseline", [])}
+    for g in report["generations"]:
+        off = base.get(g["generation"])
+        click.echo(f"generation {g['generation']}: accuracy {g['accuracy']:.0%} "
+                   f"[{g['ci_low']:.0%}, {g['ci_high']:.0%}]"
+                   + (f" (economy off: {off['accuracy']:.0%})" if off else "")
+                   + f" · members {g['members']} · money {g['total_money']}"
+                   + (f" · born {', '.join(g['born'])}" if g["born"] else "")
+                   + (f" · bankrupt {', '.join(g['bankrupt'])}" if g["bankrupt"] else ""))
+    a = report["audit"]
+    click.echo(f"audit: {'conserved' if a['conserved'] else 'NOT CONSERVED'} "
+               f"(expected {a['expected_total']}, actual {a['actual_total']}) · {out}")
+
+
+@economy.command("audit")
+@click.argument("path", type=click.Path(path_type=Path))
+@friendly
+def economy_audit(path: Path) -> None:
+    """Replay an economy's ledger from its output file and check that money is conserved."""
+    from minsky.economy.run import audit_file
+
+    result = audit_file(path)
+    click.echo(json.dumps(result, indent=2))
+    if not result["conserved"]:
+        sys.exit(1)

@@ -1,0 +1,228 @@
+"""Commands that measure: `eval`, `arena`, `contamination`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from minsky import render
+from minsky.cli.core import friendly, main
+from minsky.errors import MinskyError
+from minsky.models import default_model
+from minsky.plugins import BackendSettings
+from minsky.runlog import RunLog
+
+
+@main.command("eval")
+@click.option("--bench", required=True, help="a benchmark file or folder (format detected)")
+@click.option("--society", "-s", "society_refs", multiple=True, required=True,
+              help="a society to evaluate (repeat to compare; the first is the reference)")
+@click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
+@click.option("--limit", type=int, default=None, help="number of cases")
+@click.option("--seed", type=int, default=None, help="sample --limit cases with this seed")
+@click.option("--map", "mapping", default=None,
+              help="generic JSONL fields, e.g. question=q,answer=a,choices=opts")
+@click.option("--matched", is_flag=True,
+              help="also run vote with as many samples as each society made calls")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="results JSONL (default under $MINSKY_HOME/evals); reruns resume")
+@click.option("--plot", type=click.Path(path_type=Path), default=None,
+              help="PNG of accuracy against members/samples")
+@click.option("--concurrency", "-c", default=4, show_default=True)
+@click.option("--threads", type=int, default=None)
+@click.option("--parallel", type=int, default=16, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
+                 limit: int | None, seed: int | None, mapping: str | None, matched: bool,
+                 out: Path | None, plot: Path | None, concurrency: int,
+                 threads: int | None, parallel: int, as_json: bool) -> None:
+    """Evaluate societies on a benchmark: accuracy with CIs, tokens, time, paired tests."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from minsky import society as societies
+    from minsky.evaluate import evaluate_society, matched_vote, plot_scaling, read_rows
+    from minsky.evaluate import summarise as summarise_eval
+    from minsky.loaders import load_benchmark
+    from minsky.paths import home_dir
+    from minsky.runner import Backends, Runner
+
+    fields = None
+    if mapping:
+        try:
+            fields = dict(part.split("=", 1) for part in mapping.split(","))
+        except ValueError:
+            raise MinskyError(f"--map {mapping!r}: expected key=field pairs") from None
+    cases = load_benchmark(bench, limit, seed, fields)
+    socs = [societies.load(ref, model) for ref in society_refs]
+    stem = Path(bench).stem
+    out = out or home_dir() / "evals" / f"{stem}-n{len(cases)}-s{seed}.jsonl"
+    runner = Runner(Backends(BackendSettings(threads=threads, parallel=parallel)), RunLog())
+    console = Console(stderr=True)
+
+    async def run_all() -> list[str]:
+        names = []
+        try:
+            queue = list(socs)
+            while queue:
+                soc = queue.pop(0)
+                names.append(soc.name)
+                with Progress(TextColumn("{task.description}"), BarColumn(),
+                              TextColumn("{task.completed}/{task.total} · {task.fields[acc]}"),
+                              TimeRemainingColumn(), console=console,
+                              disable=as_json) as bar:
+                    task = bar.add_task(soc.name, total=len(cases), acc="")
+                    seen = {"n": 0, "right": 0}
+
+                    def tick(row: dict[str, Any], bar: Any = bar, task: Any = task,
+                             seen: dict[str, int] = seen) -> None:
+                        seen["n"] += 1
+                        seen["right"] += bool(row["correct"])
+                        bar.update(task, advance=1,
+                                   acc=f"accuracy {seen['right'] / seen['n']:.0%}")
+
+                    done = sum(1 for r in read_rows(out)
+                               if r.get("society") == soc.name and "case" in r)
+                    bar.update(task, completed=done)
+                    await evaluate_society(runner, soc, cases, out, concurrency, tick)
+                if matched and soc.config.organisation != "vote":
+                    mine = [r for r in read_rows(out)
+                            if r.get("society") == soc.name and "case" in r]
+                    calls = sum(r["calls"] for r in mine) / max(1, len(mine))
+                    own = next((a.model for a in soc.agents if a.society is None), None)
+                    queue.insert(0, matched_vote(calls, model or own))
+        finally:
+            await runner.backends.aclose()
+        return names
+
+    names = asyncio.run(run_all())
+    summary = summarise_eval(read_rows(out), names)
+    summary.update({"bench": str(bench), "cases": len(cases), "out": str(out)})
+    if plot:
+        members = {s.name: len(s.agents) for s in socs}
+        members.update({n: int(n.split("@")[1]) for n in names if n.startswith("vote@")})
+        plot_scaling(summary["results"], members, plot, f"{stem}: {len(cases)} cases")
+        summary["plot"] = str(plot)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    render.print_renderable(render.eval_table(summary))
+
+
+@main.command()
+@click.option("--prompts", type=click.Path(path_type=Path), required=True,
+              help="JSONL prompts: MT-Bench/Vicuna `turns` (first turn) or --field")
+@click.option("--field", default="turns", show_default=True)
+@click.option("--contestant", "contestants", multiple=True, required=True,
+              help="a society (repeat: at least two)")
+@click.option("--judge", default="single", show_default=True, help="the judging society")
+@click.option("--judge-prompts", type=click.Path(path_type=Path), default=None,
+              help="MT-Bench judge_prompts.jsonl (default: a built-in pair-v2 style prompt)")
+@click.option("--judge-prompt-name", default="pair-v2", show_default=True)
+@click.option("--constitution", type=click.Path(path_type=Path), default=None,
+              help="a text file of principles the judge is told to judge by")
+@click.option("--model", "-m", default=None, help="model for every agent of every society")
+@click.option("--limit", type=int, default=None)
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None)
+@click.option("--plot", type=click.Path(path_type=Path), default=None)
+@click.option("--concurrency", "-c", default=4, show_default=True)
+@click.option("--threads", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
+          judge_prompts: Path | None, judge_prompt_name: str, constitution: Path | None,
+          model: str | None, limit: int | None, out: Path | None, plot: Path | None,
+          concurrency: int, threads: int | None, as_json: bool) -> None:
+    """Pairwise judging in both orders; Bradley–Terry and Elo ratings with CIs."""
+    from minsky import society as societies
+    from minsky.arena import (
+        judge_template,
+        leaderboard,
+        plot_leaderboard,
+        read_prompts,
+        run_arena,
+    )
+    from minsky.paths import home_dir
+    from minsky.records import jsonl_rows
+    from minsky.runner import Backends, Runner
+
+    items = read_prompts(prompts, field)[:limit]
+    socs = [societies.load(ref, model) for ref in contestants]
+    judge_soc = societies.load(judge, model)
+    template = judge_template(judge_prompts, judge_prompt_name)
+    if constitution and not constitution.is_file():
+        raise MinskyError(f"constitution {constitution} does not exist")
+    rules = constitution.read_text(encoding="utf-8") if constitution else None
+    out = out or home_dir() / "arenas" / f"{prompts.stem}-{len(items)}.jsonl"
+    runner = Runner(Backends(BackendSettings(threads=threads)), RunLog())
+    say = None if as_json else (lambda msg: click.echo(msg, err=True))
+
+    async def go() -> None:
+        try:
+            await run_arena(runner, items, socs, judge_soc, template, out, rules,
+                            concurrency, say)
+        finally:
+            await runner.backends.aclose()
+
+    asyncio.run(go())
+    board = leaderboard(jsonl_rows(out))
+    board.update({"prompts": len(items), "judge": judge_soc.name, "out": str(out)})
+    if plot:
+        plot_leaderboard(board["leaderboard"], plot, f"{prompts.stem}: {len(items)} prompts")
+        board["plot"] = str(plot)
+    if as_json:
+        click.echo(json.dumps(board, indent=2))
+        return
+    for r in board["leaderboard"]:
+        click.echo(f"{r['contestant']:<16} {r['rating']:7.1f}  [{r['ci_low']:.0f}, "
+                   f"{r['ci_high']:.0f}]  elo {r['elo']:.0f}  W/T/L {r['wins']}/{r['ties']}/"
+                   f"{r['losses']}")
+    lb = board["length_bias"]
+    click.echo(f"order flips: {board['flip_rate']:.0%} of {board['pairs']} pairs; "
+               f"longer answer won {lb.get('share') if lb.get('share') is not None else '-'} "
+               f"of decisive games · results {out}")
+
+
+@main.command()
+@click.option("--bench", type=click.Path(path_type=Path), required=True,
+              help="a benchmark file (JSONL or text, examples in canonical order)")
+@click.option("--model", "-m", default=None, help="a shipped model name or a GGUF path")
+@click.option("--shards", default=5, show_default=True)
+@click.option("--per-shard", default=8, show_default=True, help="examples per shard")
+@click.option("--permutations", default=10, show_default=True, help="random orders per shard")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
+                  permutations: int, seed: int, threads: int | None, as_json: bool) -> None:
+    """Was BENCH in the model's training data? The permutation test of Oren et al. (2023)."""
+    from minsky.contamination import backend_loglik, contamination_test, examples_of
+    from minsky.runner import Backends
+
+    examples = examples_of(bench)
+    backend = Backends(BackendSettings(threads=threads)).get(model or default_model())
+    loglik = backend_loglik(backend)
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await contamination_test(loglik, examples, shards, per_shard,
+                                            permutations, seed)
+        finally:
+            await backend.aclose()
+
+    result = asyncio.run(go())
+    result.update({"bench": str(bench), "model": backend.describe()})
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    verdict = "evidence of contamination" if result["p_value"] < 0.05 else "no evidence"
+    click.echo(f"{bench}: {shards} shards × {per_shard} examples, {permutations} orders each")
+    click.echo(f"canonical − shuffled log-likelihood, mean {result['mean_difference']:+.2f} "
+               f"nats; t = {result['t']:.2f} (df {result['df']}); p = {result['p_value']:.3g}"
+               f" → {verdict} (at 0.05)")

@@ -1,0 +1,132 @@
+"""Commands that run societies: `ask` one question, `batch` many."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from minsky import render
+from minsky.cli.core import emit, friendly, main
+from minsky.errors import MinskyError
+from minsky.models import MODELS
+from minsky.plugins import BackendSettings
+from minsky.runlog import RunLog
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--society", "-s", default="vote5", show_default=True,
+              help="a built-in society name or a society TOML file")
+@click.option("--model", "-m", default=None,
+              help=f"model for every agent: {', '.join(MODELS)}, a GGUF path or openai:MODEL "
+                   "(default: the society's, else $MINSKY_MODEL, else qwen0.5b)")
+@click.option("--answer", "kind", type=click.Choice(["auto", "number", "choice", "text"]),
+              default=None, help="kind of answer to extract (default: the society's, auto)")
+@click.option("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+@click.option("--parallel", type=int, default=8, show_default=True,
+              help="sequences decoded in one batch")
+@click.option("--ctx", "n_ctx", type=int, default=16384, show_default=True,
+              help="KV cache tokens, all sequences together")
+@click.option("--resume", default=None, help="continue an interrupted run from the log")
+@click.option("--no-log", is_flag=True, help="do not write this run to the run log")
+@click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object")
+@friendly
+def ask(question: str | None, society: str, model: str | None, kind: str | None,
+        threads: int | None, parallel: int, n_ctx: int, resume: str | None, no_log: bool,
+        as_json: bool) -> None:
+    """Ask a society QUESTION and print its answer, who said what, tokens and time."""
+    from pydantic import ValidationError
+
+    from minsky import society as societies
+    from minsky.runner import Backends, Runner
+
+    log = None if no_log else RunLog()
+    if resume:
+        if log is None:
+            raise MinskyError("--resume reads the run log; drop --no-log")
+        old = log.get_run(resume)
+        question = question or old["question"]
+        # a run made with --model used one model for every agent: keep it on resume
+        models = list(old["models"] or {})
+        if model is None and len(models) == 1 and not models[0].startswith("society:"):
+            model = models[0]
+        soc = societies.from_dict(old["society_config"], f"run {resume}", model)
+        kind = kind or old["kind"]
+    else:
+        if not question:
+            raise MinskyError("ask needs a QUESTION (or --resume RUN_ID)")
+        soc = societies.load(society, model)
+    try:
+        settings = BackendSettings(threads=threads, parallel=parallel, n_ctx=n_ctx)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise MinskyError(f"option --{first['loc'][0]}: {first['msg']}") from None
+    runner = Runner(Backends(settings), log)
+    say = (lambda msg: click.echo(msg, err=True)) if not as_json else None
+    if say:
+        say(f"society {soc.name} · {len(soc.agents)} member(s) · models "
+            f"{', '.join(sorted({a.model for a in soc.agents}))}")
+
+    async def go() -> Any:
+        try:
+            return await runner.run(soc, question, None if kind == "auto" else kind,
+                                    resume=resume, progress=say)
+        finally:
+            await runner.backends.aclose()
+
+    try:
+        result = asyncio.run(go())
+    except KeyboardInterrupt:
+        click.echo("interrupted; what finished is in the run log (minsky logs list)", err=True)
+        sys.exit(130)
+    emit(result.to_dict(), as_json, render.run_summary)
+    if result.status not in ("ok",):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("questions", type=click.Path(path_type=Path))
+@click.option("--society", "-s", default="vote5", show_default=True)
+@click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
+@click.option("--field", default="question", show_default=True,
+              help="the question's key in a JSONL file")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="results JSONL (default: QUESTIONS.SOCIETY.results.jsonl); reruns resume")
+@click.option("--concurrency", "-c", default=4, show_default=True,
+              help="questions in flight at once")
+@click.option("--answer", "kind", type=click.Choice(["auto", "number", "choice", "text"]),
+              default=None)
+@click.option("--threads", type=int, default=None)
+@click.option("--parallel", type=int, default=16, show_default=True)
+@friendly
+def batch(questions: Path, society: str, model: str | None, field: str, out: Path | None,
+          concurrency: int, kind: str | None, threads: int | None, parallel: int) -> None:
+    """Run a society on every question of a JSONL or text file, several at once."""
+    from minsky import society as societies
+    from minsky.batch import read_questions, run_batch
+    from minsky.runner import Backends, Runner
+
+    items = read_questions(questions, field)
+    soc = societies.load(society, model)
+    out = out or questions.with_name(f"{questions.stem}.{soc.name}.results.jsonl")
+    runner = Runner(Backends(BackendSettings(threads=threads, parallel=parallel)), RunLog())
+    click.echo(f"{len(items)} question(s) · society {soc.name} · results → {out}", err=True)
+
+    def show(row: dict[str, Any]) -> None:
+        click.echo(f"{row['id']}: {row['answer']} ({row['status']}, {row['wall_s']} s)",
+                   err=True)
+
+    async def go() -> list[dict[str, Any]]:
+        try:
+            return await run_batch(runner, soc, items, out, concurrency,
+                                   None if kind in (None, "auto") else kind, show)
+        finally:
+            await runner.backends.aclose()
+
+    rows = asyncio.run(go())
+    click.echo(json.dumps({"questions": len(items), "answered_now": len(rows), "out": str(out)}))

@@ -1,0 +1,62 @@
+"""`minsky toolformer`: self-supervised tool-call annotation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from minsky.cli.core import friendly, main
+from minsky.errors import MinskyError
+from minsky.models import default_model
+
+
+@main.group()
+def toolformer() -> None:
+    """Toolformer: self-supervised tool-call annotation."""
+
+
+@toolformer.command("annotate")
+@click.option("--corpus", type=click.Path(path_type=Path), required=True,
+              help="JSONL (see --field) or text file, one text a line")
+@click.option("--field", default="text", show_default=True)
+@click.option("--tool", "tool_name", default="Calculator", show_default=True)
+@click.option("--model", "-m", default=None, help="a shipped model name or GGUF path")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+              help="augmented corpus, JSONL; reruns resume")
+@click.option("--limit", type=int, default=None, help="first N texts only")
+@click.option("--tau-s", type=float, default=0.05, show_default=True)
+@click.option("--k", type=int, default=5, show_default=True)
+@click.option("--m", "m", type=int, default=5, show_default=True)
+@click.option("--tau-f", type=float, default=1.0, show_default=True)
+@click.option("--threads", type=int, default=None)
+@friendly
+def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | None,
+                        out: Path, limit: int | None, tau_s: float, k: int, m: int,
+                        tau_f: float, threads: int | None) -> None:
+    """Find where calls to a tool help the model predict a text, and keep those calls."""
+    from minsky.backends.llama import LlamaBackend
+    from minsky.models import resolve_gguf
+    from minsky.plugins import NoOptions, ToolContext, tool_types
+    from minsky.toolformer import AnnotateConfig, annotate_corpus, read_corpus
+
+    types = tool_types()
+    if tool_name not in types or types[tool_name].options is not NoOptions:
+        usable = sorted(n for n, t in types.items() if t.options is NoOptions)
+        raise MinskyError(f"--tool {tool_name!r}: expected one of {usable}")
+    tool = types[tool_name].create(NoOptions(), ToolContext(None, Path.cwd()))
+    cfg = AnnotateConfig(tau_s=tau_s, k=k, m=m, tau_f=tau_f)
+    texts = read_corpus(corpus, field)[:limit]
+    backend = LlamaBackend(resolve_gguf(model or default_model()), n_threads=threads)
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await annotate_corpus(texts, tool, backend, cfg, out,
+                                         lambda msg: click.echo(msg, err=True))
+        finally:
+            await backend.aclose()
+
+    click.echo(json.dumps(asyncio.run(go()), indent=2))
