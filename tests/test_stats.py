@@ -11,12 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minsky.ratings import bootstrap_ratings, bradley_terry, elo_ratings
 from minsky.stats import (
     McNemar,
     bootstrap_interval,
-    bootstrap_ratings,
-    bradley_terry,
-    elo_ratings,
     length_bias,
     mcnemar,
     paired_bootstrap,

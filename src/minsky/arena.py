@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from minsky.errors import MinskyError
+from minsky.ratings import bootstrap_ratings, bradley_terry, elo_ratings
 from minsky.records import jsonl_rows, lines
 from minsky.runner import Runner, RunResult
 from minsky.society import Society
-from minsky.stats import bootstrap_ratings, bradley_terry, elo_ratings, length_bias
+from minsky.stats import length_bias
 
 PAIR_TEMPLATE = {
     "system_prompt": (
