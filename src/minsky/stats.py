@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist, fmean
 from typing import Any
 
-
 # --------------------------------------------------------------------------- helpers
 
 
