@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from minsky.backends.base import Backend, Capabilities
-from minsky.backends.scoring import Scored, gather, log_softmax_rows
+from minsky.backends.scoring import Scored, ScoreJob, ScoringEngine
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
 
@@ -52,16 +52,6 @@ class _Job:
     started: float = field(default_factory=time.perf_counter)
     tokens: list[int] = field(default_factory=list)
     cancelled: bool = False  # set by the caller's thread; the worker drops the job
-
-
-@dataclass
-class _ScoreJob:
-    context: str
-    continuation: str
-    probes: list[int]
-    future: asyncio.Future[Scored]
-    loop: asyncio.AbstractEventLoop
-    cancelled: bool = False
 
 
 @dataclass
@@ -174,7 +164,7 @@ class LlamaBackend(Backend):
         engine = await asyncio.to_thread(self._get_engine)
         probe_ids = [engine.single_token(p) for p in probes]
         loop = asyncio.get_running_loop()
-        jobs = [_ScoreJob(ctx, cont, probe_ids, loop.create_future(), loop)
+        jobs = [ScoreJob(ctx, cont, probe_ids, loop.create_future(), loop)
                 for ctx, cont in items]
         engine.submit(jobs)  # type: ignore[arg-type]
         return list(await asyncio.gather(*(j.future for j in jobs)))
@@ -198,7 +188,7 @@ class LlamaBackend(Backend):
             self._engine = None
 
 
-class _Engine:
+class _Engine(ScoringEngine):
     """Owns the llama.cpp model and context; everything here runs on one worker thread."""
 
     def __init__(self, cfg: LlamaBackend) -> None:
@@ -236,7 +226,7 @@ class _Engine:
         self.batch = ll.llama_batch_init(cfg.n_batch, 0, 1)
         self.slots = [_Slot(i) for i in range(cfg.n_parallel)]
         self.waiting: deque[_Job] = deque()
-        self.scoring: deque[_ScoreJob] = deque()
+        self.scoring: deque[ScoreJob] = deque()
         self.n_vocab = ll.llama_vocab_n_tokens(self.vocab)
         self.inbox: queue.Queue[list[_Job] | None] = queue.Queue()
         self.template = self._template()
@@ -337,83 +327,7 @@ class _Engine:
 
     def _sort(self, jobs: list[Any]) -> None:
         for job in jobs:
-            (self.scoring if isinstance(job, _ScoreJob) else self.waiting).append(job)
-
-    def _score_one(self) -> None:
-        """Score one waiting (context, continuation) in a free slot, between steps."""
-        free = [s for s in self.slots if s.job is None]
-        if not self.scoring or not free:
-            return
-        job = self.scoring.popleft()
-        try:
-            ctx = self.tokenize(job.context)
-            cont = self.tokenize(job.continuation, bos=False)
-            if not ctx or not cont:
-                raise MinskyError("scoring needs a non-empty context and continuation")
-            if len(ctx) + len(cont) >= self.n_ctx:
-                raise MinskyError(f"{len(ctx) + len(cont)} tokens do not fit in {self.n_ctx}")
-            result = self._score_tokens(ctx, cont, job.probes, free)
-        except MinskyError as exc:
-            self._settle(job, exc)
-            return
-        self._settle(job, result)
-
-    def _score_tokens(
-        self, ctx: list[int], cont: list[int], probes: list[int], free: list[_Slot]
-    ) -> Scored:
-        ll, batch = self.ll, self.batch
-        tokens = ctx + cont
-        plan = self._plan(ctx, free)  # reuse a cached context; always re-decode its end
-        slot, donor, keep = plan if plan is not None else (free[0], None, 0)
-        if donor is not None:
-            ll.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
-            ll.llama_memory_seq_cp(self.mem, donor.seq_id, slot.seq_id, 0, keep)
-        else:
-            ll.llama_memory_seq_rm(self.mem, slot.seq_id, keep, -1)
-        first = len(ctx) - 1  # the position whose logits predict the first continuation token
-        logprobs: list[float] = []
-        probe_rows: list[list[float]] = []
-        pos = keep
-        while pos < len(tokens) - 1:
-            chunk = tokens[pos : min(len(tokens) - 1, pos + self.n_batch)]
-            batch.n_tokens = 0
-            outputs: list[int] = []
-            for k, tok in enumerate(chunk):
-                p = pos + k
-                batch.token[k], batch.pos[k], batch.n_seq_id[k] = tok, p, 1
-                batch.seq_id[k][0] = slot.seq_id
-                batch.logits[k] = p >= first
-                if p >= first:
-                    outputs.append(p)
-            batch.n_tokens = len(chunk)
-            if ll.llama_decode(self.ctx, batch) != 0:
-                ll.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
-                slot.cached = []
-                raise MinskyError("llama_decode failed while scoring (context full?)")
-            if outputs:
-                start = len(chunk) - len(outputs)
-                rows = log_softmax_rows(
-                    ll.llama_get_logits_ith(self.ctx, start), len(outputs), self.n_vocab
-                )
-                got, probed = gather(rows, [tokens[p + 1] for p in outputs], probes)
-                logprobs += got
-                probe_rows += probed
-            pos += len(chunk)
-        slot.cached = tokens[:-1]
-        return Scored(cont, logprobs, probe_rows)
-
-    @staticmethod
-    def _settle(job: _ScoreJob, value: Scored | Exception) -> None:
-        def settle() -> None:
-            if job.future.done():
-                return
-            if isinstance(value, Exception):
-                job.future.set_exception(value)
-            else:
-                job.future.set_result(value)
-
-        with contextlib.suppress(RuntimeError):
-            job.loop.call_soon_threadsafe(settle)
+            (self.scoring if isinstance(job, ScoreJob) else self.waiting).append(job)
 
     def _run(self) -> None:
         while True:
