@@ -174,3 +174,22 @@ async def test_leader_credit_splits_by_the_leaders_judgement(tmp_path: Path) -> 
                         credit="leader", birth_threshold=10**6)
     report = await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, tmp_path / "l.jsonl")
     assert report["generations"][0]["wealth"] == [750, 250]
+
+
+async def test_a_member_of_two_societies_has_one_wallet(tmp_path: Path) -> None:
+    def society(name: str):
+        return from_dict({"name": name, "organisation": "vote", "model": "fake:x",
+                          "agents": [{"name": "shared"}, {"name": f"{name}-own"}]}, "v.toml")
+
+    runner = Runner(Backends(overrides={"fake:x": FunctionBackend(
+        lambda r: "The answer is 2.")}))
+    cfg = EconomyConfig(endowment=100, reward=200, tax_rate=0, rent=0, token_price=0,
+                        credit="equal", birth_threshold=10**6)
+    ledger = Ledger()
+    for name in ("one", "two"):
+        await run_economy(runner, society(name), cases(2)[1:], 1, 1, cfg,
+                          tmp_path / f"{name}.jsonl", ledger=ledger)
+    # one endowment, and a share of both societies' rewards
+    assert ledger.balance("shared") == 100 + 100 + 100
+    assert ledger.balance("one-own") == ledger.balance("two-own") == 200
+    assert ledger.audit()["conserved"]

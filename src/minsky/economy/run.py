@@ -51,8 +51,13 @@ async def run_economy(
     enabled: bool = True,
     seed: int = 0,
     on_task: Callable[[dict[str, Any]], None] | None = None,
+    ledger: Ledger | None = None,
 ) -> dict[str, Any]:
-    """Run the stream; returns the per-generation report and the audit."""
+    """Run the stream; returns the per-generation report and the audit.
+
+    Pass a `ledger` to share wallets between societies: a member of several societies
+    (the same name in each) has one wallet, and going bankrupt in one ends it in all.
+    """
     if len(cases) < generations * per_generation:
         raise MinskyError(f"{generations} generations of {per_generation} tasks need "
                           f"{generations * per_generation} cases, got {len(cases)}")
@@ -68,10 +73,12 @@ async def run_economy(
         if runner.log and entry.run_id:
             runner.log.event(entry.run_id, entry.round, "ledger", entry.to_dict())
 
-    ledger = Ledger(sink)
+    if ledger is None:
+        ledger = Ledger(sink)
     agents = list(society.agents)
     for a in agents:
-        ledger.open(a.name, cfg.endowment)
+        if a.name not in ledger.active and a.name not in ledger.bankrupt:
+            ledger.open(a.name, cfg.endowment)
     rng = random.Random(seed)
     report: list[dict[str, Any]] = []
     wealth: list[dict[str, Any]] = []
