@@ -193,3 +193,27 @@ async def test_a_member_of_two_societies_has_one_wallet(tmp_path: Path) -> None:
     assert ledger.balance("shared") == 100 + 100 + 100
     assert ledger.balance("one-own") == ledger.balance("two-own") == 200
     assert ledger.audit()["conserved"]
+
+
+async def test_a_child_can_get_a_role_its_parents_model_proposed(tmp_path: Path) -> None:
+    society = from_dict({"name": "v1", "organisation": "vote", "model": "fake:x",
+                         "agents": [{"name": "m", "role": "You add numbers."}]}, "v.toml")
+
+    def reply(req) -> str:
+        if "Propose a variation" in req.messages[-1].content:
+            assert "You add numbers." in req.messages[-1].content
+            return '"You add numbers twice and compare."'
+        return "The answer is 2."
+
+    runner = Runner(Backends(overrides={"fake:x": FunctionBackend(reply)}))
+    cfg = EconomyConfig(endowment=0, reward=1000, tax_rate=0, rent=0, token_price=0,
+                        birth_threshold=500, mutate_role=True, max_members=2)
+    out = tmp_path / "m.jsonl"
+    report = await run_economy(runner, society, cases(3)[1:], 1, 2, cfg, out)
+    assert report["generations"][0]["born"] == ["m.1"]
+    second = [json.loads(x) for x in out.read_text().splitlines()
+              if '"kind": "task"' in x][1]
+    assert second["members"] == ["m", "m.1"]
+    asked = [r for r in runner.backends.get("fake:x").requests
+             if "You add numbers twice and compare." in r.messages[0].content]
+    assert asked  # the child answered in its new role

@@ -50,6 +50,7 @@ class EconomyConfig(BaseModel):
     birth_share: float = Field(0.3, gt=0, lt=1)
     max_members: int = Field(12, ge=1)
     mutation: float = Field(0.2, ge=0, description="a child's temperature change, at most")
+    mutate_role: bool = Field(False, description="the parent's model proposes the child's role")
 
 
 def participation(result: RunResult) -> tuple[dict[str, int], dict[str, int]]:
@@ -174,3 +175,19 @@ def births(
         })
         children.append(replace(spec, name=name, options=options))
     return children
+
+
+async def mutate_role(runner: Any, child: AgentSpec) -> AgentSpec:
+    """The child with a role prompt its parent's model proposed (one call); unchanged if
+    the proposal is empty or the call fails."""
+    from minsky.messages import ChatRequest, Message, Options
+    from minsky.prompts import render
+
+    backend = runner.backends.get(child.model)
+    ask = ChatRequest([Message("user", render("mutate_role", role=child.role))],
+                      Options(temperature=0.7, max_tokens=96, seed=child.options.seed))
+    (reply,) = await backend.complete([ask])
+    role = " ".join(reply.text.split()).strip('"')
+    if reply.finish_reason == "error" or len(role) < 10:
+        return child
+    return replace(child, role=role)

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from minsky.economy.ledger import Entry, Ledger
-from minsky.economy.market import EconomyConfig, births, leader_weights, settle
+from minsky.economy.market import (
+    EconomyConfig,
+    births,
+    leader_weights,
+    mutate_role,
+    settle,
+)
 from minsky.errors import MinskyError
 from minsky.loaders import Case, score
 from minsky.records import jsonl_rows
@@ -111,6 +117,8 @@ async def run_economy(
                 gone += events["bankrupt"]
                 kids = [k for k in births(ledger, cfg, members, rng, result.run_id)
                         if _has_room(society, [*members], k.group)]
+                if cfg.mutate_role:
+                    kids = [await mutate_role(runner, k) for k in kids]
                 agents += kids
                 born += [k.name for k in kids]
                 row.update({"paid": events["paid"], "bankrupt": events["bankrupt"],
