@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from minsky.cli import main
@@ -68,7 +67,6 @@ def test_eval_resumes_without_redoing_finished_cases(tmp_path: Path) -> None:
 
 
 def test_eval_matched_vote_and_plot(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     bench = gsm8k_file(tmp_path / "mini.jsonl", 3)
     debate = tmp_path / "d.toml"
     debate.write_text(

@@ -43,7 +43,6 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server_url():
-    pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server]")
     from minsky.models import resolve_gguf
 
     port = _free_port()

@@ -156,7 +156,6 @@ def calculator_backend(delay_s: float = 0.0) -> FunctionBackend:
 
 
 async def test_runner_runs_inline_calls_and_logs_them(log) -> None:
-    pytest.importorskip("minsky.tools.calculator")
     society = from_dict(tool_society(["Calculator"]), "calc.toml")
     backend = calculator_backend()
     result = await Runner(Backends(overrides={"fake:t": backend}), log).run(
@@ -174,7 +173,6 @@ async def test_runner_runs_inline_calls_and_logs_them(log) -> None:
 
 
 async def test_members_resume_concurrently(log) -> None:
-    pytest.importorskip("minsky.tools.calculator")
     society = from_dict(tool_society(["Calculator"], count=3), "calc.toml")
     backend = calculator_backend(delay_s=0.3)
     start = time.perf_counter()
@@ -221,7 +219,6 @@ def test_tool_from_function_converts_arguments(tmp_path: Path) -> None:
 
 
 async def test_logs_show_lists_the_tool_calls(log) -> None:
-    pytest.importorskip("minsky.tools.calculator")
     from rich.console import Console
 
     from minsky.render import run_transcript
