@@ -25,7 +25,7 @@ from minsky.errors import MinskyError
 from minsky.loaders import Case, score
 from minsky.records import jsonl_rows
 from minsky.runner import Runner
-from minsky.society import Society, load
+from minsky.society import Society, from_dict, load
 from minsky.stats import mcnemar, wilson_interval
 
 
@@ -84,8 +84,6 @@ def matched_vote(calls: float, model: str | None = None, template: str = "vote5"
     n = max(1, round(calls))
     agents = [a.model_copy(update={"count": n}) for a in base.config.agents]
     config = base.config.model_copy(update={"name": f"vote@{n}", "agents": agents})
-    from minsky.society import from_dict
-
     society = from_dict(config.model_dump(), f"matched to {n} calls", model)
     return replace(society, source=base.source)
 
