@@ -29,6 +29,7 @@ from minsky.plugins import BackendSettings
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
 from minsky.society import load
+from minsky.stats import wilson_interval
 
 
 def done_rows(out: Path) -> list[dict]:
@@ -71,8 +72,8 @@ async def run_society(name: str, cases, runner: Runner, out: Path, concurrency: 
 
 def table(out: Path, names: list[str], n: int) -> str:
     rows = done_rows(out)
-    lines = ["| society | solved | accuracy | prompt tokens | completion tokens | "
-             "tokens / problem | wall (s) | s / problem |", "|---" * 8 + "|"]
+    lines = ["| society | solved | accuracy (95 % Wilson CI) | prompt tokens | "
+             "completion tokens | tokens / problem | wall (s) | s / problem |", "|---" * 8 + "|"]
     for name in names:
         cases = [r for r in rows if r.get("society") == name and "index" in r]
         wall = sum(r["segment_wall_s"] for r in rows
@@ -83,9 +84,10 @@ def table(out: Path, names: list[str], n: int) -> str:
         right = sum(r["correct"] for r in cases)
         p = sum(r["prompt_tokens"] for r in cases)
         c = sum(r["completion_tokens"] for r in cases)
+        low, high = wilson_interval(right, k)
         lines.append(f"| {name} | {right}/{k}{'' if k == n else ' (partial)'} | "
-                     f"{right / k:.0%} | {p} | {c} | {(p + c) / k:.0f} | {wall:.0f} | "
-                     f"{wall / k:.1f} |")
+                     f"{right / k:.0%} ({low:.0%}–{high:.0%}) | {p} | {c} | "
+                     f"{(p + c) / k:.0f} | {wall:.0f} | {wall / k:.1f} |")
     return "\n".join(lines)
 
 
@@ -104,7 +106,11 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--parallel", type=int, default=16)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/gsm8k50.jsonl"))
+    ap.add_argument("--table", action="store_true", help="only print the table of --out")
     args = ap.parse_args()
+    if args.table:
+        print(table(args.out, args.societies.split(","), args.n))
+        return
     runner_model = args.model
     cases = BENCHES[args.bench](args.n, args.seed)
     print("sample indices:", [c[0] for c in cases], flush=True)
