@@ -87,7 +87,8 @@ def table(out: Path, names: list[str], n: int) -> str:
         low, high = wilson_interval(right, k)
         lines.append(f"| {name} | {right}/{k}{'' if k == n else ' (partial)'} | "
                      f"{right / k:.0%} ({low:.0%}–{high:.0%}) | {p} | {c} | "
-                     f"{(p + c) / k:.0f} | {wall:.0f} | {wall / k:.1f} |")
+                     f"{(p + c) / k:.0f} | " + (f"{wall:.0f} | {wall / k:.1f} |" if wall
+                                                 else "— (unfinished segment) | — |"))
     return "\n".join(lines)
 
 
