@@ -217,3 +217,25 @@ async def test_a_child_can_get_a_role_its_parents_model_proposed(tmp_path: Path)
     asked = [r for r in runner.backends.get("fake:x").requests
              if "You add numbers twice and compare." in r.messages[0].content]
     assert asked  # the child answered in its new role
+
+
+async def test_transfers_appear_in_logs_show(tmp_path: Path, log) -> None:
+    from rich.console import Console
+
+    from minsky.render import run_transcript
+
+    society = from_dict({"name": "v2", "organisation": "vote", "model": "fake:x",
+                         "agents": [{"name": "m", "count": 2}]}, "v.toml")
+    runner = Runner(Backends(overrides={"fake:x": FunctionBackend(
+        lambda r: "The answer is 2.")}), log)
+    cfg = EconomyConfig(endowment=0, reward=1000, tax_rate=0.1, rent=10, token_price=0,
+                        credit="equal", birth_threshold=10**6)
+    report = await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, tmp_path / "t.jsonl")
+    run_id = json.loads((tmp_path / "t.jsonl").read_text().splitlines()[-2])["run_id"]
+    console = Console(record=True, width=120)
+    console.print(run_transcript(log.get_run(run_id)))
+    shown = console.export_text()
+    assert "ledger: reward @environment → m-1 500 cents (correct outcome)" in shown
+    assert "ledger: tax m-1 → @burn 50 cents" in shown
+    assert "ledger: rent m-1 → @burn 10 cents" in shown
+    assert report["audit"]["conserved"]

@@ -100,8 +100,13 @@ def run_transcript(run: dict[str, Any]) -> Group:
             title += f" · {call['backend']}"
         parts.append(Panel(body, title=title, title_align="left"))
     for event in run["events"]:
-        parts.append(Text(f"event (round {event['round']}): {event['kind']} {event['data']}",
-                          style="yellow"))
+        d = event["data"]
+        if event["kind"] == "ledger":
+            parts.append(Text(f"ledger: {d['kind']} {d['src']} → {d['dst']} {d['amount']} "
+                              f"cents ({d['reason']})", style="green"))
+        else:
+            parts.append(Text(f"event (round {event['round']}): {event['kind']} {d}",
+                              style="yellow"))
     for child in run.get("children", []):
         parts.append(Text(f"sub-society {child['society']}: run {child['id']} "
                           f"({child['status']}) → {child['answer']}", style="magenta"))
