@@ -90,7 +90,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                                if r.get("society") == soc.name and "case" in r)
                     bar.update(task, completed=done)
                     await evaluate_society(runner, soc, cases, out, concurrency, tick)
-                if matched and soc.config.organisation != "vote":
+                if matched and soc.config.organisation not in ("vote", "single"):
                     mine = [r for r in read_rows(out)
                             if r.get("society") == soc.name and "case" in r]
                     calls = sum(r["calls"] for r in mine) / max(1, len(mine))
