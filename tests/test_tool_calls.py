@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minsky.backends.base import Capabilities
 from minsky.backends.fakes import FunctionBackend, ScriptedBackend
@@ -231,3 +233,29 @@ async def test_logs_show_lists_the_tool_calls(log) -> None:
     shown = console.export_text()
     assert "tool Calculator(17*23+4) → 395" in shown
     assert "decision: 395" in shown
+
+
+CALLISH = st.text(alphabet=st.sampled_from(list("[]()->Add Calc 0123456789+-*/.,\n x")),
+                  max_size=60)
+
+
+@given(st.text(max_size=200) | CALLISH)
+def test_open_call_never_raises(text: str) -> None:
+    found = open_call(text)
+    if found is not None:
+        name, inp = found
+        assert name.isidentifier() and "[" not in inp and "]" not in inp and "\n" not in inp
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(CALLISH, min_size=1, max_size=4))
+def test_resume_calls_never_raises_or_loops(segments: list[str]) -> None:
+    async def go():
+        backend = ScriptedBackend(segments)
+        req = request(max_tokens=50)
+        (first,) = await backend.complete([req])
+        return await resume_calls(backend, req, first, TOOLS, ToolLimits(max_calls=3))
+
+    reply, calls = asyncio.run(go())
+    assert len(calls) <= 3
+    assert reply.finish_reason in ("stop", "length", "error")
