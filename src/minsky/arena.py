@@ -23,7 +23,7 @@ from typing import Any
 
 from minsky.errors import MinskyError
 from minsky.ratings import bootstrap_ratings, bradley_terry, elo_ratings
-from minsky.records import jsonl_rows, lines
+from minsky.records import jsonl_objects, jsonl_rows
 from minsky.runner import Runner, RunResult
 from minsky.society import Society
 from minsky.stats import length_bias
@@ -46,16 +46,8 @@ PAIR_TEMPLATE = {
 
 def read_prompts(path: Path, field: str = "turns") -> list[tuple[str, str]]:
     """(id, prompt) pairs: MT-Bench/Vicuna `turns` (the first turn), or any string field."""
-    if not path.is_file():
-        raise MinskyError(f"prompts file {path} does not exist")
     rows = []
-    for n, line in enumerate(lines(path), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise MinskyError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+    for n, row in jsonl_objects(path, "prompts file"):
         value = row.get(field) if isinstance(row, dict) else None
         if isinstance(value, list) and value and isinstance(value[0], str):
             value = value[0]

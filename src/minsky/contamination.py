@@ -14,14 +14,13 @@ can give (`Capabilities.logprobs`: the embedded llama backend, not an HTTP serve
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from minsky.errors import MinskyError
-from minsky.records import lines
+from minsky.records import jsonl_objects, lines
 from minsky.stats import sharded_permutation_test
 
 # (context, continuation) pairs → total log-probability of each continuation
@@ -35,11 +34,7 @@ def examples_of(path: Path) -> list[str]:
         raise MinskyError(f"benchmark {path} does not exist (give one file, not a folder)")
     found = [line for line in lines(path) if line.strip()]
     if path.suffix == ".jsonl":
-        for n, line in enumerate(found, 1):
-            try:
-                json.loads(line)
-            except json.JSONDecodeError as err:
-                raise MinskyError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+        jsonl_objects(path, "benchmark")  # every line must parse
     return found
 
 

@@ -13,25 +13,34 @@ from typing import Any
 from minsky.errors import MinskyError
 
 
+def jsonl_objects(path: Path, what: str = "file") -> list[tuple[int, Any]]:
+    """(line number, parsed value) for every non-empty line of a user's JSONL file; a line
+    that is not JSON is an error naming the file and the line."""
+    if not path.is_file():
+        raise MinskyError(f"{what} {path} does not exist")
+    out: list[tuple[int, Any]] = []
+    for n, line in enumerate(lines(path), 1):
+        if line.strip():
+            try:
+                out.append((n, json.loads(line)))
+            except json.JSONDecodeError as err:
+                raise MinskyError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+    return out
+
+
 def read_records(path: Path, field: str, what: str = "file") -> list[tuple[int, dict[str, Any]]]:
     """(line number, record) for every non-empty line; each record has a string `field`.
 
     A `.jsonl` file holds one JSON object per line; any other file is plain text, one
     record per line, read as {field: line}.
     """
-    if not path.is_file():
-        raise MinskyError(f"{what} {path} does not exist")
+    if path.suffix != ".jsonl":
+        if not path.is_file():
+            raise MinskyError(f"{what} {path} does not exist")
+        return [(n, {field: line.strip()}) for n, line in enumerate(lines(path), 1)
+                if line.strip()]
     records: list[tuple[int, dict[str, Any]]] = []
-    for n, line in enumerate(lines(path), 1):
-        if not line.strip():
-            continue
-        if path.suffix != ".jsonl":
-            records.append((n, {field: line.strip()}))
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise MinskyError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+    for n, row in jsonl_objects(path, what):
         if not isinstance(row, dict) or not isinstance(row.get(field), str):
             raise MinskyError(f"{path}:{n}: expected an object with a string {field!r}")
         records.append((n, row))

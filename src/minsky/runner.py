@@ -285,7 +285,9 @@ class Runner:
             usable = backend is not None and backend.capabilities.prefill
             tools.append({t: st.tools[t] for t in agent.tools} if usable else {})
             requests.append(_with_tools(request, tools[i]) if tools[i] else request)
-            logged = st.replay.get(request_hash(ask.agent, requests[i], agent.model))
+            # hashing a request costs a JSON dump: only a resumed run has replies to match
+            logged = (st.replay.get(request_hash(ask.agent, requests[i], agent.model))
+                      if st.replay else None)
             if logged:
                 self._record(st, n, i, ask, requests[i], logged.popleft(), "replayed", replies)
             else:

@@ -500,8 +500,12 @@ class _Engine(ScoringEngine):
             self._finish(slot, "stop")
             return
         slot.n_generated += 1
-        slot.out += self.piece(token)
-        if opts.stop:
+        piece = self.piece(token)
+        slot.out += piece
+        # a new stop string can only end inside the new piece: look at the tail first, so
+        # the whole reply is not decoded again at every token
+        tail = len(piece) + 4 * max((len(s) for s in opts.stop), default=0)
+        if opts.stop and any(s in slot.out[-tail:].decode("utf-8", "ignore") for s in opts.stop):
             text = slot.out.decode("utf-8", "ignore")
             hits = [(i, s) for s in opts.stop if (i := text.find(s)) >= 0]
             if hits:
