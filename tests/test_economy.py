@@ -106,7 +106,11 @@ async def test_run_economy_reports_generations_and_conserves_money(tmp_path: Pat
     assert report["audit"]["conserved"]
     assert report["audit"]["expected_total"] == report["audit"]["actual_total"]
     assert gens[-1]["total_money"] == report["audit"]["actual_total"]
-    assert audit_file(out)["conserved"]
+    replayed = audit_file(out)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert replayed["entries"] == sum(r["kind"] == "entry" for r in rows) > 6
+    assert replayed["conserved"]
+    assert replayed["actual_total"] == report["audit"]["actual_total"]
     base = await run_economy(runner, society, cases(6), 2, 3, cfg, tmp_path / "b.jsonl",
                              enabled=False)
     assert [g["members"] for g in base["generations"]] == [3, 3]
@@ -141,6 +145,15 @@ def test_cli_economy_run_and_audit(tmp_path: Path) -> None:
     assert report["audit"]["conserved"] is True
     audit = CliRunner().invoke(main, ["economy", "audit", str(out)])
     assert audit.exit_code == 0 and json.loads(audit.stdout)["conserved"] is True
+    # a forged entry (money from the environment disguised as a transfer) is refused
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    first = next(r for r in rows if r["kind"] == "entry")
+    first["entry"]["kind"] = "transfer"
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    forged = CliRunner().invoke(main, ["economy", "audit", str(out)])
+    assert forged.exit_code != 0
+    assert "the books do not replay: entry 0: transfer cannot involve '@environment'" in (
+        forged.output)
 
 
 def test_cli_rules_file_errors(tmp_path: Path) -> None:
@@ -239,3 +252,95 @@ async def test_transfers_appear_in_logs_show(tmp_path: Path, log) -> None:
     assert "ledger: tax m-1 → @burn 50 cents" in shown
     assert "ledger: rent m-1 → @burn 10 cents" in shown
     assert report["audit"]["conserved"]
+
+
+def advice_world(advice: str, dispute_verdict: str = "A"):
+    """A society of one right and one wrong member, and an authority, on one fake model."""
+    society = from_dict({"name": "pair", "organisation": "vote", "model": "fake:x",
+                         "agents": [{"name": "good", "role": "You add."},
+                                    {"name": "bad", "role": "You guess."}]}, "p.toml")
+
+    def reply(req) -> str:
+        asked = req.messages[-1].content
+        if "Was the service delivered?" in asked:
+            return f"The client is right. The answer is {dispute_verdict}."
+        if "Rule book:" in asked:
+            return "It is a lawful service with a fair price. The answer is A."
+        if "has paid you for advice" in asked:
+            return advice
+        if "You guess." in req.messages[0].content:
+            return "The answer is 999."
+        n = int(asked.split("What is ")[1].split("+")[0])
+        return f"The answer is {2 * n}."
+
+    runner = Runner(Backends(overrides={"fake:x": FunctionBackend(reply)}))
+    cfg = EconomyConfig(endowment=1000, reward=0, tax_rate=0, rent=0, token_price=0,
+                        birth_threshold=10**6, contracts=True, advice_price=150)
+    return society, runner, cfg
+
+
+async def test_a_wrong_member_buys_advice_that_shapes_its_next_answer(tmp_path: Path) -> None:
+    society, runner, cfg = advice_world("Write the sum down, then check it by subtracting.")
+    out = tmp_path / "a.jsonl"
+    report = await run_economy(runner, society, cases(3)[1:], 1, 2, cfg, out)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    trade = next(r for r in rows if r["kind"] == "task")["trade"]
+    assert trade == {"contract": "t1-bad", "client": "bad", "provider": "good", "price": 150,
+                     "validity": "valid", "delivered": True,
+                     "advice": "Write the sum down, then check it by subtracting."}
+    assert [(r["contract"], r["decision"], r["by"]) for r in rows if r["kind"] == "ruling"] == [
+        ("t1-bad", "valid", "authority"), ("t2-bad", "valid", "authority")]
+    entries = [r["entry"] for r in rows if r["kind"] == "entry"]
+    moves = [(e["kind"], e["src"], e["dst"], e["amount"]) for e in entries
+             if e["contract"] == "t1-bad"]
+    assert moves == [("escrow", "bad", "@escrow", 150), ("release", "@escrow", "good", 150)]
+    # the second task's ask to `bad` carries the advice it bought, once
+    roles = [r.messages[0].content for r in runner.backends.get("fake:x").requests
+             if r.messages[0].content.startswith("You guess.")]
+    assert "Advice you bought from good: Write the sum down" in roles[-1]
+    assert roles[-1].count("Advice you bought") == 1
+    assert report["generations"][0]["wealth"] == [1300, 700]
+    assert report["audit"]["conserved"]
+
+
+async def test_undelivered_advice_is_disputed_and_refunded(tmp_path: Path) -> None:
+    society, runner, cfg = advice_world("ok")
+    out = tmp_path / "d.jsonl"
+    report = await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, out)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    trade = next(r for r in rows if r["kind"] == "task")["trade"]
+    assert (trade["delivered"], trade["dispute"]) == (False, "refund")
+    assert [r["question"] for r in rows if r["kind"] == "ruling"] == ["validity", "dispute"]
+    assert report["generations"][0]["wealth"] == [1000, 1000]
+    assert report["audit"]["conserved"]
+
+
+def test_advice_in_a_role_keeps_only_the_latest_pieces() -> None:
+    from minsky.economy.services import base_role, with_advice
+    from minsky.messages import Options
+    from minsky.society import AgentSpec
+
+    spec = AgentSpec("m", "You add.", "fake:x", Options())
+    for k in range(4):
+        spec = with_advice(spec, "p", f"tip {k}")
+    assert spec.role == ("You add.\n\nAdvice you bought from p: tip 2"
+                         "\n\nAdvice you bought from p: tip 3")
+    assert base_role(spec.role) == "You add."
+
+
+async def test_rulings_and_contract_transfers_appear_in_logs_show(tmp_path: Path, log) -> None:
+    from rich.console import Console
+
+    from minsky.render import run_transcript
+
+    society, runner, cfg = advice_world("Write the sum down, then check it by subtracting.")
+    runner.log = log
+    await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, tmp_path / "l.jsonl")
+    rows = [json.loads(x) for x in (tmp_path / "l.jsonl").read_text().splitlines()]
+    run_id = next(r for r in rows if r["kind"] == "task")["run_id"]
+    console = Console(record=True, width=160)
+    console.print(run_transcript(log.get_run(run_id)))
+    shown = console.export_text()
+    assert "ruling by authority on contract t1-bad (validity): valid" in shown
+    assert "ledger: escrow bad → @escrow 150 cents" in shown
+    assert "ledger: release @escrow → good 150 cents (delivered)" in shown

@@ -90,3 +90,50 @@ def test_eval_bad_bench_is_a_clear_error(tmp_path: Path) -> None:
                                        "--society", "single"])
     assert result.exit_code == 2
     assert "nope.jsonl" in result.output and "Traceback" not in result.output
+
+
+async def test_vote_rows_keep_member_votes_and_prefixes_rescore_them(tmp_path: Path) -> None:
+    from minsky.backends.fakes import FunctionBackend
+    from minsky.evaluate import evaluate_society, summarise, vote_prefixes
+    from minsky.loaders import Case
+    from minsky.runner import Backends, Runner
+    from minsky.society import from_dict
+
+    society = from_dict({"name": "v5", "organisation": "vote", "model": "fake:x",
+                         "agents": [{"name": "s", "count": 5,
+                                     "options": {"temperature": 0.7, "seed": 10}}]}, "v.toml")
+    said = {10: "1", 11: "2", 12: "2", 13: "3", 14: "3"}  # by seed: member order
+    backend = FunctionBackend(lambda r: f"The answer is {said[r.options.seed]}.")
+    runner = Runner(Backends(overrides={"fake:x": backend}))
+    out = tmp_path / "r.jsonl"
+    await evaluate_society(runner, society, [Case("q1", "What is 1+1?", "2", "number")], out)
+    (row,) = [json.loads(x) for x in out.read_text().splitlines() if '"case"' in x]
+    assert row["votes"] == ["1", "2", "2", "3", "3"]
+    assert len(row["member_tokens"]) == 5 and all(t[1] > 0 for t in row["member_tokens"])
+    derived = vote_prefixes([row], "v5", [1, 3, 5])
+    # first 1: "1" (wrong); first 3: "2" twice; all 5: 2-2 tie, the first given ("2") wins
+    assert [(d["society"], d["answer"], d["correct"]) for d in derived] == [
+        ("v5[:1]", "1", False), ("v5[:3]", "2", True), ("v5[:5]", "2", True)]
+    assert derived[-1]["answer"] == row["answer"]  # the full prefix is the vote itself
+    assert derived[1]["completion_tokens"] == sum(t[1] for t in row["member_tokens"][:3])
+    summary = summarise([row, *derived], ["v5[:1]", "v5[:3]", "v5"])
+    assert [(r["society"], r["calls_per_case"], r["wall_s"] is None)
+            for r in summary["results"]] == [("v5[:1]", 1, True), ("v5[:3]", 3, True),
+                                              ("v5", 5, False)]
+
+
+def test_eval_prefixes_adds_the_scaling_points(tmp_path: Path) -> None:
+    bench = gsm8k_file(tmp_path / "mini.jsonl", 3)
+    v = society_file(tmp_path / "v.toml", "echo-five", "vote", 5)
+    plot = tmp_path / "scaling.png"
+    result = run_eval("--bench", str(bench), "--society", str(v), "--prefixes", "1,3",
+                      "--out", str(tmp_path / "r.jsonl"), "--plot", str(plot))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert [r["society"] for r in summary["results"]] == [
+        "echo-five[:1]", "echo-five[:3]", "echo-five"]
+    assert [r["n"] for r in summary["results"]] == [3, 3, 3]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = run_eval("--bench", str(bench), "--society", str(v), "--prefixes", "7",
+                   "--out", str(tmp_path / "r.jsonl"))
+    assert bad.exit_code != 0 and "--prefixes 7: echo-five has 5 members" in bad.output

@@ -200,3 +200,44 @@ def test_contamination_detects_an_order_placed_in_context(backend):
     assert result["p_value"] < 0.05
     # (a shuffle may come out in the canonical order itself, hence >=)
     assert all(c >= max(s) for c, s in zip(result["canonical"], result["shuffled"], strict=True))
+
+
+def test_two_models_in_one_process_take_turns_to_decode(backend, monkeypatch):
+    """Two contexts decoding at once would oversubscribe the cores; they take turns."""
+    import threading
+    import time
+
+    import llama_cpp
+
+    from minsky.backends.llama import LlamaBackend
+    from minsky.models import resolve_gguf
+
+    real = llama_cpp.llama_decode
+    state = {"now": 0, "most": 0}
+    guard = threading.Lock()
+
+    def counting(ctx, batch):
+        with guard:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.002)  # widen the window an overlap would need
+        try:
+            return real(ctx, batch)
+        finally:
+            with guard:
+                state["now"] -= 1
+
+    monkeypatch.setattr(llama_cpp, "llama_decode", counting)
+    other = LlamaBackend(resolve_gguf(TINY), n_ctx=2048, n_parallel=2, n_threads=1)
+
+    async def both():
+        try:
+            return await asyncio.gather(
+                backend.complete([ask("Count to twenty.", max_tokens=16)]),
+                other.complete([ask("Name some colours.", max_tokens=16)]))
+        finally:
+            await other.aclose()
+
+    (a,), (b,) = asyncio.run(both())
+    assert a.usage.completion_tokens > 0 and b.usage.completion_tokens > 0
+    assert state["most"] == 1

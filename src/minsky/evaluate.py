@@ -9,6 +9,11 @@ first a paired exact McNemar test against the first, on the cases both answered.
 Compute-matched baselines ("More Agents Is All You Need" asks for them): a society that
 makes c model calls per case is also compared with `vote` over c samples — the same
 agent and sampling as the built-in `vote5` — on the same cases.
+
+Scaling curves without rerunning: a `vote` society's rows keep every member's answer and
+tokens in member order, so `vote_prefixes` can score the vote of its first k members for
+any k. With seeds base+0, base+1, … the first k members of `vote9` are exactly the
+members of a k-member vote, so vote@1/3/5 come from one vote9 run at no extra cost.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from minsky.answers import answers_match, tally_votes
 from minsky.errors import MinskyError
 from minsky.loaders import Case, score
 from minsky.records import jsonl_rows
@@ -57,7 +63,7 @@ async def evaluate_society(
     async def one(case: Case) -> None:
         async with gate:
             result = await runner.run(society, case.question, case.kind)
-        row = {
+        row: dict[str, Any] = {
             "case": case.id, "society": society.name, "answer": result.answer,
             "gold": case.answer, "correct": score(case, result.answer),
             "prompt_tokens": result.usage.prompt_tokens,
@@ -66,6 +72,10 @@ async def evaluate_society(
             "wall_s": round(result.wall_s, 3), "status": result.status,
             "run_id": result.run_id,
         }
+        if society.config.organisation == "vote":
+            row["kind"] = case.kind
+            row["votes"] = [m.answer for m in result.outcome.members]
+            row["member_tokens"] = _member_tokens(result, [m.name for m in society.agents])
         with out.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
         if on_row:
@@ -75,6 +85,41 @@ async def evaluate_society(
     with out.open("a", encoding="utf-8") as f:
         f.write(json.dumps({"society": society.name, "segment_wall_s":
                             round(time.perf_counter() - start, 3), "cases": len(todo)}) + "\n")
+
+
+def _member_tokens(result: Any, names: Sequence[str]) -> list[list[int]]:
+    """[prompt, completion] tokens each member spent in a run, in member order."""
+    spent = {n: [0, 0] for n in names}
+    for record in result.rounds:
+        for turn in record.turns:
+            if turn["agent"] in spent:
+                spent[turn["agent"]][0] += turn["prompt_tokens"]
+                spent[turn["agent"]][1] += turn["completion_tokens"]
+    return list(spent.values())
+
+
+def vote_prefixes(rows: Sequence[dict[str, Any]], name: str,
+                  ks: Sequence[int]) -> list[dict[str, Any]]:
+    """Rows of `name[:k]`: the vote of the first k members of each `name` case (the same
+    plurality and tie rule as `vote`), with those members' tokens and k calls."""
+    derived = []
+    for row in rows:
+        if row.get("society") != name or "votes" not in row:
+            continue
+        for k in ks:
+            if not 1 <= k <= len(row["votes"]):
+                raise MinskyError(f"--prefixes {k}: {name} has {len(row['votes'])} members")
+            winner = tally_votes(row["votes"][:k], row["kind"]).winner
+            derived.append({
+                "case": row["case"], "society": f"{name}[:{k}]", "answer": winner,
+                "gold": row["gold"],
+                "correct": winner is not None and answers_match(row["gold"], winner,
+                                                                row["kind"]),
+                "prompt_tokens": sum(t[0] for t in row["member_tokens"][:k]),
+                "completion_tokens": sum(t[1] for t in row["member_tokens"][:k]),
+                "calls": k, "derived": True,
+            })
+    return derived
 
 
 def matched_vote(calls: float, model: str | None = None, template: str = "vote5") -> Society:
@@ -105,7 +150,8 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str,
             "society": name, "n": n, "correct": right, "accuracy": right / n,
             "ci_low": low, "ci_high": high, "total_tokens": tokens,
             "tokens_per_case": tokens / n, "calls_per_case": sum(r["calls"] for r in mine) / n,
-            "wall_s": round(wall, 1),
+            # a vote prefix took no time of its own: it was read off the full vote
+            "wall_s": None if mine[0].get("derived") else round(wall, 1),
         })
     paired = []
     if results:

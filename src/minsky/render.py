@@ -104,6 +104,10 @@ def run_transcript(run: dict[str, Any]) -> Group:
         if event["kind"] == "ledger":
             parts.append(Text(f"ledger: {d['kind']} {d['src']} → {d['dst']} {d['amount']} "
                               f"cents ({d['reason']})", style="green"))
+        elif event["kind"] == "ruling":
+            parts.append(Text(f"ruling by {d['by']} on contract {d['contract']} "
+                              f"({d['question']}): {d['decision']} — {d['reason']}",
+                              style="cyan"))
         else:
             parts.append(Text(f"event (round {event['round']}): {event['kind']} {d}",
                               style="yellow"))
@@ -132,7 +136,8 @@ def eval_table(summary: dict[str, Any]) -> Group:
     for r in summary["results"]:
         table.add_row(r["society"], str(r["n"]), f"{r['accuracy']:.1%}",
                       f"{r['ci_low']:.1%}–{r['ci_high']:.1%}", f"{r['tokens_per_case']:.0f}",
-                      f"{r['calls_per_case']:.1f}", f"{r['wall_s']:.0f}")
+                      f"{r['calls_per_case']:.1f}",
+                      "—" if r["wall_s"] is None else f"{r['wall_s']:.0f}")
     lines: list[Any] = [Text(f"{summary['bench']} · {summary['cases']} cases", style="bold"),
                         table]
     for p in summary["paired"]:

@@ -188,6 +188,13 @@ class LlamaBackend(Backend):
             self._engine = None
 
 
+# subtle: every model in this process computes on the same CPU cores, each with all of
+# them; two contexts decoding at once oversubscribe the cores (their threads spin-wait on
+# each other's) and both slow down many times over. So decodes take turns process-wide,
+# step by step: a 0.5B and a 1.5B member of one society interleave instead of thrashing.
+_DECODE_TURN = threading.Lock()
+
+
 class _Engine(ScoringEngine):
     """Owns the llama.cpp model and context; everything here runs on one worker thread."""
 
@@ -313,6 +320,11 @@ class _Engine(ScoringEngine):
 
     def submit(self, jobs: list[_Job]) -> None:
         self.inbox.put(jobs)
+
+    def decode(self, batch: Any) -> int:
+        """One `llama_decode`, in this process's turn; returns its status code."""
+        with _DECODE_TURN:
+            return int(self.ll.llama_decode(self.ctx, batch))
 
     def close(self) -> None:
         self.inbox.put(None)
@@ -471,7 +483,7 @@ class _Engine(ScoringEngine):
             budget -= len(chunk)
         if batch.n_tokens == 0:
             return
-        rc = ll.llama_decode(self.ctx, batch)
+        rc = self.decode(batch)
         if rc != 0:
             # KV cache full (rc 1) or a hard failure: free idle caches; fail the rest now
             # rather than loop, and the idle memory lets the next requests through

@@ -84,6 +84,9 @@ class ScoringEngine:
     def _plan(self, tokens: list[int], free: list[Any]) -> Any:
         raise NotImplementedError
 
+    def decode(self, batch: Any) -> int:
+        raise NotImplementedError
+
     def _score_one(self) -> None:
         """Score one waiting (context, continuation) in a free slot, between steps."""
         free = [s for s in self.slots if s.job is None]
@@ -131,7 +134,7 @@ class ScoringEngine:
                 if p >= first:
                     outputs.append(p)
             batch.n_tokens = len(chunk)
-            if ll.llama_decode(self.ctx, batch) != 0:
+            if self.decode(batch) != 0:
                 ll.llama_memory_seq_rm(self.mem, slot.seq_id, -1, -1)
                 slot.cached = []
                 raise MinskyError("llama_decode failed while scoring (context full?)")

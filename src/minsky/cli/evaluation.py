@@ -28,6 +28,8 @@ from minsky.runlog import RunLog
               help="generic JSONL fields, e.g. question=q,answer=a,choices=opts")
 @click.option("--matched", is_flag=True,
               help="also run vote with as many samples as each society made calls")
+@click.option("--prefixes", default=None, metavar="K,K,…",
+              help="also score each vote society's first K members (e.g. 1,3,5 of vote9)")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="results JSONL (default under $MINSKY_HOME/evals); reruns resume")
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
@@ -39,14 +41,20 @@ from minsky.runlog import RunLog
 @friendly
 def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                  limit: int | None, seed: int | None, mapping: str | None, matched: bool,
-                 out: Path | None, plot: Path | None, concurrency: int,
+                 prefixes: str | None, out: Path | None, plot: Path | None, concurrency: int,
                  threads: int | None, parallel: int, as_json: bool) -> None:
     """Evaluate societies on a benchmark: accuracy with CIs, tokens, time, paired tests."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from minsky import society as societies
-    from minsky.evaluate import evaluate_society, matched_vote, plot_scaling, read_rows
+    from minsky.evaluate import (
+        evaluate_society,
+        matched_vote,
+        plot_scaling,
+        read_rows,
+        vote_prefixes,
+    )
     from minsky.evaluate import summarise as summarise_eval
     from minsky.loaders import load_benchmark
     from minsky.paths import home_dir
@@ -58,6 +66,10 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
             fields = dict(part.split("=", 1) for part in mapping.split(","))
         except ValueError:
             raise MinskyError(f"--map {mapping!r}: expected key=field pairs") from None
+    try:
+        ks = [int(k) for k in prefixes.split(",")] if prefixes else []
+    except ValueError:
+        raise MinskyError(f"--prefixes {prefixes!r}: expected numbers like 1,3,5") from None
     cases = load_benchmark(bench, limit, seed, fields)
     socs = [societies.load(ref, model) for ref in society_refs]
     stem = Path(bench).stem
@@ -101,11 +113,20 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
         return names
 
     names = asyncio.run(run_all())
-    summary = summarise_eval(read_rows(out), names)
+    rows = read_rows(out)
+    case_ids = {c.id for c in cases}
+    for soc in socs:
+        if ks and soc.config.organisation == "vote":
+            mine = [r for r in rows if r.get("case") in case_ids]
+            rows += vote_prefixes(mine, soc.name, ks)
+            at = names.index(soc.name)
+            names[at:at] = [f"{soc.name}[:{k}]" for k in ks]
+    summary = summarise_eval(rows, names)
     summary.update({"bench": str(bench), "cases": len(cases), "out": str(out)})
     if plot:
         members = {s.name: len(s.agents) for s in socs}
         members.update({n: int(n.split("@")[1]) for n in names if n.startswith("vote@")})
+        members.update({n: int(n.split("[:")[1][:-1]) for n in names if n.endswith("]")})
         plot_scaling(summary["results"], members, plot, f"{stem}: {len(cases)} cases")
         summary["plot"] = str(plot)
     if as_json:

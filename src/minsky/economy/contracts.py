@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from minsky.economy.ledger import Ledger
+from minsky.economy.ledger import Context, Ledger
 from minsky.prompts import render
 from minsky.runner import Runner
 from minsky.society import Society
@@ -71,6 +71,8 @@ class Market:
         self.on_ruling = on_ruling
         self.contracts: dict[str, Contract] = {}
         self.state: dict[str, str] = {}  # id → "escrowed" / "delivered" / "refunded"
+        # the run the market's entries belong to (the task being settled), for the log
+        self.ctx: Context = {}
 
     def _rule(self, ruling: Ruling) -> Ruling:
         if self.on_ruling:
@@ -116,7 +118,7 @@ class Market:
         if decision == "valid":
             self.contracts[contract.id] = contract
             self.ledger.escrow(contract.client, contract.id, contract.price,
-                               f"contract {contract.id}: {contract.service[:60]}")
+                               f"contract {contract.id}: {contract.service[:60]}", **self.ctx)
             self.state[contract.id] = "escrowed"
         return self._rule(Ruling(contract.id, "validity", decision, why.strip()[:500],
                                  self.authority.name))
@@ -130,7 +132,7 @@ class Market:
     def deliver(self, contract_id: str) -> None:
         """The service was delivered: the provider is paid from escrow."""
         c = self._open(contract_id)
-        self.ledger.release(contract_id, c.provider, "delivered")
+        self.ledger.release(contract_id, c.provider, "delivered", **self.ctx)
         self.state[contract_id] = "delivered"
 
     async def dispute(self, contract_id: str, claim: str) -> Ruling:
@@ -144,10 +146,10 @@ class Market:
             "B: delivered, pay the provider."
         )
         if verdict == "A":
-            self.ledger.refund(contract_id, "dispute: not delivered")
+            self.ledger.refund(contract_id, "dispute: not delivered", **self.ctx)
             self.state[contract_id], decision = "refunded", "refund"
         else:
-            self.ledger.release(contract_id, c.provider, "dispute: delivered")
+            self.ledger.release(contract_id, c.provider, "dispute: delivered", **self.ctx)
             self.state[contract_id], decision = "delivered", "release"
         return self._rule(Ruling(contract_id, "dispute", decision, why.strip()[:500],
                                  self.authority.name))
@@ -157,7 +159,7 @@ class Market:
         late = [i for i, s in self.state.items()
                 if s == "escrowed" and self.contracts[i].deadline < now]
         for contract_id in late:
-            self.ledger.refund(contract_id, "deadline passed undelivered")
+            self.ledger.refund(contract_id, "deadline passed undelivered", **self.ctx)
             self.state[contract_id] = "refunded"
             self._rule(Ruling(contract_id, "deadline", "refund",
                               "deadline passed undelivered", "rules"))

@@ -14,6 +14,9 @@ ledger (`minsky.economy.ledger`), in this order:
 4. **Children.** A member above `birth_threshold` (while the population is below
    `max_members`) has a child: a copy of itself whose sampling temperature is nudged,
    given `birth_share` of its wealth.
+
+With `contracts` on, a member that got the task wrong then buys advice from one that got
+it right, under a legal authority (`minsky.economy.services`).
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class EconomyConfig(BaseModel):
     max_members: int = Field(12, ge=1)
     mutation: float = Field(0.2, ge=0, description="a child's temperature change, at most")
     mutate_role: bool = Field(False, description="the parent's model proposes the child's role")
+    contracts: bool = Field(False, description="members trade advice under a legal authority")
+    advice_price: int = Field(100, gt=0, description="cents a wrong member pays for advice")
+    authority: str = Field("authority", min_length=1,
+                           description="the society (built-in or file) that rules on contracts")
 
 
 def participation(result: RunResult) -> tuple[dict[str, int], dict[str, int]]:

@@ -17,7 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from minsky.economy.ledger import Entry, Ledger
+from minsky.economy.contracts import Market, Ruling
+from minsky.economy.ledger import Entry, Ledger, LedgerError
 from minsky.economy.market import (
     EconomyConfig,
     births,
@@ -25,11 +26,12 @@ from minsky.economy.market import (
     mutate_role,
     settle,
 )
+from minsky.economy.services import trade_advice
 from minsky.errors import MinskyError
 from minsky.loaders import Case, score
 from minsky.records import jsonl_rows
 from minsky.runner import Runner
-from minsky.society import AgentSpec, Society
+from minsky.society import AgentSpec, Society, load
 from minsky.stats import wilson_interval
 
 
@@ -75,12 +77,13 @@ async def run_economy(
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def sink(entry: Entry) -> None:
-        write({"kind": "entry", **entry.to_dict()})
+        write({"kind": "entry", "entry": entry.to_dict()})
         if runner.log and entry.run_id:
             runner.log.event(entry.run_id, entry.round, "ledger", entry.to_dict())
 
     if ledger is None:
         ledger = Ledger(sink)
+    market = _market(runner, society, cfg, ledger, write) if enabled and cfg.contracts else None
     agents = list(society.agents)
     for a in agents:
         if a.name not in ledger.active and a.name not in ledger.bankrupt:
@@ -123,6 +126,12 @@ async def run_economy(
                 born += [k.name for k in kids]
                 row.update({"paid": events["paid"], "bankrupt": events["bankrupt"],
                             "born": [k.name for k in kids]})
+                if market:
+                    market.ctx = {"run_id": result.run_id}
+                    market.expire(len(wealth) + 1)
+                    trade, agents = await trade_advice(
+                        market, runner, case, result, agents, cfg.advice_price, len(wealth) + 1)
+                    row["trade"] = trade
             write(row)
             wealth.append({"task": len(wealth) + 1, "total": ledger.total(),
                            "balances": {m: ledger.balance(m) for m in ledger.active}})
@@ -148,14 +157,33 @@ async def run_economy(
             "audit": {k: audit[k] for k in ("conserved", "expected_total", "actual_total")}}
 
 
+def _market(runner: Runner, society: Society, cfg: EconomyConfig, ledger: Ledger,
+            write: Callable[[dict[str, Any]], None]) -> Market:
+    """The advice market under the configured legal authority, its rulings logged."""
+    model = next((a.model for a in society.agents if not a.model.startswith("society:")), None)
+    authority = load(cfg.authority, model)
+
+    def on_ruling(ruling: Ruling) -> None:
+        write({"kind": "ruling", **ruling.to_dict()})
+        run_id = market.ctx.get("run_id")
+        if runner.log and run_id:
+            runner.log.event(run_id, None, "ruling", ruling.to_dict())
+
+    market = Market(ledger, runner, authority, on_ruling=on_ruling)
+    return market
+
+
 def audit_file(path: Path) -> dict[str, Any]:
     """Replay an economy's ledger entries from its output file and audit them."""
     if not path.exists():
         raise MinskyError(f"economy file {path} does not exist")
-    rows = [r for r in jsonl_rows(path) if r.get("kind") == "entry"]
+    rows = [r["entry"] for r in jsonl_rows(path) if r.get("kind") == "entry"]
     fields = set(Entry.__dataclass_fields__)
     entries = [Entry(**{k: v for k, v in r.items() if k in fields}) for r in rows]
-    audit = Ledger.replay(entries).audit()
+    try:
+        audit = Ledger.replay(entries).audit()
+    except LedgerError as err:
+        raise MinskyError(f"{path}: the books do not replay: {err}") from None
     return {"entries": len(entries), **{k: audit[k] for k in
                                         ("conserved", "expected_total", "actual_total")}}
 
