@@ -451,6 +451,12 @@ async def test_timeout_is_retried_then_reported(server: FakeOpenAIServer, make_b
     [reply] = await backend.complete([ask("q")])
     assert reply.finish_reason == "error"
     assert "Timeout" in reply.error and "2 attempts" in reply.error
+    # the client gave up on the second attempt after 50 ms, possibly before the server's
+    # handler thread had read it: give the server a moment to record what it received
+    for _ in range(200):
+        if len(server.bodies) == 2:
+            break
+        await asyncio.sleep(0.01)
     assert len(server.bodies) == 2 and len(backend._sleep.delays) == 1
     assert reply.latency_s >= 0.1  # latency covers every attempt
 
