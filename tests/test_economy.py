@@ -81,6 +81,22 @@ def test_the_rich_have_children_with_part_of_their_wealth() -> None:
     assert births(ledger, cfg, [*society.agents, *kids], random.Random(0)) == []
 
 
+def rows_of(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def first_task_shown(log, out: Path) -> str:
+    """What `minsky logs show` prints for the first task of an economy output file."""
+    from rich.console import Console
+
+    from minsky.render import run_transcript
+
+    run_id = next(r for r in rows_of(out) if r["kind"] == "task")["run_id"]
+    console = Console(record=True, width=160)
+    console.print(run_transcript(log.get_run(run_id)))
+    return console.export_text()
+
+
 def cases(n: int) -> list[Case]:
     return [Case(f"c{i}", f"What is {i}+{i}?", str(2 * i), "number") for i in range(n)]
 
@@ -107,7 +123,7 @@ async def test_run_economy_reports_generations_and_conserves_money(tmp_path: Pat
     assert report["audit"]["expected_total"] == report["audit"]["actual_total"]
     assert gens[-1]["total_money"] == report["audit"]["actual_total"]
     replayed = audit_file(out)
-    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    rows = rows_of(out)
     assert replayed["entries"] == sum(r["kind"] == "entry" for r in rows) > 6
     assert replayed["conserved"]
     assert replayed["actual_total"] == report["audit"]["actual_total"]
@@ -124,7 +140,7 @@ async def test_bankrupt_members_leave_the_society(tmp_path: Path) -> None:
     cfg = EconomyConfig(endowment=50, reward=100, rent=20, token_price=0)
     report = await run_economy(runner, society, cases(4), 2, 2, cfg, tmp_path / "e.jsonl")
     assert report["status"] == "collapsed"
-    rows = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    rows = rows_of(tmp_path / "e.jsonl")
     tasks = [r for r in rows if r["kind"] == "task"]
     assert tasks[0]["members"] == ["m-1", "m-2"] and tasks[1]["bankrupt"] == ["m-1", "m-2"]
     assert report["audit"]["conserved"]
@@ -146,7 +162,7 @@ def test_cli_economy_run_and_audit(tmp_path: Path) -> None:
     audit = CliRunner().invoke(main, ["economy", "audit", str(out)])
     assert audit.exit_code == 0 and json.loads(audit.stdout)["conserved"] is True
     # a forged entry (money from the environment disguised as a transfer) is refused
-    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    rows = rows_of(out)
     first = next(r for r in rows if r["kind"] == "entry")
     first["entry"]["kind"] = "transfer"
     out.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -233,10 +249,6 @@ async def test_a_child_can_get_a_role_its_parents_model_proposed(tmp_path: Path)
 
 
 async def test_transfers_appear_in_logs_show(tmp_path: Path, log) -> None:
-    from rich.console import Console
-
-    from minsky.render import run_transcript
-
     society = from_dict({"name": "v2", "organisation": "vote", "model": "fake:x",
                          "agents": [{"name": "m", "count": 2}]}, "v.toml")
     runner = Runner(Backends(overrides={"fake:x": FunctionBackend(
@@ -244,10 +256,7 @@ async def test_transfers_appear_in_logs_show(tmp_path: Path, log) -> None:
     cfg = EconomyConfig(endowment=0, reward=1000, tax_rate=0.1, rent=10, token_price=0,
                         credit="equal", birth_threshold=10**6)
     report = await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, tmp_path / "t.jsonl")
-    run_id = json.loads((tmp_path / "t.jsonl").read_text().splitlines()[-2])["run_id"]
-    console = Console(record=True, width=120)
-    console.print(run_transcript(log.get_run(run_id)))
-    shown = console.export_text()
+    shown = first_task_shown(log, tmp_path / "t.jsonl")
     assert "ledger: reward @environment → m-1 500 cents (correct outcome)" in shown
     assert "ledger: tax m-1 → @burn 50 cents" in shown
     assert "ledger: rent m-1 → @burn 10 cents" in shown
@@ -283,7 +292,7 @@ async def test_a_wrong_member_buys_advice_that_shapes_its_next_answer(tmp_path: 
     society, runner, cfg = advice_world("Write the sum down, then check it by subtracting.")
     out = tmp_path / "a.jsonl"
     report = await run_economy(runner, society, cases(3)[1:], 1, 2, cfg, out)
-    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    rows = rows_of(out)
     trade = next(r for r in rows if r["kind"] == "task")["trade"]
     assert trade == {"contract": "t1-bad", "client": "bad", "provider": "good", "price": 150,
                      "validity": "valid", "delivered": True,
@@ -307,7 +316,7 @@ async def test_undelivered_advice_is_disputed_and_refunded(tmp_path: Path) -> No
     society, runner, cfg = advice_world("ok")
     out = tmp_path / "d.jsonl"
     report = await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, out)
-    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    rows = rows_of(out)
     trade = next(r for r in rows if r["kind"] == "task")["trade"]
     assert (trade["delivered"], trade["dispute"]) == (False, "refund")
     assert [r["question"] for r in rows if r["kind"] == "ruling"] == ["validity", "dispute"]
@@ -329,18 +338,10 @@ def test_advice_in_a_role_keeps_only_the_latest_pieces() -> None:
 
 
 async def test_rulings_and_contract_transfers_appear_in_logs_show(tmp_path: Path, log) -> None:
-    from rich.console import Console
-
-    from minsky.render import run_transcript
-
     society, runner, cfg = advice_world("Write the sum down, then check it by subtracting.")
     runner.log = log
     await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, tmp_path / "l.jsonl")
-    rows = [json.loads(x) for x in (tmp_path / "l.jsonl").read_text().splitlines()]
-    run_id = next(r for r in rows if r["kind"] == "task")["run_id"]
-    console = Console(record=True, width=160)
-    console.print(run_transcript(log.get_run(run_id)))
-    shown = console.export_text()
+    shown = first_task_shown(log, tmp_path / "l.jsonl")
     assert "ruling by authority on contract t1-bad (validity): valid" in shown
     assert "ledger: escrow bad → @escrow 150 cents" in shown
     assert "ledger: release @escrow → good 150 cents (delivered)" in shown

@@ -212,6 +212,17 @@ _BETACF_TINY = 1e-300
 _BETACF_MAXIT = 10_000
 
 
+def _lentz(aa: float, c: float, d: float) -> tuple[float, float]:
+    """One modified-Lentz update of (c, d) by coefficient `aa`, kept away from zero."""
+    d = 1.0 + aa * d
+    if abs(d) < _BETACF_TINY:
+        d = _BETACF_TINY
+    c = 1.0 + aa / c
+    if abs(c) < _BETACF_TINY:
+        c = _BETACF_TINY
+    return c, 1.0 / d
+
+
 def _betacf(a: float, b: float, x: float) -> float:
     """Continued fraction for the incomplete beta function (modified Lentz; NR §6.4)."""
     qab, qap, qam = a + b, a + 1.0, a - 1.0
@@ -223,25 +234,10 @@ def _betacf(a: float, b: float, x: float) -> float:
     h = d
     for m in range(1, _BETACF_MAXIT + 1):
         m2 = 2 * m
-        # Even step of the recurrence.
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        if abs(d) < _BETACF_TINY:
-            d = _BETACF_TINY
-        c = 1.0 + aa / c
-        if abs(c) < _BETACF_TINY:
-            c = _BETACF_TINY
-        d = 1.0 / d
+        # even step of the recurrence, then the odd one
+        c, d = _lentz(m * (b - m) * x / ((qam + m2) * (a + m2)), c, d)
         h *= d * c
-        # Odd step.
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        if abs(d) < _BETACF_TINY:
-            d = _BETACF_TINY
-        c = 1.0 + aa / c
-        if abs(c) < _BETACF_TINY:
-            c = _BETACF_TINY
-        d = 1.0 / d
+        c, d = _lentz(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)), c, d)
         delta = d * c
         h *= delta
         if abs(delta - 1.0) < _BETACF_EPS:

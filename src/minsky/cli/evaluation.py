@@ -115,10 +115,10 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     names = asyncio.run(run_all())
     rows = read_rows(out)
     case_ids = {c.id for c in cases}
+    these = [r for r in rows if r.get("case") in case_ids]  # this run's cases only
     for soc in socs:
         if ks and soc.config.organisation == "vote":
-            mine = [r for r in rows if r.get("case") in case_ids]
-            rows += vote_prefixes(mine, soc.name, ks)
+            rows += vote_prefixes(these, soc.name, ks)
             at = names.index(soc.name)
             names[at:at] = [f"{soc.name}[:{k}]" for k in ks]
     summary = summarise_eval(rows, names)

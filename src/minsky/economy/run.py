@@ -169,7 +169,7 @@ def _market(runner: Runner, society: Society, cfg: EconomyConfig, ledger: Ledger
         if runner.log and run_id:
             runner.log.event(run_id, None, "ruling", ruling.to_dict())
 
-    market = Market(ledger, runner, authority, on_ruling=on_ruling)
+    market = Market(ledger, runner, authority, on_ruling=on_ruling)  # on_ruling reads its ctx
     return market
 
 

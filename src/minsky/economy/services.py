@@ -50,13 +50,12 @@ def parties(
     """(client, provider) for this task, or None: someone wrong who can pay, someone right."""
     active = set(market.ledger.active)
     answers = {m.name: m.answer for m in result.outcome.members if m.name in active}
-    named = [a.name for a in members if a.name in answers]
-    right = [n for n in named if score(case, answers[n])]
-    wrong = [n for n in named if not score(case, answers[n])
-             and market.ledger.balance(n) >= price]
+    correct = {a.name: score(case, answers[a.name]) for a in members if a.name in answers}
+    balance = market.ledger.balance
+    right = [n for n, ok in correct.items() if ok]
+    wrong = [n for n, ok in correct.items() if not ok and balance(n) >= price]
     if not right or not wrong:
         return None
-    balance = market.ledger.balance
     client = min(wrong, key=lambda n: (balance(n), n))
     provider = max(right, key=lambda n: (balance(n), n))
     return client, provider
