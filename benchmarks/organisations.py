@@ -9,8 +9,11 @@ The sample is `random.Random(seed).sample(range(7473), n)` over the lines of
 `../shared/data/gsm8k/train.jsonl`, sorted (the indices are printed and stored with each
 row). Every society answers every problem with `--concurrency` problems in flight at
 once; one JSON line per finished case is appended to `--out`, so rerunning the same
-command resumes and skips finished cases. Wall time is the elapsed time of a society's
-whole sample (summed over resumed segments), with everything on one CPU model process.
+command resumes and skips finished cases. Wall time is the time a society had problems
+in flight: the union of its finished runs' intervals (a run id is a ULID, which records
+when the run started; the row has its duration: `minsky.evaluate.busy_seconds`), so a
+segment that was killed and resumed counts up to its last finished case. Everything
+runs on one CPU model process.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from benchmarks_common import BENCHES
 
 from minsky.answers import answers_match
+from minsky.evaluate import busy_seconds
 from minsky.plugins import BackendSettings
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
@@ -65,9 +69,7 @@ async def run_society(name: str, cases, runner: Runner, out: Path, concurrency: 
         print(f"{name} #{index}: {result.answer} (gold {gold}) {result.wall_s:.1f}s", flush=True)
 
     await asyncio.gather(*(one(c) for c in todo))
-    with out.open("a") as f:
-        f.write(json.dumps({"society": name, "segment_wall_s": time.perf_counter() - start,
-                            "cases": len(todo)}) + "\n")
+    print(f"{name}: {len(todo)} cases in {time.perf_counter() - start:.0f}s", flush=True)
 
 
 def table(out: Path, names: list[str], n: int) -> str:
@@ -76,10 +78,9 @@ def table(out: Path, names: list[str], n: int) -> str:
              "completion tokens | tokens / problem | wall (s) | s / problem |", "|---" * 8 + "|"]
     for name in names:
         cases = [r for r in rows if r.get("society") == name and "index" in r]
-        wall = sum(r["segment_wall_s"] for r in rows
-                   if r.get("society") == name and "segment_wall_s" in r)
         if not cases:
             continue
+        wall = busy_seconds(cases)
         k = len(cases)
         right = sum(r["correct"] for r in cases)
         p = sum(r["prompt_tokens"] for r in cases)
@@ -87,8 +88,7 @@ def table(out: Path, names: list[str], n: int) -> str:
         low, high = wilson_interval(right, k)
         lines.append(f"| {name} | {right}/{k}{'' if k == n else ' (partial)'} | "
                      f"{right / k:.0%} ({low:.0%}–{high:.0%}) | {p} | {c} | "
-                     f"{(p + c) / k:.0f} | " + (f"{wall:.0f} | {wall / k:.1f} |" if wall
-                                                 else "— (unfinished segment) | — |"))
+                     f"{(p + c) / k:.0f} | {wall:.0f} | {wall / k:.1f} |")
     return "\n".join(lines)
 
 

@@ -132,6 +132,35 @@ async def test_run_economy_reports_generations_and_conserves_money(tmp_path: Pat
     assert [g["members"] for g in base["generations"]] == [3, 3]
 
 
+async def test_a_rerun_baseline_reuses_the_answers_in_its_file(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def reply(req) -> str:
+        asked.append(req.messages[-1].content)
+        n = int(req.messages[-1].content.split("What is ")[1].split("+")[0])
+        return f"The answer is {2 * n if n != 2 else 5}."
+
+    def society(count: int):
+        return from_dict({"name": "v", "organisation": "vote", "model": "fake:x",
+                          "agents": [{"name": "m", "count": count}]}, "v.toml")
+
+    runner = Runner(Backends(overrides={"fake:x": FunctionBackend(reply)}))
+    out = tmp_path / "base.jsonl"
+    first = await run_economy(runner, society(3), cases(4), 2, 2, EconomyConfig(), out,
+                              enabled=False)
+    assert len(asked) == 12
+    ids = [r["run_id"] for r in rows_of(out) if r["kind"] == "task"]
+    again = await run_economy(runner, society(3), cases(4), 2, 2, EconomyConfig(), out,
+                              enabled=False)
+    assert len(asked) == 12  # nothing asked twice
+    assert again["generations"] == first["generations"]
+    assert [g["correct"] for g in again["generations"]] == [2, 1]
+    assert [r["run_id"] for r in rows_of(out) if r["kind"] == "task"] == ids
+    await run_economy(runner, society(2), cases(4), 2, 2, EconomyConfig(), out,
+                      enabled=False)
+    assert len(asked) == 20  # other members: other answers, asked afresh
+
+
 async def test_bankrupt_members_leave_the_society(tmp_path: Path) -> None:
     society = from_dict({"name": "v2", "organisation": "vote", "model": "fake:x",
                          "agents": [{"name": "m", "count": 2}]}, "v.toml")

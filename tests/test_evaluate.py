@@ -137,3 +137,18 @@ def test_eval_prefixes_adds_the_scaling_points(tmp_path: Path) -> None:
     bad = run_eval("--bench", str(bench), "--society", str(v), "--prefixes", "7",
                    "--out", str(tmp_path / "r.jsonl"))
     assert bad.exit_code != 0 and "--prefixes 7: echo-five has 5 members" in bad.output
+
+
+def test_wall_time_is_the_union_of_the_runs_in_flight() -> None:
+    from ulid import ULID
+
+    from minsky.evaluate import busy_seconds
+
+    def row(start: float, wall: float) -> dict:
+        return {"run_id": str(ULID.from_timestamp(1_700_000_000.0 + start)), "wall_s": wall}
+
+    # two overlapping runs (0–10, 4–12), a gap, then one more (100–105), unsorted,
+    # and a row with no run log, which counts its own duration
+    rows = [row(100, 5), row(4, 8), row(0, 10), {"run_id": None, "wall_s": 2.5}]
+    assert busy_seconds(rows) == 12 + 5 + 2.5
+    assert busy_seconds([]) == 0

@@ -166,7 +166,12 @@ async def test_runner_runs_inline_calls_and_logs_them(log) -> None:
     text = result.outcome.members[0].text
     assert text == "Let me compute [Calculator(17*23+4)->395] so the answer is 395."
     first = backend.requests[0]
-    assert "[Calculator(" in first.messages[0].content  # the tools guide, with examples
+    assert "[Calculator((3+5)*12)->96]" in first.messages[0].content  # the tools guide
+    # the calculator's worked exchange comes as an earlier turn, before the task
+    assert [m.role for m in first.messages] == ["system", "user", "assistant", "user"]
+    assert first.messages[1].content.startswith("Tom buys 3 boxes of 12 eggs")
+    assert "[Calculator(36-7)->29] 29 eggs left" in first.messages[2].content
+    assert first.messages[3].content.startswith("What is 17*23+4?")
     assert "->" in first.options.stop
     run = log.get_run(result.run_id)
     assert [(t["tool"], t["input"], t["result"]) for t in run["tool_calls"]] == [

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from ulid import ULID
 
 from minsky.answers import answers_match, tally_votes
 from minsky.errors import MinskyError
@@ -57,7 +58,6 @@ async def evaluate_society(
     if not todo:
         return
     gate = asyncio.Semaphore(concurrency)
-    start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
 
     async def one(case: Case) -> None:
@@ -82,9 +82,27 @@ async def evaluate_society(
             on_row(row)
 
     await asyncio.gather(*(one(c) for c in todo))
-    with out.open("a", encoding="utf-8") as f:
-        f.write(json.dumps({"society": society.name, "segment_wall_s":
-                            round(time.perf_counter() - start, 3), "cases": len(todo)}) + "\n")
+
+
+def busy_seconds(rows: Sequence[dict[str, Any]]) -> float:
+    """Seconds in which at least one of these finished runs was in flight.
+
+    A run id is a ULID, which records when the run started, and a row has the run's
+    duration; the union of those intervals is a society's wall time over every resumed
+    segment, a segment killed with Ctrl-C counting up to its last finished case. A row
+    without a run id (no run log) counts its own duration.
+    """
+    spans = sorted((ULID.from_str(r["run_id"]).timestamp, r["wall_s"])
+                   for r in rows if r.get("run_id"))
+    total = sum(r["wall_s"] for r in rows if not r.get("run_id"))
+    begin = end = None
+    for start, wall in spans:
+        if end is None or start > end:
+            total += end - begin if begin is not None and end is not None else 0.0
+            begin, end = start, start + wall
+        else:
+            end = max(end, start + wall)
+    return total + (end - begin if begin is not None and end is not None else 0.0)
 
 
 def _member_tokens(result: Any, names: Sequence[str]) -> list[list[int]]:
@@ -144,14 +162,12 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str,
         n, right = len(mine), sum(bool(r["correct"]) for r in mine)
         low, high = wilson_interval(right, n)
         tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in mine)
-        wall = sum(r["segment_wall_s"] for r in rows
-                   if r.get("society") == name and "segment_wall_s" in r)
         results.append({
             "society": name, "n": n, "correct": right, "accuracy": right / n,
             "ci_low": low, "ci_high": high, "total_tokens": tokens,
             "tokens_per_case": tokens / n, "calls_per_case": sum(r["calls"] for r in mine) / n,
             # a vote prefix took no time of its own: it was read off the full vote
-            "wall_s": None if mine[0].get("derived") else round(wall, 1),
+            "wall_s": None if mine[0].get("derived") else round(busy_seconds(mine), 1),
         })
     paired = []
     if results:

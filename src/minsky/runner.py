@@ -357,13 +357,16 @@ class Runner:
 
 
 def _with_tools(request: ChatRequest, tools: dict[str, Tool]) -> ChatRequest:
-    """The request with the tools explained in its system message and call stop strings."""
+    """The request with the tools explained in its system message, each tool's worked
+    exchange as an earlier turn, and call stop strings."""
     guide = render("tools", tools=[tools[name] for name in sorted(tools)])
     messages = list(request.messages)
     if messages and messages[0].role == "system":
         messages[0] = Message("system", f"{messages[0].content}\n\n{guide}")
     else:
         messages.insert(0, Message("system", guide))
+    demos = [demo for name in sorted(tools) if (demo := tools[name].demo)]
+    messages[1:1] = [m for q, a in demos for m in (Message("user", q), Message("assistant", a))]
     return with_call_stops(replace(request, messages=messages))
 
 

@@ -6,6 +6,10 @@ rent, fees, bankruptcies), and rich members have children. With `enabled=False` 
 society answers the same stream with no economy: the honest baseline. Every ledger
 entry is appended to the output JSONL (and to the run log as an event of the task's
 run), so `minsky economy audit FILE` can replay the books at any time.
+
+An economy is not resumable mid-stream (its state is the books), but the baseline is:
+with no economy each task is independent of the others, so a rerun reuses the answers
+already in its file for the same case and the same members.
 """
 
 from __future__ import annotations
@@ -70,7 +74,9 @@ async def run_economy(
         raise MinskyError(f"{generations} generations of {per_generation} tasks need "
                           f"{generations * per_generation} cases, got {len(cases)}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("")  # an economy is not resumable mid-stream: its state is the books
+    answered = {} if enabled or not out.exists() else {
+        (r["case"], tuple(r["members"])): r for r in jsonl_rows(out) if r.get("kind") == "task"}
+    out.write_text("")
 
     def write(row: dict[str, Any]) -> None:
         with out.open("a", encoding="utf-8") as f:
@@ -102,15 +108,19 @@ async def run_economy(
             if not _staffed(society, members):
                 status = "collapsed"
                 break
-            result = await runner.run(replace(society, agents=members), case.question,
-                                      case.kind)
-            correct = score(case, result.answer)
+            names = [a.name for a in members]
+            if (before := answered.get((case.id, tuple(names)))) is not None:
+                answer, run_id = before["answer"], before["run_id"]
+            else:
+                result = await runner.run(replace(society, agents=members), case.question,
+                                          case.kind)
+                answer, run_id = result.answer, result.run_id
+            correct = score(case, answer)
             right += correct
             done += 1
             row: dict[str, Any] = {"kind": "task", "generation": g + 1, "case": case.id,
-                                   "answer": result.answer, "correct": correct,
-                                   "members": [a.name for a in members],
-                                   "run_id": result.run_id}
+                                   "answer": answer, "correct": correct, "members": names,
+                                   "run_id": run_id}
             if enabled:
                 weights = None
                 if cfg.credit == "leader" and correct:

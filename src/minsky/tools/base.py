@@ -29,6 +29,10 @@ class Tool:
     description: str
     run: ToolFn
     examples: tuple[tuple[str, str], ...] = field(default=())  # (input, result) pairs
+    # A worked exchange (question, answer that calls the tool), put before the task as an
+    # earlier turn: small models copy a call from a turn of their own far more readily
+    # than from a list of bare calls in the system message.
+    demo: tuple[str, str] | None = None
 
     async def __call__(self, text: str) -> str:
         result = self.run(text)

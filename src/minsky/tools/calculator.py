@@ -310,4 +310,7 @@ CALCULATOR = Tool(
     "four operations, parentheses, decimals, powers",
     calculate,
     examples=(("400/1400", "0.285714"), ("(3+5)*12", "96")),
+    demo=("Tom buys 3 boxes of 12 eggs and breaks 7. How many eggs are left?",
+          "He has 3 boxes of 12 eggs: [Calculator(3*12)->36] 36 eggs. After breaking 7 "
+          "he has [Calculator(36-7)->29] 29 eggs left.\nThe answer is 29."),
 )
