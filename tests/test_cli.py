@@ -317,3 +317,15 @@ def test_version() -> None:
     result = cli("--version")
     assert result.exit_code == 0
     assert "0.1.0" in result.stdout
+
+
+def test_echo_takes_a_delay() -> None:
+    import time
+
+    start = time.perf_counter()
+    ok = cli("ask", QUESTION, "-m", "echo:0.3", "-s", "single", "--json")
+    assert ok.exit_code == 0, ok.output
+    assert time.perf_counter() - start >= 0.3
+    bad = cli("ask", QUESTION, "-m", "echo:-1", "-s", "single")
+    assert bad.exit_code == 2
+    assert "model 'echo:-1': a delay is 0 to 3600 seconds" in bad.output

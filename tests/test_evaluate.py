@@ -152,3 +152,42 @@ def test_wall_time_is_the_union_of_the_runs_in_flight() -> None:
     rows = [row(100, 5), row(4, 8), row(0, 10), {"run_id": None, "wall_s": 2.5}]
     assert busy_seconds(rows) == 12 + 5 + 2.5
     assert busy_seconds([]) == 0
+
+
+def test_ctrl_c_loses_nothing_and_the_rerun_resumes(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bench = gsm8k_file(tmp_path / "mini.jsonl", n=12)
+    slow = tmp_path / "slow.toml"
+    slow.write_text('name = "slow"\norganisation = "single"\nmodel = "echo:0.3"\n'
+                    '[[agents]]\nname = "solver"\n')
+    out = tmp_path / "res.jsonl"
+    cmd = [sys.executable, "-m", "minsky", "eval", "--bench", str(bench), "--society",
+           str(slow), "--out", str(out), "--concurrency", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ.copy())
+
+    def saved() -> list[str]:
+        text = out.read_text() if out.exists() else ""
+        return [json.loads(line)["case"] for line in text.splitlines() if '"case"' in line]
+
+    deadline = time.monotonic() + 60
+    while len(saved()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+    before = saved()
+    assert 3 <= len(before) < 12
+    again = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=60,
+                           env=os.environ.copy())
+    assert again.returncode == 0, again.stderr
+    after = saved()
+    assert len(after) == len(set(after)) == 12  # nothing redone, nothing missing
+    assert after[: len(before)] == before
+    assert json.loads(again.stdout)["results"][0]["n"] == 12

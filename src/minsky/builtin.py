@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from minsky.backends.base import Backend
 from minsky.loaders import LoaderType
 from minsky.organisations.base import Organisation
+from minsky.errors import MinskyError
 from minsky.plugins import BackendSettings, BackendType, ToolContext, ToolType, hookimpl
 from minsky.tools.base import Tool
 
@@ -36,14 +37,23 @@ def _openai(spec: str, settings: BackendSettings) -> Backend:
 def _echo(spec: str, settings: BackendSettings) -> Backend:
     from minsky.backends.fakes import EchoBackend
 
-    return EchoBackend()
+    # `spec` is what follows "echo:": a number is a delay in seconds (a slow fake, to try
+    # progress bars and Ctrl-C); anything else only names a separate instance.
+    try:
+        seconds = float(spec)
+    except ValueError:
+        seconds = 0.0
+    if not 0 <= seconds <= 3600:
+        raise MinskyError(f"model 'echo:{spec}': a delay is 0 to 3600 seconds")
+    return EchoBackend(delay_s=seconds)
 
 
 @hookimpl
 def register_backends(register: Callable[[BackendType], None]) -> None:
     register(BackendType("llama", _llama, "a local GGUF model run by llama.cpp in-process"))
     register(BackendType("openai", _openai, "any OpenAI-compatible server (openai:MODEL)"))
-    register(BackendType("echo", _echo, "a fake that repeats the question (echo:)"))
+    register(BackendType("echo", _echo,
+                         "a fake that repeats the question (echo:NAME; echo:0.5 takes 0.5 s)"))
 
 
 @hookimpl

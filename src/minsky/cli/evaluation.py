@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +113,18 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
             await runner.backends.aclose()
         return names
 
-    names = asyncio.run(run_all())
-    rows = read_rows(out)
+    try:
+        names = asyncio.run(run_all())
+    except KeyboardInterrupt:
+        saved = sum(1 for r in read_rows(out) if "case" in r)
+        click.echo(f"interrupted: {saved} finished case(s) are in {out}; rerun the same "
+                   "command to resume", err=True)
+        sys.exit(130)
     case_ids = {c.id for c in cases}
-    these = [r for r in rows if r.get("case") in case_ids]  # this run's cases only
+    rows = [r for r in read_rows(out) if r.get("case") in case_ids]  # this run's cases only
     for soc in socs:
         if ks and soc.config.organisation == "vote":
-            rows += vote_prefixes(these, soc.name, ks)
+            rows += vote_prefixes(rows, soc.name, ks)
             at = names.index(soc.name)
             names[at:at] = [f"{soc.name}[:{k}]" for k in ks]
     summary = summarise_eval(rows, names)
