@@ -8,9 +8,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from minsky.backends.base import Backend
+from minsky.errors import MinskyError
 from minsky.loaders import LoaderType
 from minsky.organisations.base import Organisation
-from minsky.errors import MinskyError
 from minsky.plugins import BackendSettings, BackendType, ToolContext, ToolType, hookimpl
 from minsky.tools.base import Tool
 
