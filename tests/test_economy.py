@@ -317,12 +317,18 @@ def advice_world(advice: str, dispute_verdict: str = "A"):
     return society, runner, cfg
 
 
-async def test_a_wrong_member_buys_advice_that_shapes_its_next_answer(tmp_path: Path) -> None:
-    society, runner, cfg = advice_world("Write the sum down, then check it by subtracting.")
-    out = tmp_path / "a.jsonl"
-    report = await run_economy(runner, society, cases(3)[1:], 1, 2, cfg, out)
+async def trading(tmp_path: Path, advice: str, tasks: int):
+    """An advice world run for `tasks` tasks: its report, output rows, first trade, runner."""
+    society, runner, cfg = advice_world(advice)
+    out = tmp_path / "trade.jsonl"
+    report = await run_economy(runner, society, cases(tasks + 1)[1:], 1, tasks, cfg, out)
     rows = rows_of(out)
-    trade = next(r for r in rows if r["kind"] == "task")["trade"]
+    return report, rows, next(r for r in rows if r["kind"] == "task")["trade"], runner
+
+
+async def test_a_wrong_member_buys_advice_that_shapes_its_next_answer(tmp_path: Path) -> None:
+    report, rows, trade, runner = await trading(
+        tmp_path, "Write the sum down, then check it by subtracting.", 2)
     assert trade == {"contract": "t1-bad", "client": "bad", "provider": "good", "price": 150,
                      "validity": "valid", "delivered": True,
                      "advice": "Write the sum down, then check it by subtracting."}
@@ -342,11 +348,7 @@ async def test_a_wrong_member_buys_advice_that_shapes_its_next_answer(tmp_path: 
 
 
 async def test_undelivered_advice_is_disputed_and_refunded(tmp_path: Path) -> None:
-    society, runner, cfg = advice_world("ok")
-    out = tmp_path / "d.jsonl"
-    report = await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, out)
-    rows = rows_of(out)
-    trade = next(r for r in rows if r["kind"] == "task")["trade"]
+    report, rows, trade, _ = await trading(tmp_path, "ok", 1)
     assert (trade["delivered"], trade["dispute"]) == (False, "refund")
     assert [r["question"] for r in rows if r["kind"] == "ruling"] == ["validity", "dispute"]
     assert report["generations"][0]["wealth"] == [1000, 1000]

@@ -95,14 +95,13 @@ def busy_seconds(rows: Sequence[dict[str, Any]]) -> float:
     spans = sorted((ULID.from_str(r["run_id"]).timestamp, r["wall_s"])
                    for r in rows if r.get("run_id"))
     total = sum(r["wall_s"] for r in rows if not r.get("run_id"))
-    begin = end = None
+    begin = end = 0.0
     for start, wall in spans:
-        if end is None or start > end:
-            total += end - begin if begin is not None and end is not None else 0.0
-            begin, end = start, start + wall
-        else:
-            end = max(end, start + wall)
-    return total + (end - begin if begin is not None and end is not None else 0.0)
+        if start > end:  # a gap: close the busy stretch so far, open a new one
+            total += end - begin
+            begin = start
+        end = max(end, start + wall)
+    return total + end - begin
 
 
 def _member_tokens(result: Any, names: Sequence[str]) -> list[list[int]]:

@@ -109,6 +109,7 @@ async def run_economy(
                 status = "collapsed"
                 break
             names = [a.name for a in members]
+            # (`answered` is empty with the economy on, so `result` is set wherever it's used)
             if (before := answered.get((case.id, tuple(names)))) is not None:
                 answer, run_id = before["answer"], before["run_id"]
             else:
