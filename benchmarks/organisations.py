@@ -33,7 +33,7 @@ from minsky.plugins import BackendSettings
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
 from minsky.society import load
-from minsky.stats import wilson_interval
+from minsky.stats import mcnemar, wilson_interval
 
 
 def done_rows(out: Path) -> list[dict]:
@@ -72,12 +72,18 @@ async def run_society(name: str, cases, runner: Runner, out: Path, concurrency: 
     print(f"{name}: {len(todo)} cases in {time.perf_counter() - start:.0f}s", flush=True)
 
 
-def table(out: Path, names: list[str], n: int) -> str:
-    rows = done_rows(out)
+def table(out: Path, names: list[str], n: int, versus: str | None = None) -> str:
+    """The Markdown table of --out; the last column pairs each society with `versus`
+    (default: the first) on the problems both finished: problems only it solved, problems
+    only `versus` solved, and the exact McNemar p."""
+    rows = [r for r in done_rows(out) if "index" in r]
+    versus = versus or names[0]
+    base = {r["index"]: r["correct"] for r in rows if r["society"] == versus}
     lines = ["| society | solved | accuracy (95 % Wilson CI) | prompt tokens | "
-             "completion tokens | tokens / problem | wall (s) | s / problem |", "|---" * 8 + "|"]
+             "completion tokens | tokens / problem | wall (s) | s / problem | "
+             f"vs {versus}: only this / only {versus} (McNemar p) |", "|---" * 9 + "|"]
     for name in names:
-        cases = [r for r in rows if r.get("society") == name and "index" in r]
+        cases = [r for r in rows if r["society"] == name]
         if not cases:
             continue
         wall = busy_seconds(cases)
@@ -86,9 +92,14 @@ def table(out: Path, names: list[str], n: int) -> str:
         p = sum(r["prompt_tokens"] for r in cases)
         c = sum(r["completion_tokens"] for r in cases)
         low, high = wilson_interval(right, k)
+        both = [r for r in cases if r["index"] in base]
+        paired = "—"
+        if name != versus and both:
+            test = mcnemar([base[r["index"]] for r in both], [r["correct"] for r in both])
+            paired = f"{test.b01} / {test.b10} ({test.p_value:.2g})"
         lines.append(f"| {name} | {right}/{k}{'' if k == n else ' (partial)'} | "
                      f"{right / k:.0%} ({low:.0%}–{high:.0%}) | {p} | {c} | "
-                     f"{(p + c) / k:.0f} | {wall:.0f} | {wall / k:.1f} |")
+                     f"{(p + c) / k:.0f} | {wall:.0f} | {wall / k:.1f} | {paired} |")
     return "\n".join(lines)
 
 
@@ -108,9 +119,11 @@ async def main() -> None:
     ap.add_argument("--parallel", type=int, default=16)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/gsm8k50.jsonl"))
     ap.add_argument("--table", action="store_true", help="only print the table of --out")
+    ap.add_argument("--versus", default=None,
+                    help="the society the paired column compares with (default: the first)")
     args = ap.parse_args()
     if args.table:
-        print(table(args.out, args.societies.split(","), args.n))
+        print(table(args.out, args.societies.split(","), args.n, args.versus))
         return
     runner_model = args.model
     cases = BENCHES[args.bench](args.n, args.seed)
@@ -124,7 +137,7 @@ async def main() -> None:
             await run_society(name, cases, runner, args.out, args.concurrency)
     finally:
         await runner.backends.aclose()
-    print(table(args.out, names, args.n))
+    print(table(args.out, names, args.n, args.versus))
 
 
 if __name__ == "__main__":
