@@ -7,11 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from minsky.runlog import RunLog
 from minsky.society import Society, from_dict
 
 ROLE = "You are a careful problem solver."
+
+# Property tests check what happens, not how fast: hypothesis's default 200 ms deadline
+# per example fails them spuriously on a loaded 2-core CI machine.
+settings.register_profile("minsky", deadline=None)
+settings.load_profile("minsky")
 
 
 @pytest.fixture(autouse=True)

@@ -65,6 +65,14 @@ def test_position_bias_becomes_ties_and_is_counted() -> None:
     board = leaderboard(rows_for(results), n_boot=20)
     assert board["flip_rate"] == 1.0
     assert all(r["ties"] == 4 for r in board["leaderboard"])
+    # all 8 verdicts went to the answer shown first: sign test p = 2 / 2**8
+    pb = board["position_bias"]
+    assert (pb["decisive"], pb["first_won"], pb["share"]) == (8, 8, 1.0)
+    assert pb["p_value"] == pytest.approx(2 / 256)
+    assert pb["low"] == pytest.approx(0.6756, abs=1e-4) and pb["high"] == pytest.approx(1.0)
+    # a judge without position bias: the same answer wins in both orders
+    fair = leaderboard(rows_for({("p0", "x", "y"): ("A", "B")}), n_boot=5)["position_bias"]
+    assert (fair["first_won"], fair["share"], fair["p_value"]) == (1, 0.5, 1.0)
 
 
 def test_leaderboard_needs_games() -> None:

@@ -49,6 +49,24 @@ def test_eval_reports_accuracy_intervals_and_paired_test(tmp_path: Path) -> None
     assert {r["gold"] for r in rows if "case" in r} == {"2", "4", "6", "8", "10", "12"}
 
 
+def test_eval_table_shows_intervals_token_totals_and_the_paired_test(tmp_path: Path) -> None:
+    bench = gsm8k_file(tmp_path / "mini.jsonl")
+    a = society_file(tmp_path / "a.toml", "echo-one")
+    b = society_file(tmp_path / "b.toml", "echo-three", "vote", 3)
+    out = tmp_path / "res.jsonl"
+    args = ["eval", "--bench", str(bench), "--society", str(a), "--society", str(b),
+            "--out", str(out)]
+    summary = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
+    shown = CliRunner().invoke(main, args)  # everything is done: the table from the file
+    assert shown.exit_code == 0, shown.output
+    for r in summary["results"]:
+        row = next(line for line in shown.stdout.splitlines() if f" {r['society']} " in line)
+        assert f"{r['ci_low']:.1%}–{r['ci_high']:.1%}" in row
+        assert f"{r['total_tokens']:,}" in row
+    p = summary["paired"][0]
+    assert f"echo-three vs echo-one: {p['difference']:+.1%} on 6 shared cases" in shown.stdout
+
+
 def test_eval_resumes_without_redoing_finished_cases(tmp_path: Path) -> None:
     bench = gsm8k_file(tmp_path / "mini.jsonl")
     a = society_file(tmp_path / "a.toml", "echo-one")

@@ -119,6 +119,33 @@ async def test_annotate_keeps_the_call_that_helps() -> None:
     assert ctxs[2] == "[Calculator(12*4)->48] " + text[:at]
     assert len(ctxs) == 5  # "12/" fails to execute and is never scored
     assert len(result.gains) == 2
+    assert result.tried == [(at, max(result.gains))]
+
+
+async def test_filter_scores_only_the_loss_window_and_a_margin() -> None:
+    # with window 1 only the first following token has weight: the filter scores it and
+    # three more, not the rest of the text
+    text = "Tom has 12 boxes of 4 eggs, so 48 eggs in all, and 2 more in the bag."
+    pieces = ["Tom", " has", " 12", " boxes", " of", " 4", " eggs", ",", " so", " 48",
+              " eggs", " in", " all", ",", " and", " 2", " more", " in", " the", " bag", "."]
+    assert "".join(pieces) == text
+    continuations: list[str] = []
+
+    async def score(items, probes):
+        if probes:
+            probs = [[math.log(0.6 if p == " 48" else 0.001)] for p in pieces]
+            return [Scored([0] * len(pieces), [-1.0] * len(pieces), probs)]
+        continuations.extend(cont for _, cont in items)
+        return [Scored([1], [-0.1 if "->48]" in ctx else -3.0], []) for ctx, _ in items]
+
+    async def sample(before, tool, m):
+        return ["12*4"]
+
+    result = await annotate_text(text, CALCULATOR, score, sample, lambda t: pieces,
+                                 AnnotateConfig(k=1, m=1, window=1))
+    assert set(continuations) == {" 48 eggs in all"}
+    assert [c.input for c in result.calls] == ["12*4"]
+    assert result.gains == [pytest.approx(2.9)]
 
 
 async def test_annotate_skips_hopeless_texts() -> None:
@@ -179,6 +206,9 @@ async def test_annotate_corpus_resumes_and_summarises(tmp_path) -> None:
     assert summary["human_calls"] == 2
     assert summary["kept_at_human_position"] == 1 and summary["human_positions_found"] == 1
     assert summary["mean_loss_reduction"] > 1
+    # the one position tried is the first human call's; the second human call was not tried
+    assert summary["tried_at_human_position"] == 1 and summary["human_positions_tried"] == 1
+    assert summary["max_gain"] == summary["mean_loss_reduction"]
     # positions were scored under the few-shot annotation prompt
     assert model.contexts[0].startswith("PROMPT:Your task is to add calls to a Calculator API")
     assert model.contexts[0].endswith("Output: ")

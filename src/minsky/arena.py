@@ -26,7 +26,7 @@ from minsky.ratings import bootstrap_ratings, bradley_terry, elo_ratings
 from minsky.records import jsonl_objects, jsonl_rows
 from minsky.runner import Runner, RunResult
 from minsky.society import Society
-from minsky.stats import length_bias
+from minsky.stats import length_bias, position_bias
 
 PAIR_TEMPLATE = {
     "system_prompt": (
@@ -198,7 +198,8 @@ def leaderboard(rows: Sequence[dict[str, Any]], n_boot: int = 200,
                       "wins": sum(x == 1 for x in mine), "ties": sum(x == 0.5 for x in mine),
                       "losses": sum(x == 0 for x in mine)})
     return {"leaderboard": table, "pairs": pairs, "flip_rate": flips / pairs,
-            "length_bias": length_bias(lengths)}
+            "length_bias": length_bias(lengths),
+            "position_bias": position_bias(list(verdicts.values()))}
 
 
 def plot_leaderboard(board: Sequence[dict[str, Any]], path: Path, title: str) -> None:

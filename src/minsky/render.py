@@ -131,11 +131,13 @@ def run_transcript(run: dict[str, Any]) -> Group:
 def eval_table(summary: dict[str, Any]) -> Group:
     """The `minsky eval` summary: accuracy with intervals, tokens, time, paired tests."""
     table = Table(header_style="bold")
-    for col in ("society", "n", "accuracy", "95% CI", "tokens/case", "calls/case", "wall s"):
+    for col in ("society", "n", "accuracy", "95% CI", "tokens", "tokens/case", "calls/case",
+                "wall s"):
         table.add_column(col)
     for r in summary["results"]:
         table.add_row(r["society"], str(r["n"]), f"{r['accuracy']:.1%}",
-                      f"{r['ci_low']:.1%}–{r['ci_high']:.1%}", f"{r['tokens_per_case']:.0f}",
+                      f"{r['ci_low']:.1%}–{r['ci_high']:.1%}", f"{r['total_tokens']:,}",
+                      f"{r['tokens_per_case']:.0f}",
                       f"{r['calls_per_case']:.1f}",
                       "—" if r["wall_s"] is None else f"{r['wall_s']:.0f}")
     lines: list[Any] = [Text(f"{summary['bench']} · {summary['cases']} cases", style="bold"),
@@ -150,4 +152,9 @@ def eval_table(summary: dict[str, Any]) -> Group:
 
 
 def print_renderable(renderable: Any) -> None:
-    Console().print(renderable)
+    console = Console()
+    if not console.is_terminal:
+        # piped into a file or a log, a table keeps its full cells rather than
+        # being cut to fit rich's assumed 80 columns
+        console.width = max(console.width, 160)
+    console.print(renderable)

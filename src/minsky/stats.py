@@ -355,6 +355,22 @@ def sharded_permutation_test(
 # --------------------------------------------------------------------------- judges
 
 
+def position_bias(verdicts: Sequence[str | None], confidence: float = 0.95) -> dict[str, Any]:
+    """How often a pairwise judge prefers the answer shown first ("A").
+
+    Each verdict is one judgment in one order: "A", "B", or a tie/unparsed (anything
+    else, not counted). Every pair is judged in both orders, so an unbiased judge gives
+    a share near 0.5 whatever the answers' quality. Reports the share with its Wilson
+    interval and the exact two-sided sign-test p-value against 0.5.
+    """
+    decisive = sum(v in ("A", "B") for v in verdicts)
+    first = sum(v == "A" for v in verdicts)
+    low, high = wilson_interval(first, decisive, confidence)
+    return {"decisive": decisive, "first_won": first,
+            "share": first / decisive if decisive else None, "low": low, "high": high,
+            "confidence": confidence, "p_value": _binomial_two_sided(first, decisive)}
+
+
 def length_bias(
     pairs: Sequence[tuple[int, int, float]], confidence: float = 0.95
 ) -> dict[str, Any]:

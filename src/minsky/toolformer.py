@@ -20,6 +20,7 @@ sampler; `minsky toolformer annotate` wires them to the embedded model.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -110,11 +111,15 @@ class Annotated:
     positions: int = 0
     sampled: int = 0
     gains: list[float] = field(default_factory=list)
+    # character offset of every position tried, and the best gain a call brought there
+    # (None: no candidate executed), kept or not: where the model looked, and how close
+    tried: list[tuple[int, float | None]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "annotated": self.annotated,
                 "calls": [asdict(c) for c in self.calls], "positions": self.positions,
-                "sampled": self.sampled, "gains": [round(g, 4) for g in self.gains]}
+                "sampled": self.sampled, "gains": [round(g, 4) for g in self.gains],
+                "tried": [[at, None if g is None else round(g, 4)] for at, g in self.tried]}
 
 
 def insert_calls(text: str, calls: Sequence[KeptCall]) -> str:
@@ -123,6 +128,9 @@ def insert_calls(text: str, calls: Sequence[KeptCall]) -> str:
     for c in sorted(calls, key=lambda c: c.offset, reverse=True):
         out = out[: c.offset] + call_text(c.tool, c.input, c.result) + " " + out[c.offset:]
     return out
+
+
+_CUT_MARGIN = 3  # tokens scored past the loss window
 
 
 def token_offsets(pieces: Sequence[str]) -> list[int]:
@@ -158,12 +166,17 @@ async def annotate_text(
     probs = [sum(math.exp(lp) for lp in row) for row in scored.probes][: len(offsets)]
     chosen = top_positions(probs, cfg.tau_s, cfg.k)
     out.positions = len(chosen)
-    for j in chosen:
+
+    async def at_position(j: int) -> tuple[int, list[float], KeptCall | None]:
+        """(candidates sampled, every candidate's gain, the best kept call) before token j."""
         at = offsets[j]
-        before, after = text[:at], text[at:]
+        # only the first `window` following tokens carry weight in L, so the filter scores
+        # those and a margin (which keeps the cut from changing how the weighted ones
+        # tokenize), not the rest of the text: the same losses for far fewer tokens
+        end = j + cfg.window + _CUT_MARGIN
+        before, after = text[:at], text[at : offsets[end] if end < len(offsets) else None]
         # 2. candidates, 3. executed
         inputs = list(dict.fromkeys(i.strip() for i in await sample(before, tool.name, cfg.m)))
-        out.sampled += len(inputs)
         results: dict[str, str] = {}
         for inp in inputs:
             try:
@@ -171,19 +184,28 @@ async def annotate_text(
             except ToolError:
                 continue  # a call that fails to execute cannot help
         if not results:
-            continue
+            return len(inputs), [], None
         # 4. filter: the call as a prefix of the text, as in the paper
         pairs = [(before, after)]
         for inp, res in results.items():
             pairs += [(call_text(tool.name, inp, None) + " " + before, after),
                       (call_text(tool.name, inp, res) + " " + before, after)]
         losses = [weighted_loss(s.logprobs, cfg.window) for s in await score(pairs, [])]
-        l_none, best = losses[0], None
+        l_none, best, gains = losses[0], None, []
         for n, (inp, res) in enumerate(results.items()):
             keep, gain = keep_call(l_none, losses[1 + 2 * n], losses[2 + 2 * n], cfg.tau_f)
-            out.gains.append(gain)
+            gains.append(gain)
             if keep and (best is None or gain > best.gain):
                 best = KeptCall(at, tool.name, inp, res, gain)
+        return len(inputs), gains, best
+
+    # the positions are independent: in flight together, their samples and scores share
+    # the backend's batches instead of taking turns
+    found = await asyncio.gather(*(at_position(j) for j in chosen))
+    for j, (sampled, gains, best) in zip(chosen, found, strict=True):
+        out.sampled += sampled
+        out.gains += gains
+        out.tried.append((offsets[j], max(gains) if gains else None))
         if best is not None:
             out.calls.append(best)
     out.annotated = insert_calls(text, out.calls)
@@ -299,6 +321,12 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "human_calls": sum(a["human"] for a in agree),
         "kept_at_human_position": sum(a["kept_at_human"] for a in agree),
         "human_positions_found": sum(a["human_found"] for a in agree),
+        # where the model looked at all: tried positions at a human call, kept or not
+        "tried_at_human_position": sum(r["tried_agreement"]["kept_at_human"]
+                                       for r in with_human if "tried_agreement" in r),
+        "human_positions_tried": sum(r["tried_agreement"]["human_found"]
+                                     for r in with_human if "tried_agreement" in r),
+        "max_gain": max(every) if every else None,
     }
 
 
@@ -326,7 +354,8 @@ async def annotate_corpus(
         context = backend.render(annotation_messages(tool.name, text)) + "Output: "
         result = await annotate_text(text, tool, score, sample, backend.pieces, cfg, context)
         row = {"index": index, **result.to_dict(), "human_marks": marks,
-               "agreement": agreement([c.offset for c in result.calls], marks)}
+               "agreement": agreement([c.offset for c in result.calls], marks),
+               "tried_agreement": agreement([at for at, _ in result.tried], marks)}
         with out.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
         if progress:

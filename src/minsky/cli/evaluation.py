@@ -209,10 +209,14 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
         click.echo(f"{r['contestant']:<16} {r['rating']:7.1f}  [{r['ci_low']:.0f}, "
                    f"{r['ci_high']:.0f}]  elo {r['elo']:.0f}  W/T/L {r['wins']}/{r['ties']}/"
                    f"{r['losses']}")
-    lb = board["length_bias"]
+    def share(bias: dict[str, Any]) -> str:
+        return "-" if bias["share"] is None else f"{bias['share']:.0%}"
+
+    lb, pb = board["length_bias"], board["position_bias"]
     click.echo(f"order flips: {board['flip_rate']:.0%} of {board['pairs']} pairs; "
-               f"longer answer won {lb.get('share') if lb.get('share') is not None else '-'} "
-               f"of decisive games · results {out}")
+               f"longer answer won {share(lb)} of {lb['decisive']} decisive games; "
+               f"answer shown first won {share(pb)} of {pb['decisive']} decisive verdicts · "
+               f"results {out}")
 
 
 @main.command()
