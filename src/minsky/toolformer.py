@@ -108,12 +108,16 @@ class Annotated:
     text: str
     annotated: str
     calls: list[KeptCall] = field(default_factory=list)
-    positions: int = 0
     sampled: int = 0
     gains: list[float] = field(default_factory=list)
     # character offset of every position tried, and the best gain a call brought there
     # (None: no candidate executed), kept or not: where the model looked, and how close
     tried: list[tuple[int, float | None]] = field(default_factory=list)
+
+    @property
+    def positions(self) -> int:
+        """How many positions were tried."""
+        return len(self.tried)
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "annotated": self.annotated,
@@ -165,7 +169,6 @@ async def annotate_text(
     (scored,) = await score([(position_context, text)], CALL_STARTS)
     probs = [sum(math.exp(lp) for lp in row) for row in scored.probes][: len(offsets)]
     chosen = top_positions(probs, cfg.tau_s, cfg.k)
-    out.positions = len(chosen)
 
     async def at_position(j: int) -> tuple[int, list[float], KeptCall | None]:
         """(candidates sampled, every candidate's gain, the best kept call) before token j."""
