@@ -1,39 +1,63 @@
-"""Shared by the benchmark scripts: the fixed, documented GSM8K development sample."""
+"""Shared by the benchmark scripts: the fixed, documented development samples."""
 
 from __future__ import annotations
 
 import json
 import random
 import re
+import sqlite3
+from collections.abc import Callable, Collection
 from pathlib import Path
 
+from minsky.paths import home_dir
+
 GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
+MAWPS = GSM8K.parents[1] / "mawps"
+
+Case = tuple[int, str, str]  # (index, question, gold answer)
 
 
-def gsm8k_sample(n: int, seed: int, path: Path = GSM8K) -> list[tuple[int, str, str]]:
-    """(line index, question, gold answer) for `random.Random(seed).sample` of n lines,
-    sorted by index. The gold answer is the number after '####', commas removed."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    picked = sorted(random.Random(seed).sample(range(len(lines)), n))
+def gsm8k_cases(path: Path = GSM8K) -> list[Case]:
+    """Every line of the file; the gold answer is the number after '####', commas removed."""
     cases = []
-    for i in picked:
-        row = json.loads(lines[i])
-        gold = re.sub(r"[,\s]", "", row["answer"].split("####")[-1])
-        cases.append((i, row["question"], gold))
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        row = json.loads(line)
+        cases.append((i, row["question"], re.sub(r"[,\s]", "", row["answer"].split("####")[-1])))
     return cases
 
 
-MAWPS = GSM8K.parents[1] / "mawps"
-
-
-def mawps_sample(n: int, seed: int, folder: Path = MAWPS) -> list[tuple[int, str, str]]:
-    """(index, question, gold) for `random.Random(seed).sample` of n problems from the four
-    MAWPS files read in name order and concatenated (the index counts across them)."""
+def mawps_cases(folder: Path = MAWPS) -> list[Case]:
+    """The problems of the four MAWPS files read in name order and concatenated (the index
+    counts across them)."""
     rows = []
     for path in sorted(folder.glob("*.jsonl")):
         rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    picked = sorted(random.Random(seed).sample(range(len(rows)), n))
-    return [(i, rows[i]["input"], str(rows[i]["target"])) for i in picked]
+    return [(i, r["input"], str(r["target"])) for i, r in enumerate(rows)]
 
 
-BENCHES = {"gsm8k": gsm8k_sample, "mawps": mawps_sample}
+BENCHES: dict[str, Callable[[], list[Case]]] = {"gsm8k": gsm8k_cases, "mawps": mawps_cases}
+
+
+def sample(bench: str, n: int, seed: int, exclude: Collection[int] = ()) -> list[Case]:
+    """`random.Random(seed).sample` of n cases of `bench` whose index is not in `exclude`,
+    sorted by index."""
+    cases = [c for c in BENCHES[bench]() if c[0] not in exclude]
+    picked = sorted(random.Random(seed).sample(range(len(cases)), n))
+    return [cases[i] for i in picked]
+
+
+def gsm8k_sample(n: int, seed: int) -> list[Case]:
+    """The GSM8K train sample the docs' tables use (seed 0)."""
+    return sample("gsm8k", n, seed)
+
+
+def run_log() -> sqlite3.Connection:
+    """This machine's run log ($MINSKY_HOME/logs.db), read-only."""
+    return sqlite3.connect(f"file:{home_dir() / 'logs.db'}?mode=ro", uri=True)
+
+
+def tool_calls(log: sqlite3.Connection, run_id: str) -> tuple[int, int]:
+    """(tool calls, of which errors) that run `run_id` made."""
+    n, errors = log.execute("select count(*), coalesce(sum(error), 0) from tool_calls "
+                            "where run_id = ?", (run_id,)).fetchone()
+    return n, errors

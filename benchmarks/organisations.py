@@ -25,7 +25,7 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks_common import BENCHES
+from benchmarks_common import BENCHES, sample
 
 from minsky.answers import answers_match
 from minsky.evaluate import busy_seconds
@@ -42,8 +42,12 @@ def done_rows(out: Path) -> list[dict]:
     return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
 
 
-async def run_society(name: str, cases, runner: Runner, out: Path, concurrency: int) -> None:
-    finished = {r["index"] for r in done_rows(out) if r.get("society") == name and "index" in r}
+async def run_society(name: str, cases, runner: Runner, out: Path, concurrency: int,
+                      label: str | None = None) -> None:
+    """Run society `name` on the cases not yet in `out`, appending a row per finished case;
+    rows are filed under `label` (default: the name), so one society can run as variants."""
+    label = label or name
+    finished = {r["index"] for r in done_rows(out) if r.get("society") == label and "index" in r}
     todo = [c for c in cases if c[0] not in finished]
     if not todo:
         return
@@ -56,7 +60,7 @@ async def run_society(name: str, cases, runner: Runner, out: Path, concurrency: 
         async with gate:
             result = await runner.run(society, question, "number")
         row = {
-            "society": name, "index": index, "gold": gold, "answer": result.answer,
+            "society": label, "index": index, "gold": gold, "answer": result.answer,
             "correct": answers_match(result.answer, gold, "number"),
             "prompt_tokens": result.usage.prompt_tokens,
             "completion_tokens": result.usage.completion_tokens,
@@ -66,10 +70,10 @@ async def run_society(name: str, cases, runner: Runner, out: Path, concurrency: 
         }
         with out.open("a") as f:
             f.write(json.dumps(row) + "\n")
-        print(f"{name} #{index}: {result.answer} (gold {gold}) {result.wall_s:.1f}s", flush=True)
+        print(f"{label} #{index}: {result.answer} (gold {gold}) {result.wall_s:.1f}s", flush=True)
 
     await asyncio.gather(*(one(c) for c in todo))
-    print(f"{name}: {len(todo)} cases in {time.perf_counter() - start:.0f}s", flush=True)
+    print(f"{label}: {len(todo)} cases in {time.perf_counter() - start:.0f}s", flush=True)
 
 
 def table(out: Path, names: list[str], n: int, versus: str | None = None) -> str:
@@ -126,7 +130,7 @@ async def main() -> None:
         print(table(args.out, args.societies.split(","), args.n, args.versus))
         return
     runner_model = args.model
-    cases = BENCHES[args.bench](args.n, args.seed)
+    cases = sample(args.bench, args.n, args.seed)
     print("sample indices:", [c[0] for c in cases], flush=True)
     names = args.societies.split(",")
     settings = BackendSettings(threads=args.threads, parallel=args.parallel, n_ctx=32768)

@@ -1,9 +1,9 @@
 """Benchmark reads: the figures docs/benchmarks.md derives from saved results files.
 
     python benchmarks/reads.py greedy     # same greedy society, two runs: same answers?
-    python benchmarks/reads.py tool-use   # calc vs single, split by whether calc called a tool
+    python benchmarks/reads.py tool-use   # calc vs no calc, split by whether calc called a tool
     python benchmarks/reads.py arena      # answer lengths per contestant
-    python benchmarks/reads.py gains      # annotation: candidates' gains against thresholds
+    python benchmarks/reads.py gains      # annotation: gains against thresholds, at human calls
 
 Nothing here runs a model. `tool-use` reads the run log (`$MINSKY_HOME/logs.db`) of the
 machine that ran the evaluation.
@@ -12,12 +12,13 @@ machine that ran the evaluation.
 from __future__ import annotations
 
 import json
-import sqlite3
 import statistics
 import sys
 from pathlib import Path
 
-from minsky.paths import home_dir
+from benchmarks_common import run_log, tool_calls
+
+from minsky.toolformer import agreement
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,20 +39,30 @@ def greedy() -> None:
 
 
 def tool_use() -> None:
-    log = sqlite3.connect(f"file:{home_dir() / 'logs.db'}?mode=ro", uri=True)
-    evals = rows("eval-gsm8k100.jsonl")
-    single = {r["case"]: r["correct"] for r in evals if r["society"] == "single"}
-    split: dict[bool, list[tuple[bool, bool]]] = {True: [], False: []}
-    calls = 0
-    for r in (r for r in evals if r["society"] == "calc"):
-        n = log.execute("select count(*) from tool_calls where run_id = ?",
-                        (r["run_id"],)).fetchone()[0]
-        calls += n
-        split[n > 0].append((r["correct"], single[r["case"]]))
-    for used, pairs in split.items():
-        print(f"{'called a tool' if used else 'no call'}: {len(pairs)} cases, calc solved "
-              f"{sum(a for a, _ in pairs)}, single solved {sum(b for _, b in pairs)}")
-    print(f"tool calls in all: {calls}")
+    log = run_log()
+    # eval rows name their case "case"; organisations.py rows name it "index". The
+    # "-terse-demo" files hold the runs with the Calculator's first, two-step demo.
+    files = [(f"{stem}{variant}.jsonl", key) for stem, key in
+             (("eval-gsm8k100", "case"), ("mawps100", "index")) for variant in ("", "-terse-demo")]
+    for name, key in files:
+        results = [r for r in rows(name) if key in r]
+        for tools, base in (("calc", "single"), ("vote5-calc", "vote5")):
+            baseline = {r[key]: r["correct"] for r in results if r["society"] == base}
+            runs = [r for r in results if r["society"] == tools and r[key] in baseline]
+            if not runs:
+                continue
+            split: dict[bool, list[tuple[bool, bool]]] = {True: [], False: []}
+            calls = errors = 0
+            for r in runs:
+                n, bad = tool_calls(log, r["run_id"])
+                calls, errors = calls + n, errors + bad
+                split[n > 0].append((r["correct"], baseline[r[key]]))
+            print(f"{name}: {tools} vs {base} on {len(runs)} cases, {calls} tool calls "
+                  f"({errors} errors)")
+            for used, pairs in split.items():
+                print(f"  {'called a tool' if used else 'no call'}: {len(pairs)} cases, "
+                      f"{tools} solved {sum(a for a, _ in pairs)}, "
+                      f"{base} solved {sum(b for _, b in pairs)}")
 
 
 def arena() -> None:
@@ -66,6 +77,21 @@ def gains() -> None:
     every = [g for r in rows("toolformer-gsm8k200.jsonl") for g in r["gains"]]
     for t in (0.0, 0.25, 0.5, 1.0):
         print(f"gain > {t}: {sum(g > t for g in every)} of {len(every)} candidates")
+    # A tried position's gain is its best candidate's (None: no candidate could be scored);
+    # "At a human call" is the summary's own test (minsky.toolformer.agreement).
+    split: dict[bool, list[float]] = {True: [], False: []}
+    for r in rows("toolformer-gsm8k200.jsonl"):
+        for position, best in r["tried"]:
+            if best is not None:
+                at_human = agreement([position], r["human_marks"])["kept_at_human"] > 0
+                split[at_human].append(best)
+    positions = split[True] + split[False]
+    print(f"positions whose best candidate gains > 0.25 (kept at --tau-f 0.25): "
+          f"{sum(g > 0.25 for g in positions)} of {len(positions)}")
+    for at_human, best in split.items():
+        where = "at a human call" if at_human else "elsewhere"
+        print(f"positions {where}: {len(best)}, best gain mean {statistics.mean(best):+.3f}, "
+              f"median {statistics.median(best):+.3f}, > 0 at {sum(g > 0 for g in best)}")
 
 
 if __name__ == "__main__":

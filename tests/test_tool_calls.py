@@ -170,7 +170,7 @@ async def test_runner_runs_inline_calls_and_logs_them(log) -> None:
     # the calculator's worked exchange comes as an earlier turn, before the task
     assert [m.role for m in first.messages] == ["system", "user", "assistant", "user"]
     assert first.messages[1].content.startswith("Tom buys 3 boxes of 12 eggs")
-    assert "[Calculator(36-7)->29] 29 eggs left" in first.messages[2].content
+    assert "[Calculator(36-6)->30] 30 eggs are left" in first.messages[2].content
     assert first.messages[3].content.startswith("What is 17*23+4?")
     assert "->" in first.options.stop
     run = log.get_run(result.run_id)

@@ -310,7 +310,14 @@ CALCULATOR = Tool(
     "four operations, parentheses, decimals, powers",
     calculate,
     examples=(("400/1400", "0.285714"), ("(3+5)*12", "96")),
-    demo=("Tom buys 3 boxes of 12 eggs and breaks 7. How many eggs are left?",
-          "He has 3 boxes of 12 eggs: [Calculator(3*12)->36] 36 eggs. After breaking 7 "
-          "he has [Calculator(36-7)->29] 29 eggs left.\nThe answer is 29."),
+    # Numbered steps, one call each, the way the model writes unaided: a two-step demo
+    # taught a 0.5B model to stop after its first call (benchmarks/calc_demo.py).
+    demo=("Tom buys 3 boxes of 12 eggs. He breaks 6 of them and gives half of the rest to "
+          "his sister. How many eggs does Tom keep?",
+          "Let's solve it step by step.\n"
+          "1. Tom buys 3 boxes of 12 eggs: [Calculator(3*12)->36] 36 eggs.\n"
+          "2. He breaks 6 of the 36, so [Calculator(36-6)->30] 30 eggs are left.\n"
+          "3. He gives half of the 30 to his sister and keeps the other half: "
+          "[Calculator(30/2)->15] 15 eggs.\n"
+          "The answer is 15."),
 )
