@@ -57,8 +57,11 @@ def tool_use() -> None:
                 n, bad = tool_calls(log, r["run_id"])
                 calls, errors = calls + n, errors + bad
                 split[n > 0].append((r["correct"], baseline[r[key]]))
+            # organisations.py rows record how much of the prompt the prefix cache reused
+            cached = sum(r.get("cached_tokens", 0) for r in runs)
+            prompt = sum(r["prompt_tokens"] for r in runs)
             print(f"{name}: {tools} vs {base} on {len(runs)} cases, {calls} tool calls "
-                  f"({errors} errors)")
+                  f"({errors} errors); prompt tokens {prompt}, reused from cache {cached}")
             for used, pairs in split.items():
                 print(f"  {'called a tool' if used else 'no call'}: {len(pairs)} cases, "
                       f"{tools} solved {sum(a for a, _ in pairs)}, "
