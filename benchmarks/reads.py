@@ -4,6 +4,7 @@
     python benchmarks/reads.py tool-use   # calc vs no calc, split by whether calc called a tool
     python benchmarks/reads.py arena      # answer lengths per contestant
     python benchmarks/reads.py gains      # annotation: gains against thresholds, at human calls
+    python benchmarks/reads.py matched    # organisations vs the vote of as many samples
 
 Nothing here runs a model. `tool-use` reads the run log (`$MINSKY_HOME/logs.db`) of the
 machine that ran the evaluation.
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from benchmarks_common import run_log, tool_calls
 
+from minsky.evaluate import vote_prefixes
+from minsky.stats import mcnemar
 from minsky.toolformer import agreement
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -97,8 +100,46 @@ def gains() -> None:
               f"median {statistics.median(best):+.3f}, > 0 at {sum(g > 0 for g in best)}")
 
 
+def matched() -> None:
+    # The organisations table's runs (0-based "index") against vote9 of `minsky eval` on
+    # the same 50 problems (1-based "case"), read off as the vote of as many samples as
+    # the organisation made model calls: the compute-matched baseline, across two runs.
+    log = run_log()
+    ev = [r for r in rows("eval-gsm8k100.jsonl") if r.get("society") == "vote9"]
+    org = [r for r in rows("gsm8k50.jsonl") if "index" in r]
+    for name in ("debate", "mixture", "monarchy", "democracy"):
+        mine = {r["index"]: r for r in org if r["society"] == name}
+        if not mine:
+            continue
+        # calls per problem from the runs this machine's log still holds (the earliest
+        # runs of that table were logged elsewhere and count 0 here)
+        counts = [log.execute("select count(*) from calls where run_id = ?",
+                              (r["run_id"],)).fetchone()[0] for r in mine.values()]
+        calls = [n for n in counts if n] or [0]
+        k = round(sum(calls) / len(calls))
+        if not 1 <= k <= 9:
+            print(f"{name}: {k} calls a problem, beyond vote9")
+            continue
+        votes = {int(r["case"].split(":")[1]) - 1: r
+                 for r in vote_prefixes(ev, "vote9", [k])}
+        shared = sorted(i for i in mine if i in votes)
+        test = mcnemar([votes[i]["correct"] for i in shared],
+                       [mine[i]["correct"] for i in shared])
+        tokens = sum(mine[i]["prompt_tokens"] + mine[i]["completion_tokens"] for i in shared)
+        vote_tokens = sum(votes[i]["prompt_tokens"] + votes[i]["completion_tokens"]
+                          for i in shared)
+        print(f"{name}: {sum(calls) / len(calls):.1f} calls a problem (from {len(calls)} "
+              f"logged runs); on {len(shared)} shared "
+              f"problems {sum(mine[i]['correct'] for i in shared)} right against "
+              f"vote9[:{k}] {sum(votes[i]['correct'] for i in shared)} "
+              f"({test.b01} only {name}, {test.b10} only the vote, McNemar p = "
+              f"{test.p_value:.3g}); tokens a problem {tokens / len(shared):.0f} vs "
+              f"{vote_tokens / len(shared):.0f}")
+
+
 if __name__ == "__main__":
-    reads = {"greedy": greedy, "tool-use": tool_use, "arena": arena, "gains": gains}
+    reads = {"greedy": greedy, "tool-use": tool_use, "arena": arena, "gains": gains,
+             "matched": matched}
     if len(sys.argv) != 2 or sys.argv[1] not in reads:
         sys.exit(f"usage: python benchmarks/reads.py {{{'|'.join(reads)}}}")
     reads[sys.argv[1]]()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from minsky.cli import main
@@ -172,9 +174,11 @@ def test_wall_time_is_the_union_of_the_runs_in_flight() -> None:
     assert busy_seconds([]) == 0
 
 
-def test_ctrl_c_loses_nothing_and_the_rerun_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_a_stopped_eval_loses_nothing_and_the_rerun_resumes(
+        tmp_path: Path, minsky_home: Path, stop: signal.Signals) -> None:
     import os
-    import signal
+    import sqlite3
     import subprocess
     import sys
     import time
@@ -196,10 +200,14 @@ def test_ctrl_c_loses_nothing_and_the_rerun_resumes(tmp_path: Path) -> None:
     deadline = time.monotonic() + 60
     while len(saved()) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    proc.send_signal(stop)  # SIGINT is what Ctrl-C sends; SIGTERM what `kill` does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "rerun the same command to resume" in err and "Traceback" not in err
+    with sqlite3.connect(minsky_home / "logs.db") as db:
+        statuses = dict(db.execute("SELECT status, count(*) FROM runs GROUP BY status"))
+    # the run in flight when it stopped is marked, not left `running` for ever
+    assert statuses.get("interrupted") == 1 and "running" not in statuses, statuses
     before = saved()
     assert 3 <= len(before) < 12
     again = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=60,
@@ -209,3 +217,48 @@ def test_ctrl_c_loses_nothing_and_the_rerun_resumes(tmp_path: Path) -> None:
     assert len(after) == len(set(after)) == 12  # nothing redone, nothing missing
     assert after[: len(before)] == before
     assert json.loads(again.stdout)["results"][0]["n"] == 12
+
+
+def test_matched_vote_is_read_off_a_larger_vote_in_the_same_evaluation(tmp_path: Path) -> None:
+    bench = gsm8k_file(tmp_path / "mini.jsonl", 3)
+    debate = tmp_path / "d.toml"
+    debate.write_text(
+        'name = "mini-debate"\norganisation = "debate"\nmodel = "echo:"\n[params]\nrounds = 2\n'
+        '[[agents]]\nname = "d"\ngroup = "debater"\ncount = 2\n'
+    )
+    out = tmp_path / "r.jsonl"
+    # vote9 is vote5's agent nine times: its first four members are the 4-sample vote
+    result = run_eval("--bench", str(bench), "--society", str(debate), "--society", "vote9",
+                      "--matched", "--model", "echo:", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert [r["society"] for r in summary["results"]] == ["mini-debate", "vote9[:4]", "vote9"]
+    assert summary["results"][1]["calls_per_case"] == 4
+    (pair,) = summary["matched"]
+    assert (pair["a"], pair["b"], pair["cases"]) == ("vote9[:4]", "mini-debate", 3)
+    saved = {json.loads(x)["society"] for x in out.read_text().splitlines() if '"case"' in x}
+    assert saved == {"mini-debate", "vote9"}  # no vote@4 was sampled
+
+
+def test_prefixes_skip_a_vote_own_size_and_need_a_vote(tmp_path: Path) -> None:
+    bench = gsm8k_file(tmp_path / "mini.jsonl", 2)
+    five = society_file(tmp_path / "v5.toml", "v5", "vote", 5)
+    nine = society_file(tmp_path / "v9.toml", "v9", "vote", 9)
+    out = str(tmp_path / "r.jsonl")
+    result = run_eval("--bench", str(bench), "--society", str(five), "--society", str(nine),
+                      "--prefixes", "1,5,7", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert [r["society"] for r in json.loads(result.stdout)["results"]] == [
+        "v5[:1]", "v5", "v9[:1]", "v9[:5]", "v9[:7]", "v9"]
+    one = society_file(tmp_path / "one.toml", "one")
+    bad = run_eval("--bench", str(bench), "--society", str(one), "--prefixes", "3",
+                   "--out", out)
+    assert bad.exit_code == 2 and "--prefixes: no vote society" in bad.output
+
+
+def test_a_single_on_another_model_is_a_level_on_the_plot() -> None:
+    from minsky.evaluate import plot_levels
+    from minsky.society import load
+
+    socs = [load("single", "echo:"), load("vote9", "echo:"), load("single-1.5b")]
+    assert plot_levels(socs) == {"single-1.5b": "qwen1.5b"}

@@ -8,7 +8,9 @@ first a paired exact McNemar test against the first, on the cases both answered.
 
 Compute-matched baselines ("More Agents Is All You Need" asks for them): a society that
 makes c model calls per case is also compared with `vote` over c samples — the same
-agent and sampling as the built-in `vote5` — on the same cases.
+agent and sampling as the built-in `vote5` — on the same cases. When the evaluation
+also runs a vote of at least c members of that agent (vote9), the baseline is its first
+c members (`prefix_source`), not a second sampling of the same thing.
 
 Scaling curves without rerunning: a `vote` society's rows keep every member's answer and
 tokens in member order, so `vote_prefixes` can score the vote of its first k members for
@@ -150,8 +152,27 @@ def matched_vote(calls: float, model: str | None = None, template: str = "vote5"
     return replace(society, source=base.source)
 
 
-def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
-    """Accuracy with Wilson intervals, tokens and time per society; paired tests."""
+def prefix_source(baseline: Society, societies: Sequence[Society]) -> Society | None:
+    """A `vote` society among `societies` whose first members are exactly `baseline`'s
+    (same role, model, options and tools, member by member), so `baseline` can be read
+    off its rows as a prefix instead of being run again; None when there is none."""
+
+    def sampling(agents: Sequence[Any]) -> list[tuple[Any, ...]]:
+        # names differ (solver vs solver-1) and do not reach the model; the rest does
+        return [(a.role, a.model, a.options, a.tools, a.society) for a in agents]
+
+    want = sampling(baseline.agents)
+    for society in societies:
+        if (society.config.organisation == "vote" and len(society.agents) >= len(want)
+                and sampling(society.agents[: len(want)]) == want):
+            return society
+    return None
+
+
+def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str],
+              matched: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """Accuracy with Wilson intervals, tokens and time per society; paired tests of every
+    society against the first, and of each (society, compute-matched vote) in `matched`."""
     cases = [r for r in rows if "case" in r]
     results = []
     for name in names:
@@ -168,25 +189,38 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str,
             # a vote prefix took no time of its own: it was read off the full vote
             "wall_s": None if mine[0].get("derived") else round(busy_seconds(mine), 1),
         })
-    paired = []
-    if results:
-        first = results[0]["society"]
-        by_case = {(r["society"], r["case"]): bool(r["correct"]) for r in cases}
-        for other in results[1:]:
-            shared = sorted(c for s, c in by_case if s == first and (other["society"], c)
-                            in by_case)
-            if not shared:
-                continue
-            test = mcnemar([by_case[(first, c)] for c in shared],
-                           [by_case[(other["society"], c)] for c in shared])
-            paired.append({"a": first, "b": other["society"], "cases": len(shared),
-                           **test.to_dict()})
-    return {"results": results, "paired": paired}
+    by_case = {(r["society"], r["case"]): bool(r["correct"]) for r in cases}
+
+    def pair(a: str, b: str) -> dict[str, Any] | None:
+        shared = sorted(c for s, c in by_case if s == a and (b, c) in by_case)
+        if not shared:
+            return None
+        test = mcnemar([by_case[(a, c)] for c in shared], [by_case[(b, c)] for c in shared])
+        return {"a": a, "b": b, "cases": len(shared), **test.to_dict()}
+
+    firsts = [(results[0]["society"], r["society"]) for r in results[1:]]
+    paired = [p for a, b in firsts if (p := pair(a, b))]
+    out: dict[str, Any] = {"results": results, "paired": paired}
+    if matched:
+        out["matched"] = [p for a, b in matched if (p := pair(a, b))]
+    return out
+
+
+def plot_levels(societies: Sequence[Society]) -> dict[str, str]:
+    """Name → model of each one-member society on a model the first society does not use.
+
+    Such a society (single-1.5b beside votes of the 0.5B model) is a level for the curve
+    to reach, not a point on it, so the plot draws it as a band across."""
+    base = {a.model for a in societies[0].agents}
+    return {s.name: s.agents[0].model for s in societies
+            if len(s.agents) == 1 and s.agents[0].model not in base}
 
 
 def plot_scaling(results: Sequence[dict[str, Any]], members: dict[str, int], path: Path,
-                 title: str) -> None:
-    """Accuracy against the number of members or samples, with the Wilson intervals."""
+                 title: str, levels: dict[str, str] | None = None) -> None:
+    """Accuracy against the number of members or samples, with the Wilson intervals; a
+    vote and its prefixes joined by a line; each society in `levels` (name → model) drawn
+    as a horizontal band at its accuracy and interval."""
     try:
         import matplotlib
     except ImportError:
@@ -195,14 +229,27 @@ def plot_scaling(results: Sequence[dict[str, Any]], members: dict[str, int], pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    levels = levels or {}
     fig, ax = plt.subplots(figsize=(6, 4))
+    curves: dict[str, list[tuple[int, float]]] = {}
     for r in results:
-        x = members.get(r["society"], 1)
-        acc = r["accuracy"]
+        name, acc = r["society"], r["accuracy"]
+        if name in levels:
+            line = ax.axhline(acc, linestyle="--", linewidth=1)
+            ax.axhspan(r["ci_low"], r["ci_high"], color=line.get_color(), alpha=0.12)
+            ax.annotate(f"{name} ({levels[name]})", (1, acc), xycoords=("axes fraction",
+                        "data"), xytext=(-4, 4), textcoords="offset points", ha="right",
+                        fontsize=8)
+            continue
+        x = members.get(name, 1)
         ax.errorbar([x], [acc], yerr=[[acc - r["ci_low"]], [r["ci_high"] - acc]],
                     fmt="o", capsize=4)
-        ax.annotate(r["society"], (x, acc), textcoords="offset points", xytext=(6, 4),
-                    fontsize=8)
+        ax.annotate(name, (x, acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        curves.setdefault(name.split("[:")[0], []).append((x, acc))
+    for points in curves.values():
+        if len(points) > 1:
+            xs, ys = zip(*sorted(points), strict=True)
+            ax.plot(xs, ys, color="grey", linewidth=1, zorder=0)
     ax.set_xlabel("members / samples per case")
     ax.set_ylabel("accuracy (95 % Wilson interval)")
     ax.set_ylim(0, 1)

@@ -142,10 +142,11 @@ def eval_table(summary: dict[str, Any]) -> Group:
                       "—" if r["wall_s"] is None else f"{r['wall_s']:.0f}")
     lines: list[Any] = [Text(f"{summary['bench']} · {summary['cases']} cases", style="bold"),
                         table]
-    for p in summary["paired"]:
+    matched = [("compute-matched: ", p) for p in summary.get("matched", [])]
+    for prefix, p in [("", p) for p in summary["paired"]] + matched:
         lines.append(Text(
-            f"{p['b']} vs {p['a']}: {p['difference']:+.1%} on {p['cases']} shared cases "
-            f"(McNemar exact p = {p['p_value']:.3g}; {p['b01']} only {p['b']} right, "
+            f"{prefix}{p['b']} vs {p['a']}: {p['difference']:+.1%} on {p['cases']} shared "
+            f"cases (McNemar exact p = {p['p_value']:.3g}; {p['b01']} only {p['b']} right, "
             f"{p['b10']} only {p['a']} right)"))
     lines.append(Text(f"results: {summary['out']}", style="dim"))
     return Group(*lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import click
 
-from minsky.cli.core import friendly, main
+from minsky.cli.core import friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.plugins import BackendSettings
 from minsky.runlog import RunLog
@@ -85,7 +84,7 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
         finally:
             await runner.backends.aclose()
 
-    report = asyncio.run(go())
+    report = run_async(go())
     report["out"] = str(out)
     if plot:
         plot_wealth(report["wealth_over_time"], plot, f"{soc.name}: wealth over time")

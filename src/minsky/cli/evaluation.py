@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import click
 
 from minsky import render
-from minsky.cli.core import friendly, main
+from minsky.cli.core import friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.models import default_model
 from minsky.plugins import BackendSettings
@@ -52,7 +51,9 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     from minsky.evaluate import (
         evaluate_society,
         matched_vote,
+        plot_levels,
         plot_scaling,
+        prefix_source,
         read_rows,
         vote_prefixes,
     )
@@ -73,6 +74,18 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
         raise MinskyError(f"--prefixes {prefixes!r}: expected numbers like 1,3,5") from None
     cases = load_benchmark(bench, limit, seed, fields)
     socs = [societies.load(ref, model) for ref in society_refs]
+    votes = {s.name: len(s.agents) for s in socs if s.config.organisation == "vote"}
+    if ks and not votes:
+        raise MinskyError("--prefixes: no vote society to take prefixes of; add one "
+                          "(e.g. --society vote9)")
+    for k in ks:
+        if not 1 <= k <= max(votes.values()):
+            biggest = max(votes, key=lambda name: votes[name])
+            raise MinskyError(f"--prefixes {k}: {biggest} has {votes[biggest]} members")
+    # per vote society, the member counts to score as prefixes; a k equal to a society's
+    # size is that society itself, and a k beyond it is taken from a larger vote
+    prefix_ks = {name: {k for k in ks if k < size} for name, size in votes.items()}
+    pairs: list[tuple[str, str]] = []  # (compute-matched vote, society)
     stem = Path(bench).stem
     out = out or home_dir() / "evals" / f"{stem}-n{len(cases)}-s{seed}.jsonl"
     runner = Runner(Backends(BackendSettings(threads=threads, parallel=parallel)), RunLog())
@@ -108,13 +121,25 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                             if r.get("society") == soc.name and "case" in r]
                     calls = sum(r["calls"] for r in mine) / max(1, len(mine))
                     own = next((a.model for a in soc.agents if a.society is None), None)
-                    queue.insert(0, matched_vote(calls, model or own))
+                    baseline = matched_vote(calls, model or own)
+                    source = prefix_source(baseline, socs)
+                    if source is None:
+                        queue.insert(0, baseline)
+                        pairs.append((baseline.name, soc.name))
+                    else:
+                        # a vote in this evaluation already holds those samples: read
+                        # the baseline off its first members rather than sample again
+                        n, size = len(baseline.agents), len(source.agents)
+                        if n < size:
+                            prefix_ks[source.name].add(n)
+                        pairs.append((source.name if n == size else f"{source.name}[:{n}]",
+                                      soc.name))
         finally:
             await runner.backends.aclose()
         return names
 
     try:
-        names = asyncio.run(run_all())
+        names = run_async(run_all())
     except KeyboardInterrupt:
         saved = sum(1 for r in read_rows(out) if "case" in r)
         click.echo(f"interrupted: {saved} finished case(s) are in {out}; rerun the same "
@@ -122,18 +147,19 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
         sys.exit(130)
     case_ids = {c.id for c in cases}
     rows = [r for r in read_rows(out) if r.get("case") in case_ids]  # this run's cases only
-    for soc in socs:
-        if ks and soc.config.organisation == "vote":
-            rows += vote_prefixes(rows, soc.name, ks)
-            at = names.index(soc.name)
-            names[at:at] = [f"{soc.name}[:{k}]" for k in ks]
-    summary = summarise_eval(rows, names)
+    for name, own_ks in prefix_ks.items():
+        mine = sorted(own_ks)
+        rows += vote_prefixes(rows, name, mine)
+        at = names.index(name)
+        names[at:at] = [f"{name}[:{k}]" for k in mine]
+    summary = summarise_eval(rows, names, pairs)
     summary.update({"bench": str(bench), "cases": len(cases), "out": str(out)})
     if plot:
         members = {s.name: len(s.agents) for s in socs}
         members.update({n: int(n.split("@")[1]) for n in names if n.startswith("vote@")})
         members.update({n: int(n.split("[:")[1][:-1]) for n in names if n.endswith("]")})
-        plot_scaling(summary["results"], members, plot, f"{stem}: {len(cases)} cases")
+        plot_scaling(summary["results"], members, plot, f"{stem}: {len(cases)} cases",
+                     plot_levels(socs))
         summary["plot"] = str(plot)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -196,7 +222,7 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
         finally:
             await runner.backends.aclose()
 
-    asyncio.run(go())
+    run_async(go())
     board = leaderboard(jsonl_rows(out))
     board.update({"prompts": len(items), "judge": judge_soc.name, "out": str(out)})
     if plot:
@@ -247,7 +273,7 @@ def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
         finally:
             await backend.aclose()
 
-    result = asyncio.run(go())
+    result = run_async(go())
     result.update({"bench": str(bench), "model": backend.describe()})
     if as_json:
         click.echo(json.dumps(result, indent=2))

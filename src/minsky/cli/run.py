@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import click
 
 from minsky import render
-from minsky.cli.core import emit, friendly, main
+from minsky.cli.core import emit, friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.models import MODELS
 from minsky.plugins import BackendSettings
@@ -80,7 +79,7 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
             await runner.backends.aclose()
 
     try:
-        result = asyncio.run(go())
+        result = run_async(go())
     except KeyboardInterrupt:
         click.echo("interrupted; what finished is in the run log (minsky logs list)", err=True)
         sys.exit(130)
@@ -128,5 +127,5 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
         finally:
             await runner.backends.aclose()
 
-    rows = asyncio.run(go())
+    rows = run_async(go())
     click.echo(json.dumps({"questions": len(items), "answered_now": len(rows), "out": str(out)}))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from minsky.cli.core import friendly, main
+from minsky.cli.core import friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.models import default_model
 
@@ -59,4 +58,4 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
         finally:
             await backend.aclose()
 
-    click.echo(json.dumps(asyncio.run(go()), indent=2))
+    click.echo(json.dumps(run_async(go()), indent=2))
