@@ -19,6 +19,7 @@ from minsky.organisations.base import (
     SocietyView,
     Task,
     Turn,
+    choice_letters,
     detect_kind,
 )
 from minsky.organisations.vote import SINGLE, VOTE, VoteParams, single, vote
@@ -372,3 +373,17 @@ def test_turn_text_is_the_reply_text() -> None:
 )
 def test_detect_kind(question: str, kind: str) -> None:
     assert detect_kind(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "letters"),
+    [
+        ("Which?\nA) one\nB) two\nC) three\nD) four", "ABCD"),
+        ("Which?\n(A) one\n(B) two\n(C) three\n(D) four\n(E) five\n(F) six", "ABCDEF"),
+        ("Which?\nA. one\nB. two", "AB"),
+        ("Only A) one option", "ABCDE"),  # fewer than two options listed: the default
+        ("What is 2 + 3?", "ABCDE"),
+    ],
+)
+def test_choice_letters_are_the_options_the_question_lists(question: str, letters: str) -> None:
+    assert choice_letters(question) == letters

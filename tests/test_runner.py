@@ -571,3 +571,18 @@ async def test_replies_that_returned_are_logged_even_if_the_round_times_out(
     assert result.status == "timeout"
     calls = log.get_run(result.run_id)["calls"]
     assert sorted(c["agent"] for c in calls) == ["quick-1", "quick-2"]
+
+
+async def test_a_choice_question_offers_only_its_own_letters(make_society) -> None:
+    seen: list[ChatRequest] = []
+
+    def reply(request: ChatRequest) -> str:
+        seen.append(request)
+        return "The answer is E."  # a letter this question does not offer
+
+    society = vote_society(make_society, count=1)
+    question = "Which gas do plants take in?\nA) oxygen\nB) carbon dioxide\nC) helium\nD) neon"
+    result = await runner({"fake:a": FunctionBackend(reply)}).run(society, question)
+    prompt = seen[0].messages[-1].content
+    assert 'one of the letters A, B, C, D.' in prompt
+    assert result.answer is None  # "E" is not an answer to a four-option question

@@ -32,6 +32,7 @@ from minsky.organisations.base import (
     Status,
     Task,
     Turn,
+    choice_letters,
     detect_kind,
 )
 from minsky.plugins import BackendSettings, ToolContext, backend_types, tool_types
@@ -156,7 +157,7 @@ class Runner:
         """
         cfg = society.config
         answer_kind = kind or (cfg.answer if cfg.answer != "auto" else detect_kind(question))
-        task = Task(question, answer_kind)  # type: ignore[arg-type]
+        task = Task(question, answer_kind, choice_letters(question))  # type: ignore[arg-type]
         backends = {
             a.model: self.backends.get(a.model) for a in society.agents if a.society is None
         }

@@ -33,6 +33,17 @@ class Task:
 
 
 _CHOICE_LINE = re.compile(r"^\s*\(?([A-E])[).:]\s+\S", re.MULTILINE)
+_OPTION_LINE = re.compile(r"^\s*\(?([A-Z])[).:]\s+\S", re.MULTILINE)
+
+
+def choice_letters(question: str) -> str:
+    """The letters a multiple-choice question offers ("A) …" lines), in order; "ABCDE"
+    when it lists fewer than two.
+
+    The answer instruction names them and the answer extractor accepts only them, so a
+    four-option question is not told that "E" is a possible answer."""
+    letters = "".join(dict.fromkeys(_OPTION_LINE.findall(question)))
+    return letters if len(letters) >= 2 else "ABCDE"
 
 
 def detect_kind(question: str) -> AnswerKind:
