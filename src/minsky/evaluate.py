@@ -14,8 +14,11 @@ c members (`prefix_source`), not a second sampling of the same thing.
 
 Scaling curves without rerunning: a `vote` society's rows keep every member's answer and
 tokens in member order, so `vote_prefixes` can score the vote of its first k members for
-any k. With seeds base+0, base+1, … the first k members of `vote9` are exactly the
-members of a k-member vote, so vote@1/3/5 come from one vote9 run at no extra cost.
+any k. With seeds base+0, base+1, … the first k members of `vote9` are configured exactly
+as the members of a k-member vote (same role, sampling settings and seeds), so vote@1/3/5
+come from one vote9 run at no extra cost. They are the same vote, not the same samples:
+llama.cpp's numerics depend on which sequences share a batch, so a separate vote5 run
+draws different texts from the same seeds.
 """
 
 from __future__ import annotations
