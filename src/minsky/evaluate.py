@@ -234,7 +234,11 @@ def plot_scaling(results: Sequence[dict[str, Any]], members: dict[str, int], pat
 
     levels = levels or {}
     fig, ax = plt.subplots(figsize=(6, 4))
-    curves: dict[str, list[tuple[int, float]]] = {}
+    curves: dict[str, list[tuple[float, float]]] = {}
+    # each curve (a vote and its prefixes, or a lone society) a little to the side, so
+    # points at the same sample count do not hide each other
+    bases = list(dict.fromkeys(r["society"].split("[:")[0] for r in results
+                               if r["society"] not in levels))
     for r in results:
         name, acc = r["society"], r["accuracy"]
         if name in levels:
@@ -244,11 +248,12 @@ def plot_scaling(results: Sequence[dict[str, Any]], members: dict[str, int], pat
                         "data"), xytext=(-4, 4), textcoords="offset points", ha="right",
                         fontsize=8)
             continue
-        x = members.get(name, 1)
+        base = name.split("[:")[0]
+        x = members.get(name, 1) + 0.1 * (bases.index(base) - (len(bases) - 1) / 2)
         ax.errorbar([x], [acc], yerr=[[acc - r["ci_low"]], [r["ci_high"] - acc]],
                     fmt="o", capsize=4)
         ax.annotate(name, (x, acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
-        curves.setdefault(name.split("[:")[0], []).append((x, acc))
+        curves.setdefault(base, []).append((x, acc))
     for points in curves.values():
         if len(points) > 1:
             xs, ys = zip(*sorted(points), strict=True)

@@ -73,6 +73,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     except ValueError:
         raise MinskyError(f"--prefixes {prefixes!r}: expected numbers like 1,3,5") from None
     cases = load_benchmark(bench, limit, seed, fields)
+    case_ids = {c.id for c in cases}
     socs = [societies.load(ref, model) for ref in society_refs]
     votes = {s.name: len(s.agents) for s in socs if s.config.organisation == "vote"}
     if ks and not votes:
@@ -112,8 +113,8 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                         bar.update(task, advance=1,
                                    acc=f"accuracy {seen['right'] / seen['n']:.0%}")
 
-                    done = sum(1 for r in read_rows(out)
-                               if r.get("society") == soc.name and "case" in r)
+                    done = sum(1 for r in read_rows(out)  # of this run's cases only
+                               if r.get("society") == soc.name and r.get("case") in case_ids)
                     bar.update(task, completed=done)
                     await evaluate_society(runner, soc, cases, out, concurrency, tick)
                 if matched and soc.config.organisation not in ("vote", "single"):
@@ -145,7 +146,6 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
         click.echo(f"interrupted: {saved} finished case(s) are in {out}; rerun the same "
                    "command to resume", err=True)
         sys.exit(130)
-    case_ids = {c.id for c in cases}
     rows = [r for r in read_rows(out) if r.get("case") in case_ids]  # this run's cases only
     for name, own_ks in prefix_ks.items():
         mine = sorted(own_ks)
@@ -158,7 +158,8 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
         members = {s.name: len(s.agents) for s in socs}
         members.update({n: int(n.split("@")[1]) for n in names if n.startswith("vote@")})
         members.update({n: int(n.split("[:")[1][:-1]) for n in names if n.endswith("]")})
-        plot_scaling(summary["results"], members, plot, f"{stem}: {len(cases)} cases",
+        plot_scaling(summary["results"], members, plot,
+                     f"{Path(bench).parent.name}/{stem}: {len(cases)} cases",
                      plot_levels(socs))
         summary["plot"] = str(plot)
     if as_json:
