@@ -175,7 +175,7 @@ def prefix_source(baseline: Society, societies: Sequence[Society]) -> Society | 
 def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str],
               matched: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """Accuracy with Wilson intervals, tokens and time per society; paired tests of every
-    society against the first, and of each (society, compute-matched vote) in `matched`."""
+    society against the first, and of each (compute-matched vote, society) in `matched`."""
     cases = [r for r in rows if "case" in r]
     results = []
     for name in names:
