@@ -27,6 +27,15 @@ def society_file(path: Path, name: str, organisation: str = "single", count: int
     return path
 
 
+def debate_file(path: Path) -> Path:
+    """Two debaters over two rounds on the echo backend: four calls a case."""
+    path.write_text(
+        'name = "mini-debate"\norganisation = "debate"\nmodel = "echo:"\n[params]\nrounds = 2\n'
+        '[[agents]]\nname = "d"\ngroup = "debater"\ncount = 2\n'
+    )
+    return path
+
+
 def run_eval(*args: str):
     return CliRunner().invoke(main, ["eval", *args, "--json"])
 
@@ -88,11 +97,7 @@ def test_eval_resumes_without_redoing_finished_cases(tmp_path: Path) -> None:
 
 def test_eval_matched_vote_and_plot(tmp_path: Path) -> None:
     bench = gsm8k_file(tmp_path / "mini.jsonl", 3)
-    debate = tmp_path / "d.toml"
-    debate.write_text(
-        'name = "mini-debate"\norganisation = "debate"\nmodel = "echo:"\n[params]\nrounds = 2\n'
-        '[[agents]]\nname = "d"\ngroup = "debater"\ncount = 2\n'
-    )
+    debate = debate_file(tmp_path / "d.toml")
     plot = tmp_path / "scaling.png"
     result = run_eval("--bench", str(bench), "--society", str(debate), "--matched",
                       "--model", "echo:", "--out", str(tmp_path / "r.jsonl"), "--plot", str(plot))
@@ -221,11 +226,7 @@ def test_a_stopped_eval_loses_nothing_and_the_rerun_resumes(
 
 def test_matched_vote_is_read_off_a_larger_vote_in_the_same_evaluation(tmp_path: Path) -> None:
     bench = gsm8k_file(tmp_path / "mini.jsonl", 3)
-    debate = tmp_path / "d.toml"
-    debate.write_text(
-        'name = "mini-debate"\norganisation = "debate"\nmodel = "echo:"\n[params]\nrounds = 2\n'
-        '[[agents]]\nname = "d"\ngroup = "debater"\ncount = 2\n'
-    )
+    debate = debate_file(tmp_path / "d.toml")
     out = tmp_path / "r.jsonl"
     # vote9 is vote5's agent nine times: its first four members are the 4-sample vote
     result = run_eval("--bench", str(bench), "--society", str(debate), "--society", "vote9",

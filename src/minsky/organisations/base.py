@@ -32,7 +32,6 @@ class Task:
     choices: str = "ABCDE"
 
 
-_CHOICE_LINE = re.compile(r"^\s*\(?([A-E])[).:]\s+\S", re.MULTILINE)
 _OPTION_LINE = re.compile(r"^\s*\(?([A-Z])[).:]\s+\S", re.MULTILINE)
 
 
@@ -48,7 +47,8 @@ def choice_letters(question: str) -> str:
 
 def detect_kind(question: str) -> AnswerKind:
     """Guess the answer kind of a question: choice letters, a number, or free text."""
-    if len(set(_CHOICE_LINE.findall(question))) >= 2:
+    # two or more "A) …" lines among A–E (a lone "I." or "X:" line is not a choice list)
+    if len(set(_OPTION_LINE.findall(question)) & set("ABCDE")) >= 2:
         return "choice"
     if re.search(r"\d", question) or re.search(r"\bhow (many|much)\b", question, re.I):
         return "number"
