@@ -14,14 +14,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from minsky.cli import main
-from minsky.society import builtin_names
+from minsky.society import DEFAULT_SOCIETY, builtin_names
 
 # `echo:` (nothing after the scheme) is what the docs use, but see
 # test_ask_with_the_bare_echo_scheme: it does not reach the echo backend
 ECHO = "echo:cli"
 QUESTION = "What is 2+3?"
 BUILTINS = {
-    "single": ("single", 1), "vote3": ("vote", 3), "vote5": ("vote", 5), "vote9": ("vote", 9)
+    "single": ("single", 1), "vote3": ("vote", 3), "vote5": ("vote", 5), "vote9": ("vote", 9),
+    "consensus": ("consensus", 8),
 }
 
 
@@ -294,13 +295,15 @@ def test_societies_json_lists_the_builtins() -> None:
     shapes = {r["name"]: (r["organisation"], r["members"]) for r in rows}
     assert {name: shapes.get(name) for name in BUILTINS} == BUILTINS
     assert all(r["description"] for r in rows)
+    assert [r["name"] for r in rows if r["default"]] == [DEFAULT_SOCIETY] == ["consensus"]
 
 
 def test_societies_text() -> None:
     result = cli("societies")
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()
-    assert [line.split()[0] for line in lines] == builtin_names()
+    assert [line.lstrip("* ").split()[0] for line in lines] == builtin_names()
+    assert [line.split()[1] for line in lines if line.startswith("*")] == [DEFAULT_SOCIETY]
     assert set(BUILTINS) <= set(builtin_names())
 
 

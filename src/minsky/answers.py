@@ -259,7 +259,8 @@ def extract_answer(text: str, kind: AnswerKind = "number", choices: str = "ABCDE
     return _extract_text(text)
 
 
-def _canonical(answer: str, kind: AnswerKind) -> str | None:
+def canonical(answer: str, kind: AnswerKind) -> str | None:
+    """An answer in the form votes are counted in (None: it says nothing)."""
     if kind == "number":
         return normalise_number(answer) or (answer.strip() or None)
     if kind == "choice":
@@ -275,7 +276,7 @@ def answers_match(
     _check_kind(kind)
     if a is None or b is None:
         return False
-    ca, cb = _canonical(a, kind), _canonical(b, kind)
+    ca, cb = canonical(a, kind), canonical(b, kind)
     if ca is None or cb is None:
         return False
     if kind == "number":
@@ -334,7 +335,7 @@ def tally_votes(answers: list[str | None], kind: AnswerKind = "number") -> Tally
     counts: dict[str, int] = {}
     abstained = 0
     for raw in answers:
-        answer = None if raw is None else _canonical(raw, kind)
+        answer = None if raw is None else canonical(raw, kind)
         if answer is None:
             abstained += 1
             continue

@@ -58,6 +58,7 @@ def register_backends(register: Callable[[BackendType], None]) -> None:
 
 @hookimpl
 def register_organisations(register: Callable[[Organisation], None]) -> None:
+    from minsky.organisations.consensus import CONSENSUS
     from minsky.organisations.contest import CONTEST
     from minsky.organisations.debate import DEBATE
     from minsky.organisations.democracy import DEMOCRACY
@@ -66,7 +67,8 @@ def register_organisations(register: Callable[[Organisation], None]) -> None:
     from minsky.organisations.roleplay import ROLEPLAY
     from minsky.organisations.vote import SINGLE, VOTE
 
-    for org in (SINGLE, VOTE, MONARCHY, DEMOCRACY, DEBATE, MIXTURE, ROLEPLAY, CONTEST):
+    for org in (SINGLE, VOTE, MONARCHY, DEMOCRACY, DEBATE, MIXTURE, ROLEPLAY, CONTEST,
+                CONSENSUS):
         register(org)
 
 

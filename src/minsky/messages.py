@@ -32,9 +32,31 @@ class Options(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     # local backends only; keeps sampling cheap on 150k-token vocabularies (0 = off)
     top_k: int = Field(40, ge=0)
+    # local backends only: drop tokens less likely than min_p × the likeliest (0 = off)
+    min_p: float = Field(0.0, ge=0.0, lt=1.0)
+    # local backends only: divide the logits of tokens seen in the last 64 (1 = off)
+    repeat_penalty: float = Field(1.0, ge=1.0, le=2.0)
     max_tokens: int = Field(256, ge=1, le=32768)
     seed: int | None = None
     stop: list[str] = Field(default_factory=list)
+    # return each generated token's log-probability (the reply's confidence signal)
+    logprobs: bool = False
+    # return the likeliest alternatives at each generated position (for scoring options)
+    top_logprobs: int = Field(0, ge=0, le=20)
+
+
+# options added after runs were first logged: left out of a request's record while at
+# their defaults, so a request's hash (how a resumed run finds its logged reply) is the
+# same as before they existed
+_LATER_OPTIONS = {"min_p": 0.0, "repeat_penalty": 1.0, "logprobs": False, "top_logprobs": 0}
+
+
+def _options_dict(options: Options) -> dict[str, Any]:
+    data = options.model_dump()
+    for key, default in _LATER_OPTIONS.items():
+        if data[key] == default:
+            del data[key]
+    return data
 
 
 @dataclass
@@ -57,7 +79,7 @@ class ChatRequest:
     def to_dict(self) -> dict[str, Any]:
         return {
             "messages": [asdict(m) for m in self.messages],
-            "options": self.options.model_dump(),
+            "options": _options_dict(self.options),
             "grammar": self.grammar,
             "json_schema": self.json_schema,
             "prefix": self.prefix,
@@ -98,6 +120,10 @@ class ChatReply:
     finish_reason: Literal["stop", "length", "error"] = "stop"
     error: str | None = None
     stop: str | None = None  # the stop string that ended generation, if one did
+    # natural-log probability of each generated token under the model (Options.logprobs)
+    logprobs: list[float] | None = None
+    # per generated position: the likeliest tokens' text → log-probability
+    top_logprobs: list[dict[str, float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,4 +133,6 @@ class ChatReply:
             "finish_reason": self.finish_reason,
             "error": self.error,
             "stop": self.stop,
+            "logprobs": self.logprobs,
+            "top_logprobs": self.top_logprobs,
         }

@@ -76,6 +76,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX tool_calls_run ON tool_calls(run_id, id);
         """,
     ),
+    (
+        "004_call_logprobs",
+        # token log-probabilities of a reply, where they were asked for: confidence-weighted
+        # votes and option scoring read them, so a resumed run must get them back
+        "ALTER TABLE calls ADD COLUMN logprobs_json TEXT;",
+    ),
 ]
 
 
@@ -84,6 +90,12 @@ def request_hash(agent: str, request: ChatRequest, model: str = "") -> str:
     canonical = json.dumps({"agent": agent, "model": model, **request.to_dict()},
                            sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _logprobs_json(reply: ChatReply) -> str | None:
+    if reply.logprobs is None and reply.top_logprobs is None:
+        return None
+    return json.dumps({"logprobs": reply.logprobs, "top_logprobs": reply.top_logprobs})
 
 
 class RunLog:
@@ -183,11 +195,15 @@ class RunLog:
         u = reply.usage
         with self.db:
             self.db.execute(
-                "INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO calls (id, run_id, round, idx, agent, purpose, backend, "
+                "request_json, request_hash, text, finish_reason, error, prompt_tokens, "
+                "completion_tokens, cached_tokens, latency_s, replayed, created_at, "
+                "logprobs_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (call_id, run_id, round_no, idx, agent, purpose, backend,
                  json.dumps(request.to_dict()), request_hash(agent, request, model), reply.text,
                  reply.finish_reason, reply.error, u.prompt_tokens, u.completion_tokens,
-                 u.cached_tokens, reply.latency_s, int(replayed), time.time()),
+                 u.cached_tokens, reply.latency_s, int(replayed), time.time(),
+                 _logprobs_json(reply)),
             )
             rows = [(m.role, m.content) for m in request.messages] + [("assistant", reply.text)]
             self.db.executemany(
@@ -291,9 +307,11 @@ class RunLog:
             if c["finish_reason"] == "error":
                 continue  # a failed call is worth trying again
             usage = Usage(c["prompt_tokens"], c["completion_tokens"], c["cached_tokens"])
-            found[c["request_hash"]].append(
-                ChatReply(c["text"], usage, c["latency_s"], c["finish_reason"])
-            )
+            reply = ChatReply(c["text"], usage, c["latency_s"], c["finish_reason"])
+            if c["logprobs_json"]:
+                probs = json.loads(c["logprobs_json"])
+                reply.logprobs, reply.top_logprobs = probs["logprobs"], probs["top_logprobs"]
+            found[c["request_hash"]].append(reply)
         return found
 
 

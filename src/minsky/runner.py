@@ -162,7 +162,8 @@ class Runner:
             a.model: self.backends.get(a.model) for a in society.agents if a.society is None
         }
         constrained = {m: b.capabilities.grammar for m, b in backends.items()}
-        view = SocietyView(society.members(constrained), society.params)
+        prefill = {m: b.capabilities.prefill for m, b in backends.items()}
+        view = SocietyView(society.members(constrained, prefill), society.params)
         by_agent = {a.name: a for a in society.agents}
 
         replay = replay if replay is not None else {}
@@ -376,7 +377,8 @@ def _request(ask: Ask, options: Any, backend: Backend | None, cap: int) -> ChatR
     if cap < opts.max_tokens:
         opts = opts.model_copy(update={"max_tokens": max(1, cap)})
     grammar = ask.grammar if backend is not None and backend.capabilities.grammar else None
-    return ChatRequest(list(ask.messages), opts, grammar=grammar)
+    prefix = ask.prefix if backend is not None and backend.capabilities.prefill else ""
+    return ChatRequest(list(ask.messages), opts, grammar=grammar, prefix=prefix)
 
 
 def _capped(society: Society, cap: int) -> Society:

@@ -40,6 +40,9 @@ from minsky.plugins import organisations, tool_types
 from minsky.tools.calls import ToolLimits
 
 DEFAULT_ROLE = "You are a helpful, careful assistant. You reason step by step."
+# what `minsky ask` and `minsky batch` run without --society: the built-in society that
+# measurably beats its single member (docs/benchmarks.md, "A society that beats its member")
+DEFAULT_SOCIETY = "consensus"
 MAX_DEPTH = 4  # societies nested deeper than this are refused (it also stops cycles)
 
 
@@ -133,10 +136,15 @@ class Society:
     def name(self) -> str:
         return self.config.name
 
-    def members(self, constrained: dict[str, bool]) -> list[Member]:
-        """The members as the organisation sees them; `constrained` maps model → grammar."""
+    def members(
+        self, constrained: dict[str, bool], prefill: dict[str, bool] | None = None
+    ) -> list[Member]:
+        """The members as the organisation sees them; `constrained` maps model → grammar,
+        `prefill` model → whether its backend continues a begun reply."""
+        prefill = prefill or {}
         return [
-            Member(a.name, a.role, a.options, constrained.get(a.model, False), a.group)
+            Member(a.name, a.role, a.options, constrained.get(a.model, False), a.group,
+                   prefill.get(a.model, False))
             for a in self.agents
         ]
 

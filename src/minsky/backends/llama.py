@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from minsky.backends.base import Backend, Capabilities
-from minsky.backends.scoring import Scored, ScoreJob, ScoringEngine
+from minsky.backends.scoring import Scored, ScoreJob, ScoringEngine, logit_rows
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
 
@@ -66,6 +68,8 @@ class _Slot:
     n_generated: int = 0
     n_cached_prompt: int = 0
     i_batch: int = -1
+    logprobs: list[float] = field(default_factory=list)
+    top_logprobs: list[dict[str, float]] = field(default_factory=list)
 
 
 _LOG_SINK: Any = None
@@ -305,13 +309,20 @@ class _Engine(ScoringEngine):
                 raise MinskyError("the grammar does not parse (llama.cpp GBNF)")
             ll.llama_sampler_chain_add(chain, g)
         opts = request.options
-        if opts.temperature <= 0:
+        sampled = opts.temperature > 0
+        if sampled and opts.top_k > 0:
+            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_k(opts.top_k))
+        if opts.repeat_penalty > 1.0:
+            # after top-k: the penalty visits every candidate left, so fewer is cheaper
+            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_penalties(
+                self.n_vocab, 64, opts.repeat_penalty, 0.0, 0.0))
+        if not sampled:
             ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
         else:
             seed = opts.seed if opts.seed is not None else int.from_bytes(os.urandom(4), "little")
-            if opts.top_k > 0:
-                ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_k(opts.top_k))
             ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(opts.top_p, 1))
+            if opts.min_p > 0:
+                ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_min_p(opts.min_p, 1))
             ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(opts.temperature))
             ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed & 0xFFFFFFFF))
         return chain
@@ -419,6 +430,7 @@ class _Engine(ScoringEngine):
             own.prefill = job.tokens[len(own.cached) :]
             own.n_cached_prompt = len(own.cached)
             own.pending, own.out, own.n_generated = None, bytearray(), 0
+            own.logprobs, own.top_logprobs = [], []
         self.waiting.extendleft(reversed(deferred))
 
     def _plan(
@@ -502,8 +514,28 @@ class _Engine(ScoringEngine):
             if slot.job is None or slot.prefill or slot.i_batch < 0:
                 continue
             token = ll.llama_sampler_sample(slot.sampler, self.ctx, slot.i_batch)
+            opts = slot.job.request.options
+            if opts.logprobs or opts.top_logprobs:
+                self._note_logprobs(slot, token, opts.top_logprobs)
             slot.i_batch = -1
             self._take(slot, token)
+
+    def _note_logprobs(self, slot: _Slot, token: int, top: int) -> None:
+        """Record the sampled token's log-probability (and the likeliest alternatives)
+        under the model's own distribution, before any sampler reshaped it."""
+        row = logit_rows(self.ll.llama_get_logits_ith(self.ctx, slot.i_batch), 1,
+                         self.n_vocab)[0]
+        peak = float(row.max())
+        norm = peak + float(np.log(np.exp(row - peak).sum(dtype=np.float64)))
+        if self.ll.llama_vocab_is_eog(self.vocab, token):
+            return  # the end of turn is not part of the text
+        slot.logprobs.append(round(float(row[token]) - norm, 4))
+        if top:
+            best = np.argpartition(row, -top)[-top:]
+            slot.top_logprobs.append({
+                self.piece(int(t)).decode("utf-8", "replace"): round(float(row[t]) - norm, 4)
+                for t in best[np.argsort(-row[best])]
+            })
 
     def _take(self, slot: _Slot, token: int) -> None:
         assert slot.job is not None
@@ -540,6 +572,11 @@ class _Engine(ScoringEngine):
         reply = ChatReply(
             text, usage, time.perf_counter() - job.started, reason, error, stop  # type: ignore[arg-type]
         )
+        opts = job.request.options
+        if opts.logprobs and not error:
+            reply.logprobs = slot.logprobs[: slot.n_generated]
+        if opts.top_logprobs and not error:
+            reply.top_logprobs = slot.top_logprobs[: slot.n_generated]
         if slot.sampler is not None:
             self.ll.llama_sampler_free(slot.sampler)
         slot.job, slot.sampler, slot.prefill, slot.pending = None, None, [], None

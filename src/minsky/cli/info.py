@@ -17,21 +17,23 @@ from minsky.runlog import RunLog
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def list_societies(as_json: bool) -> None:
-    """List the built-in societies."""
+    """List the built-in societies (the default of `ask` is marked *)."""
     from minsky import society as societies
 
     rows: list[dict[str, Any]] = []
     for name in societies.builtin_names():
         soc = societies.load(name)
         rows.append({"name": name, "organisation": soc.config.organisation,
-                     "members": len(soc.agents), "description": soc.config.description})
+                     "members": len(soc.agents), "description": soc.config.description,
+                     "default": name == societies.DEFAULT_SOCIETY})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     width = max(len(r["name"]) for r in rows)
     for r in rows:
-        click.echo(f"{r['name']:<{width}}  {r['organisation']:<9} {r['members']:>2} member(s)  "
-                   f"{r['description']}")
+        mark = "*" if r["default"] else " "
+        click.echo(f"{mark} {r['name']:<{width}}  {r['organisation']:<9} {r['members']:>2} "
+                   f"member(s)  {r['description']}")
 
 
 @main.command("models")

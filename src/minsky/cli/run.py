@@ -15,11 +15,12 @@ from minsky.errors import MinskyError
 from minsky.models import MODELS
 from minsky.plugins import BackendSettings
 from minsky.runlog import RunLog
+from minsky.society import DEFAULT_SOCIETY
 
 
 @main.command()
 @click.argument("question", required=False)
-@click.option("--society", "-s", default="vote5", show_default=True,
+@click.option("--society", "-s", default=DEFAULT_SOCIETY, show_default=True,
               help="a built-in society name or a society TOML file")
 @click.option("--model", "-m", default=None,
               help=f"model for every agent: {', '.join(MODELS)}, a GGUF path or openai:MODEL "
@@ -90,7 +91,7 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
 
 @main.command()
 @click.argument("questions", type=click.Path(path_type=Path))
-@click.option("--society", "-s", default="vote5", show_default=True)
+@click.option("--society", "-s", default=DEFAULT_SOCIETY, show_default=True)
 @click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
 @click.option("--field", default="question", show_default=True,
               help="the question's key in a JSONL file")

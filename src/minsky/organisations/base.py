@@ -64,6 +64,7 @@ class Member:
     options: Options
     constrained: bool = False  # its backend honours grammars, so a format can be forced
     group: str = "member"  # its part in the organisation: expert, leader, critic, …
+    prefill: bool = False  # its backend continues a reply begun for it (`Ask.prefix`)
 
 
 @dataclass
@@ -75,6 +76,8 @@ class Ask:
     purpose: str = "answer"
     grammar: str | None = None
     options: Options | None = None
+    # text the reply starts with (where the backend can continue a reply; else ignored)
+    prefix: str = ""
 
 
 @dataclass

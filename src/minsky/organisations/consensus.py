@@ -1,0 +1,247 @@
+"""`consensus`: calibrated, program-checked voting for small models (issue 15).
+
+Plain voting lets every sample count alike: a reply cut off at max_tokens, a guess, and
+a checked result. This organisation weighs them (rules in `minsky.weighing`):
+
+- **reasoners** write a chain of thought; **programmers** write a `solution()` program
+  that minsky runs in its own interpreter (`minsky.pyrun`, never `exec`); both vote on
+  the number. A truncated reply, an unreadable answer or a rejected/failed program
+  abstains. A reasoning answer that no program agrees with counts `cross_check` times.
+- Each group has a weight; votes may be weighed by the reply's token confidence.
+- Members are asked in windows of `window`, in society-file order (cheap programs and
+  the greedy members first), and asking stops once the leader cannot be caught.
+- **experts** (a bigger model) are asked only when the winner holds less than
+  `escalate_below` of the weight cast: a cascade that pays for the big model only where
+  the small ones disagree.
+- Multiple-choice questions are decided by **scoring**, not generating: each ask shows
+  the options in a cyclic shift and reads the probability of every letter after "The
+  answer is"; averaging log-probabilities over the shifts cancels the model's prior for
+  letter positions (the permutation debiasing of PriDe, arXiv 2309.03882). A backend
+  without log-probabilities votes with the letter it writes.
+- Free-text questions: the reasoners vote; ties go to the first member's answer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from minsky.answers import extract_answer
+from minsky.messages import Message
+from minsky.organisations.answering import prompt, solve_messages
+from minsky.organisations.base import (
+    Ask,
+    Member,
+    MemberAnswer,
+    Organisation,
+    OrgRun,
+    Outcome,
+    Round,
+    SocietyView,
+    Task,
+    Turn,
+)
+from minsky.pyrun import extract_program, program_answer, run_program_guarded
+from minsky.weighing import Ballot, Confidence, confidence, cross_check, settled, weigh
+
+CODE_OPEN = "```python\n"
+FENCE = "\n```"  # a program's closing fence: what a small model writes after it is chatter
+CHOICE_PREFIX = "The answer is"
+_OPTION = re.compile(r"^\s*\(?([A-Z])[).:]\s+(.*)$")
+
+
+class ConsensusParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    window: int = Field(0, ge=0, description="asks per round; 0: everyone at once")
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"reasoner": 1.0, "programmer": 1.0, "expert": 2.0},
+        description="vote weight of each group")
+    confidence: Confidence = "none"
+    confidence_power: float = Field(1.0, ge=0.0, le=10.0)
+    cross_check: float = Field(1.0, ge=0.0, le=1.0,
+                               description="weight factor of a reasoning answer no program gave")
+    abstain_truncated: bool = True
+    escalate_below: float = Field(0.0, ge=0.0, le=1.0,
+                                  description="ask the experts when the winner's share is lower")
+    choice: Literal["score", "generate"] = "score"
+
+
+def _params(society: SocietyView) -> ConsensusParams:
+    params = society.params
+    assert isinstance(params, ConsensusParams)
+    return params
+
+
+def _ask(member: Member, task: Task, p: ConsensusParams) -> Ask:
+    options = member.options
+    update: dict[str, object] = {}
+    if p.confidence != "none":
+        update["logprobs"] = True
+    prefix = ""
+    if member.group == "programmer":
+        messages = [Message("system", member.role), Message("user", prompt("program", task))]
+        if member.prefill:
+            # the reply starts inside the code block, so the first fence to come closes it
+            # and the chatter small models add after their code is never generated
+            prefix = CODE_OPEN
+            update["stop"] = [*options.stop, FENCE]
+    else:
+        messages = solve_messages(member, task)
+    return Ask(member.name, messages, purpose="answer", prefix=prefix,
+               options=options.model_copy(update=update) if update else None)
+
+
+def _ballot(member: Member, turn: Turn, task: Task, p: ConsensusParams) -> Ballot:
+    reply = turn.reply
+    weight = p.weights.get(member.group, 1.0)
+    weight *= confidence(reply.logprobs, p.confidence) ** p.confidence_power
+    if reply.finish_reason == "error":
+        return Ballot(member.name, None, member.group, weight, "error")
+    if reply.finish_reason == "length" and p.abstain_truncated:
+        return Ballot(member.name, None, member.group, weight, "truncated")
+    if member.group == "programmer":
+        text = f"{turn.ask.prefix}{reply.text}{FENCE}" if turn.ask.prefix else reply.text
+        program = extract_program(text)
+        if program is None:
+            return Ballot(member.name, None, member.group, weight, "no program")
+        result = run_program_guarded(program)
+        answer = program_answer(result)
+        if answer is None:
+            why = result.error or "no number returned"
+            return Ballot(member.name, None, member.group, weight, f"program: {why}")
+        return Ballot(member.name, answer, member.group, weight)
+    answer = extract_answer(reply.text, task.kind, task.choices)
+    return Ballot(member.name, answer, member.group, weight, None if answer else "no answer")
+
+
+def _decide(ballots: list[Ballot], task: Task, p: ConsensusParams,
+            remaining: float = 0.0) -> tuple[dict[str, object], str | None, bool, float]:
+    """The tally, winner, whether it is settled with `remaining` weight to come, share."""
+    checked = cross_check(ballots, "reasoner", "programmer", p.cross_check, task.kind)
+    tally = weigh(checked, task.kind)
+    # a program still to come can restore down-weighted reasoning votes for the
+    # runner-up, so what they lost counts as weight still to come
+    lost = sum(b.weight - c.weight for b, c in zip(ballots, checked, strict=True)
+               if b.answer is not None and c.answer != tally.winner)
+    return tally.to_dict(), tally.winner, settled(tally, remaining + lost), tally.share
+
+
+def consensus(task: Task, society: SocietyView) -> OrgRun:
+    p = _params(society)
+    pool = [m for m in society.members if m.group != "expert"]
+    if task.kind == "choice" and p.choice == "score":
+        return (yield from _score_choices(task, pool))
+    if task.kind != "number":
+        pool = [m for m in pool if m.group != "programmer"]  # a program answers numbers
+    window = p.window or len(pool)
+    ballots: list[Ballot] = []
+    members: list[MemberAnswer] = []
+    rounds = 0
+    tally: dict[str, object] = {}
+    winner, share = None, 0.0
+    for start in range(0, len(pool), window):
+        batch = pool[start : start + window]
+        rounds += 1
+        turns = yield Round(f"answer {rounds}", [_ask(m, task, p) for m in batch])
+        for m, t in zip(batch, turns, strict=True):
+            ballots.append(_ballot(m, t, task, p))
+            members.append(MemberAnswer(m.name, ballots[-1].answer, t.text, rounds))
+        remaining = sum(p.weights.get(m.group, 1.0) for m in pool[start + window :])
+        tally, winner, done, share = _decide(ballots, task, p, remaining)
+        if done:
+            break
+    experts = [m for m in society.members if m.group == "expert"]
+    escalated = bool(experts) and share < p.escalate_below
+    if escalated:
+        rounds += 1
+        turns = yield Round("escalate", [_ask(m, task, p) for m in experts])
+        for m, t in zip(experts, turns, strict=True):
+            ballots.append(_ballot(m, t, task, p))
+            members.append(MemberAnswer(m.name, ballots[-1].answer, t.text, rounds))
+        tally, winner, _, share = _decide(ballots, task, p)
+    detail = {"asked": len(ballots), "of": len(pool) + len(experts), "escalated": escalated}
+    return Outcome(winner, members, tally, detail)
+
+
+def _options(question: str) -> tuple[str, list[str]]:
+    """The stem of a choice question and its option texts, in order."""
+    stem: list[str] = []
+    options: list[str] = []
+    for line in question.splitlines():
+        m = _OPTION.match(line)
+        if m and (options or len(stem) > 0):
+            options.append(m.group(2).strip())
+        elif options:
+            options[-1] += "\n" + line  # an option that runs over several lines
+        else:
+            stem.append(line)
+    return "\n".join(stem).strip(), options
+
+
+def _shown(stem: str, options: list[str], shift: int) -> str:
+    """The question with its options rotated by `shift` and relabelled A, B, …"""
+    n = len(options)
+    lines = [f"{chr(65 + k)}) {options[(k + shift) % n]}" for k in range(n)]
+    return stem + "\n" + "\n".join(lines)
+
+
+def letter_logprobs(top: dict[str, float], letters: str) -> list[float] | None:
+    """Log-probabilities of each letter among a position's likeliest tokens (" A", "A"
+    and "(A" count as A), renormalised over the letters; None when none is there."""
+    mass = [0.0] * len(letters)
+    for piece, lp in top.items():
+        key = piece.strip().lstrip("(").upper()
+        if len(key) == 1 and key in letters:
+            mass[letters.index(key)] += math.exp(lp)
+    total = sum(mass)
+    if total <= 0:
+        return None
+    floor = min(m for m in mass if m > 0) / 10  # a letter not among the likeliest
+    return [math.log(max(m, floor) / total) for m in mass]
+
+
+def _score_choices(task: Task, pool: list[Member]) -> OrgRun:
+    stem, options = _options(task.question)
+    n = len(options)
+    if n < 2 or n > 26:
+        return Outcome(None, [], detail={"error": "no options found"})
+    letters = "".join(chr(65 + k) for k in range(n))
+    asks, shown = [], []
+    for shift in range(n):
+        member = pool[shift % len(pool)]
+        question = _shown(stem, options, shift)
+        text = prompt("choose", Task(question, "choice", letters))
+        asks.append(Ask(member.name, [Message("system", member.role), Message("user", text)],
+                        purpose="score", prefix=CHOICE_PREFIX,
+                        options=member.options.model_copy(update={
+                            "temperature": 0.0, "max_tokens": 1, "top_logprobs": 20})))
+        shown.append(shift)
+    turns = yield Round("score", asks)
+    totals = [0.0] * n
+    members = []
+    for shift, turn in zip(shown, turns, strict=True):
+        top = turn.reply.top_logprobs[0] if turn.reply.top_logprobs else None
+        scores = letter_logprobs(top, letters) if top else None
+        if scores is None:  # no log-probabilities: the letter written is a one-hot vote
+            said = extract_answer(turn.text, "choice", letters)
+            scores = [0.0 if said == chr(65 + k) else -20.0 for k in range(n)]
+        # the letter shown at position k stands for original option (k + shift) % n
+        for k in range(n):
+            totals[(k + shift) % n] += scores[k] / n
+        pick = max(range(n), key=lambda k: scores[k])
+        members.append(MemberAnswer(turn.ask.agent, chr(65 + (pick + shift) % n), turn.text))
+    best = max(range(n), key=lambda k: totals[k])
+    tally = {"scores": {chr(65 + k): round(totals[k], 4) for k in range(n)}}
+    return Outcome(chr(65 + best), members, tally, {"shifts": n})
+
+
+CONSENSUS = Organisation(
+    "consensus", consensus, ConsensusParams,
+    "weighted vote of reasoners and checked programs, with early stopping and escalation; "
+    "choice questions by scoring options",
+    groups={"reasoner": (1, None), "programmer": (0, None), "expert": (0, None)},
+)

@@ -1,0 +1,290 @@
+"""The voting rules of calibrated societies (abstention, weights, cross-check, confidence,
+stopping) with plain ballots, and the `consensus` organisation driven with scripted
+replies: who is asked in which window, what abstains, when it stops, when it escalates,
+and how options are scored."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+
+import pytest
+
+from minsky.messages import ChatReply, Options
+from minsky.organisations.base import Member, Outcome, Round, SocietyView, Task, Turn
+from minsky.organisations.consensus import (
+    CHOICE_PREFIX,
+    CODE_OPEN,
+    FENCE,
+    ConsensusParams,
+    consensus,
+    letter_logprobs,
+)
+from minsky.weighing import Ballot, confidence, cross_check, settled, weigh
+
+# == the rules =============================================================================
+
+
+def test_abstentions_do_not_vote() -> None:
+    tally = weigh([Ballot("a", "5", abstained="truncated"), Ballot("b", "7"),
+                   Ballot("c", None), Ballot("d", "5", abstained="program: step limit")])
+    assert tally.winner == "7"
+    assert tally.scores == {"7": 1.0}
+    assert tally.abstained == {"a": "truncated", "c": "no answer", "d": "program: step limit"}
+
+
+def test_everyone_abstaining_gives_no_winner() -> None:
+    tally = weigh([Ballot("a", None), Ballot("b", "3", abstained="truncated")])
+    assert tally.winner is None and tally.share == 0.0
+
+
+def test_weights_decide_and_equal_answers_share_a_bucket() -> None:
+    tally = weigh([Ballot("a", "12"), Ballot("b", "12.0"), Ballot("c", "7", weight=2.5)])
+    assert tally.scores == {"12": 2.0, "7": 2.5}
+    assert tally.winner == "7"
+    assert tally.votes == {"12": ["a", "b"], "7": ["c"]}
+    assert tally.share == pytest.approx(2.5 / 4.5)
+
+
+def test_ties_go_to_the_first_answer_given() -> None:
+    assert weigh([Ballot("greedy", "4"), Ballot("x", "9"), Ballot("y", "9"),
+                  Ballot("z", "4")]).winner == "4"
+    assert weigh([Ballot("x", "9"), Ballot("greedy", "4")]).winner == "9"
+
+
+def test_cross_check_downweights_reasoning_no_program_gave() -> None:
+    ballots = [Ballot("r1", "10", "reasoner"), Ballot("r2", "12", "reasoner"),
+               Ballot("p1", "12", "programmer", 0.5), Ballot("p2", None, "programmer")]
+    checked = cross_check(ballots, "reasoner", "programmer", 0.25)
+    assert [b.weight for b in checked] == [0.25, 1.0, 0.5, 1.0]
+    assert weigh(checked).winner == "12"
+    # without the check the greedy reasoner's "10" would tie "12" and win
+    assert weigh([Ballot("r1", "10", "reasoner"), Ballot("r2", "12", "reasoner")]).winner == "10"
+
+
+def test_cross_check_waits_for_a_program_vote() -> None:
+    ballots = [Ballot("r1", "10", "reasoner"), Ballot("p1", None, "programmer")]
+    assert cross_check(ballots, "reasoner", "programmer", 0.0) == ballots
+
+
+def test_confidence_from_logprobs() -> None:
+    lps = [math.log(0.5)] * 10 + [math.log(0.9)] * 32
+    assert confidence(lps, "none") == 1.0
+    assert confidence(None, "mean") == 1.0
+    assert confidence(lps, "tail") == pytest.approx(0.9)
+    assert confidence(lps, "mean") == pytest.approx(math.exp((10 * math.log(0.5)
+                                                              + 32 * math.log(0.9)) / 42))
+
+
+def test_settled_when_the_rest_cannot_catch_up() -> None:
+    tally = weigh([Ballot("a", "3"), Ballot("b", "3"), Ballot("c", "3"), Ballot("d", "5")])
+    assert tally.margin == 2.0
+    assert settled(tally, 1.0)
+    assert not settled(tally, 2.0)  # a tie is still possible
+    assert not settled(weigh([Ballot("a", None)]), 0.0)
+
+
+# == the organisation ======================================================================
+
+OPTS = Options(temperature=0.5, max_tokens=100)
+# what a member continues after the "```python" it is prefilled with, up to the closing fence
+PROGRAM_12 = "def solution():\n    apples = 3\n    return apples * 4"
+
+
+def member(name: str, group: str, prefill: bool = True) -> Member:
+    return Member(name, f"You are {name}.", OPTS, True, group, prefill)
+
+
+def drive(gen: Generator[Round, list[Turn], Outcome], replies: dict[str, ChatReply | str]
+          ) -> tuple[list[Round], Outcome]:
+    """Run to the end; every member's reply is looked up by its name (a str is a reply
+    that stopped normally)."""
+    rounds: list[Round] = []
+    try:
+        rnd = next(gen)
+        while True:
+            rounds.append(rnd)
+            got = [replies[a.agent] for a in rnd.asks]
+            rnd = gen.send([Turn(a, r if isinstance(r, ChatReply) else ChatReply(r))
+                            for a, r in zip(rnd.asks, got, strict=True)])
+    except StopIteration as stop:
+        return rounds, stop.value
+
+
+def run(members: list[Member], replies: dict[str, ChatReply | str], task: Task | None = None,
+        **params: object) -> tuple[list[Round], Outcome]:
+    view = SocietyView(members, ConsensusParams.model_validate(params))
+    return drive(consensus(task or Task("Tom has 3 bags of 4 apples. How many?"), view), replies)
+
+
+def test_programs_and_reasoners_vote_together_and_truncation_abstains() -> None:
+    members = [member("greedy", "reasoner"), member("coder-1", "programmer"),
+               member("coder-2", "programmer"), member("thinker", "reasoner")]
+    rounds, out = run(members, {
+        "greedy": "3 times 4. The answer is 10.",
+        "coder-1": PROGRAM_12,
+        "coder-2": ChatReply("def solution():\n    x = 1", finish_reason="length"),
+        "thinker": ChatReply("so the answer is 12 12 12 12", finish_reason="length"),
+    })
+    assert [r.label for r in rounds] == ["answer 1"]
+    assert out.answer == "10"  # 10 and 12 tie at one vote each; greedy spoke first
+    assert out.tally is not None
+    assert out.tally["abstained"] == {"coder-2": "truncated", "thinker": "truncated"}
+    assert [m.answer for m in out.members] == ["10", "12", None, None]
+
+
+def test_programmer_asks_carry_the_program_prompt_and_fence_stop() -> None:
+    members = [member("greedy", "reasoner"), member("coder", "programmer")]
+    rounds, out = run(members, {"greedy": "The answer is 12.", "coder": PROGRAM_12})
+    ask = rounds[0].asks[1]
+    assert "Write a Python function `solution()`" in ask.messages[-1].content
+    assert ask.prefix == CODE_OPEN
+    assert ask.options is not None and FENCE in ask.options.stop
+    assert rounds[0].asks[0].options is None  # a reasoner keeps its own options
+    assert [m.answer for m in out.members] == ["12", "12"]
+
+
+def test_a_programmer_whose_backend_cannot_prefill_writes_its_own_fences() -> None:
+    members = [member("greedy", "reasoner"), member("coder", "programmer", prefill=False)]
+    fenced = f"Here is the code:\n\n```python\n{PROGRAM_12}\n```\nIt multiplies."
+    rounds, out = run(members, {"greedy": "The answer is 10.", "coder": fenced})
+    ask = rounds[0].asks[1]
+    assert ask.prefix == "" and ask.options is None  # no stop: it would end at the opening
+    assert [m.answer for m in out.members] == ["10", "12"]
+
+
+def test_a_rejected_program_abstains_with_its_reason() -> None:
+    members = [member("greedy", "reasoner"), member("coder", "programmer")]
+    _, out = run(members, {
+        "greedy": "The answer is 7.",
+        "coder": "def solution():\n    return ().__class__.__bases__[0]",
+    })
+    assert out.answer == "7"
+    assert out.tally is not None
+    assert str(out.tally["abstained"]["coder"]).startswith("program: ")  # type: ignore[index]
+
+
+def test_cross_check_lets_a_program_overrule_the_greedy_reasoner() -> None:
+    members = [member("greedy", "reasoner"), member("r2", "reasoner"),
+               member("coder", "programmer")]
+    replies: dict[str, ChatReply | str] = {"greedy": "The answer is 10.",
+                                           "r2": "The answer is 12.", "coder": PROGRAM_12}
+    _, plain = run(members, replies, weights={"reasoner": 1.0, "programmer": 0.5})
+    _, checked = run(members, replies, weights={"reasoner": 1.0, "programmer": 0.5},
+                     cross_check=0.5)
+    assert plain.answer == "12"  # 12 has 1.5 against 1: the program tips it
+    assert checked.answer == "12"
+    _, program_alone = run(members, {**replies, "r2": "The answer is 10."},
+                           weights={"reasoner": 1.0, "programmer": 0.9}, cross_check=0.4)
+    # two unconfirmed reasoners: 2 × 0.4 = 0.8 < 0.9 for the program's 12
+    assert program_alone.answer == "12"
+
+
+def test_windows_stop_once_the_leader_cannot_be_caught() -> None:
+    members = [member(f"r{i}", "reasoner") for i in range(1, 7)]
+    replies: dict[str, ChatReply | str] = {f"r{i}": "The answer is 12." for i in range(1, 7)}
+    rounds, out = run(members, replies, window=2)
+    # after r1..r4 agree (margin 4 > 2 still to come) the last window is never asked
+    assert [r.label for r in rounds] == ["answer 1", "answer 2"]
+    assert [a.agent for r in rounds for a in r.asks] == ["r1", "r2", "r3", "r4"]
+    assert out.answer == "12" and out.detail["asked"] == 4 and out.detail["of"] == 6
+
+
+def test_windows_go_on_while_the_vote_is_open() -> None:
+    members = [member(f"r{i}", "reasoner") for i in range(1, 5)]
+    replies: dict[str, ChatReply | str] = {"r1": "The answer is 12.", "r2": "The answer is 9.",
+                                           "r3": "The answer is 9.", "r4": "The answer is 12."}
+    rounds, out = run(members, replies, window=2)
+    assert len(rounds) == 2
+    assert out.answer == "12"  # 2–2: the first answer given wins the tie
+
+
+def test_experts_are_asked_only_when_the_small_members_disagree() -> None:
+    members = [member("r1", "reasoner"), member("r2", "reasoner"), member("big", "expert")]
+    split: dict[str, ChatReply | str] = {"r1": "The answer is 10.", "r2": "The answer is 12.",
+                                         "big": "The answer is 12."}
+    rounds, out = run(members, split, escalate_below=0.6)
+    assert [r.label for r in rounds] == ["answer 1", "escalate"]
+    assert rounds[1].asks[0].agent == "big"
+    assert out.answer == "12" and out.detail["escalated"] is True
+    agreed = {**split, "r2": "The answer is 10."}
+    rounds, out = run(members, agreed, escalate_below=0.6)
+    assert [r.label for r in rounds] == ["answer 1"] and out.answer == "10"
+
+
+def test_confidence_weights_votes_and_asks_for_logprobs() -> None:
+    members = [member("sure", "reasoner"), member("unsure-1", "reasoner"),
+               member("unsure-2", "reasoner")]
+    rounds, out = run(members, {
+        "sure": ChatReply("The answer is 5.", logprobs=[-0.01] * 8),
+        "unsure-1": ChatReply("The answer is 6.", logprobs=[-2.0] * 8),
+        "unsure-2": ChatReply("The answer is 6.", logprobs=[-2.0] * 8),
+    }, confidence="mean")
+    assert all(a.options is not None and a.options.logprobs for a in rounds[0].asks)
+    assert out.answer == "5"  # 0.99 against 2 × 0.135
+
+
+def test_text_questions_leave_the_programmers_out() -> None:
+    members = [member("r1", "reasoner"), member("coder", "programmer")]
+    rounds, out = run(members, {"r1": "The answer is Paris."},
+                      task=Task("What is the capital of France?", "text"))
+    assert [a.agent for a in rounds[0].asks] == ["r1"]
+    assert out.answer == "paris"
+
+
+CHOICE_Q = "Which is a mammal?\nA) trout\nB) whale\nC) eagle"
+
+
+def top(**letters: float) -> list[dict[str, float]]:
+    return [{f" {k}": math.log(v) for k, v in letters.items()}]
+
+
+def test_choices_are_scored_over_cyclic_shifts() -> None:
+    members = [member("r1", "reasoner"), member("r2", "reasoner")]
+    task = Task(CHOICE_Q, "choice", "ABC")
+    view = SocietyView(members, ConsensusParams())
+    gen = consensus(task, view)
+    rnd = next(gen)
+    assert rnd.label == "score" and len(rnd.asks) == 3
+    assert [a.agent for a in rnd.asks] == ["r1", "r2", "r1"]
+    shown = [a.messages[-1].content for a in rnd.asks]
+    assert "A) trout\nB) whale\nC) eagle" in shown[0]
+    assert "A) whale\nB) eagle\nC) trout" in shown[1]
+    assert "A) eagle\nB) trout\nC) whale" in shown[2]
+    for a in rnd.asks:
+        assert a.prefix == CHOICE_PREFIX
+        assert a.options is not None and a.options.max_tokens == 1
+        assert a.options.top_logprobs == 20 and a.options.temperature == 0.0
+    # a model that always prefers the first letter a little, and knows whales are mammals:
+    # the position prior cancels over the shifts
+    replies = [top(A=0.5, B=0.4, C=0.1),   # shift 0: whale at B
+               top(A=0.7, B=0.2, C=0.1),   # shift 1: whale at A
+               top(A=0.4, B=0.1, C=0.5)]  # shift 2: whale at C
+    try:
+        gen.send([Turn(a, ChatReply("", top_logprobs=t)) for a, t in zip(rnd.asks, replies,
+                                                                           strict=True)])
+    except StopIteration as stop:
+        out = stop.value
+    assert out.answer == "B"
+    assert [m.answer for m in out.members] == ["A", "B", "B"]
+
+
+def test_choices_without_logprobs_vote_with_the_letter_written() -> None:
+    members = [member("r1", "reasoner")]
+    _, out = drive(consensus(Task(CHOICE_Q, "choice", "ABC"),
+                             SocietyView(members, ConsensusParams())),
+                   {"r1": "B"})
+    # r1 is asked three times (one per shift) and says "B" each time: whale, eagle, trout;
+    # a model that only ever says "B" has no preference, and the tie goes to option A
+    assert [m.answer for m in out.members] == ["B", "C", "A"]
+    assert out.tally is not None and len(set(out.tally["scores"].values())) == 1
+    assert out.answer == "A"
+
+
+def test_letter_logprobs_merge_spellings_and_renormalise() -> None:
+    got = letter_logprobs({" A": math.log(0.3), "A": math.log(0.1), "(B": math.log(0.4),
+                           " the": math.log(0.2)}, "ABC")
+    assert got is not None
+    assert [math.exp(x) for x in got[:2]] == pytest.approx([0.4 / 0.8, 0.4 / 0.8])
+    assert math.exp(got[2]) == pytest.approx(0.04 / 0.8)  # unseen: a tenth of the least seen
+    assert letter_logprobs({" the": -0.1}, "ABC") is None
