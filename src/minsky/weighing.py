@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from minsky.answers import AnswerKind, canonical, answers_match
+from minsky.answers import AnswerKind, answers_match, canonical
 
 Confidence = Literal["none", "mean", "tail"]
 TAIL_TOKENS = 32  # the answer line and the step before it, for a 0.5B's 150–400 tokens
