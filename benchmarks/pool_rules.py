@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from minsky.answers import answers_match, extract_answer
+from minsky.messages import ChatReply, Options
+from minsky.organisations.base import Member, SocietyView, Task, Turn
+from minsky.organisations.consensus import ConsensusParams, consensus
 from minsky.pyrun import extract_program, program_answer, run_program
 from minsky.weighing import Ballot, confidence, cross_check, weigh
 
@@ -132,14 +135,94 @@ def rules(pool: dict[str, dict[str, list[Sample]]], gold: dict[str, str], top: i
         print(f"{acc:6.1%} {tok:6.0f} ({tok / greedy_tokens:.1f}x)  {name}")
 
 
+def simulate(path: Path, plan: list[tuple[str, str, int]], params: dict[str, object],
+             escalate: list[tuple[str, str, int]] | None = None
+             ) -> tuple[float, float, float, int]:
+    """Drive the `consensus` organisation itself over the pool: member k of `plan` is
+    (group, arm, sample index) and answers with that sample. Returns accuracy, tokens per
+    problem, asks per problem, problems."""
+    rows: dict[str, dict[str, dict[str, object]]] = defaultdict(dict)
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        rows[row["case"]][row["arm"]] = row
+    need = {arm for _, arm, _ in plan + (escalate or [])}
+    cases = {c: arms for c, arms in rows.items() if need <= set(arms)}
+    members = [Member(f"{g}-{arm}-{i}", "", Options(), True, g) for g, arm, i in plan]
+    members += [Member(f"{g}-{arm}-{i}", "", Options(), True, "expert")
+                for g, arm, i in (escalate or [])]
+    source = {m.name: (arm, i) for m, (_, arm, i) in zip(members, plan + (escalate or []),
+                                                         strict=True)}
+    view = SocietyView(members, ConsensusParams.model_validate(params))
+    right = tokens = asks = 0
+    for arms in cases.values():
+        first = next(iter(arms.values()))
+        gen = consensus(Task(str(first["case"]), "number"), view)
+        try:
+            rnd = next(gen)
+            while True:
+                turns = []
+                for ask in rnd.asks:
+                    arm, i = source[ask.agent]
+                    smp = arms[arm]["samples"][i]  # type: ignore[index]
+                    tokens += smp["prompt_tokens"] + smp["tokens"]
+                    asks += 1
+                    turns.append(Turn(ask, ChatReply(smp["text"], finish_reason=smp["finish"],
+                                                     logprobs=smp["logprobs"])))
+                rnd = gen.send(turns)
+        except StopIteration as stop:
+            right += ok(stop.value.answer, str(first["gold"]))
+    n = len(cases)
+    return right / n, tokens / n, asks / n, n
+
+
+SOCIETIES: dict[str, tuple[list[tuple[str, str, int]], dict[str, object]]] = {}
+
+
+def _plans() -> None:
+    cot = ("reasoner", "cot-greedy", 0)
+    pot = ("programmer", "pot-greedy", 0)
+    for t in ("0.5", "0.8"):
+        progs = [("programmer", f"pot-{t}", i) for i in range(6)]
+        for check in (1.0, 0.5, 0.0):
+            SOCIETIES[f"cot+pot+6pot{t} check={check}"] = ([cot, pot, *progs],
+                                                           {"cross_check": check})
+        SOCIETIES[f"cot+pot+6pot{t} window4"] = ([cot, pot, *progs],
+                                                 {"window": 4, "cross_check": 0.5})
+        SOCIETIES[f"cot+pot+6pot{t} window4 unanimous"] = (
+            [cot, pot, *progs], {"window": 4, "cross_check": 0.5, "stop": "unanimous"})
+        SOCIETIES[f"pot+6pot{t}+cot window4 unanimous"] = (
+            [pot, *progs[:3], cot, *progs[3:]],
+            {"window": 4, "cross_check": 0.5, "stop": "unanimous"})
+        SOCIETIES[f"cot+pot+6pot{t}+3cot0.7"] = (
+            [cot, pot, *progs, *[("reasoner", "cot-0.7", i) for i in range(3)]],
+            {"cross_check": 0.5})
+        SOCIETIES[f"cot+pot+6pot{t} conf=tail"] = ([cot, pot, *progs],
+                                                   {"cross_check": 0.5, "confidence": "tail"})
+        SOCIETIES[f"cot+pot+6pot{t} conf=mean"] = ([cot, pot, *progs],
+                                                   {"cross_check": 0.5, "confidence": "mean"})
+    SOCIETIES["cot+pot+3pot0.5+3pot0.8"] = (
+        [cot, pot, *[("programmer", "pot-0.5", i) for i in range(3)],
+         *[("programmer", "pot-0.8", i) for i in range(3)]], {"cross_check": 0.5})
+    SOCIETIES["cot+3cot0.3+3cot0.7 (CoT only)"] = (
+        [cot, *[("reasoner", "cot-0.3", i) for i in range(3)],
+         *[("reasoner", "cot-0.7", i) for i in range(3)]], {})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("pool", type=Path)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--grid", action="store_true", help="also score the rule grid")
     args = ap.parse_args()
     pool, gold = read_pool(args.pool)
     arm_table(pool, gold)
-    rules(pool, gold, args.top)
+    _plans()
+    print("\nsocieties (the consensus organisation itself, driven over the pool):")
+    for name, (plan, params) in SOCIETIES.items():
+        acc, tok, asks, n = simulate(args.pool, plan, params)
+        print(f"{acc:6.1%} {tok:6.0f} tokens {asks:4.1f} asks  n={n}  {name}")
+    if args.grid:
+        rules(pool, gold, args.top)
 
 
 if __name__ == "__main__":

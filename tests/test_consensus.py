@@ -190,6 +190,19 @@ def test_windows_stop_once_the_leader_cannot_be_caught() -> None:
     assert out.answer == "12" and out.detail["asked"] == 4 and out.detail["of"] == 6
 
 
+def test_a_unanimous_window_stops_early_when_asked_to() -> None:
+    members = [member(f"r{i}", "reasoner") for i in range(1, 7)]
+    replies: dict[str, ChatReply | str] = {f"r{i}": "The answer is 12." for i in range(1, 7)}
+    replies["r2"] = ChatReply("The answer is 12 12 12", finish_reason="length")
+    rounds, out = run(members, replies, window=2, stop="unanimous")
+    # window 1 has an abstention, so it is not unanimous; window 2 is
+    assert [a.agent for r in rounds for a in r.asks] == ["r1", "r2", "r3", "r4"]
+    assert out.answer == "12"
+    rounds, _ = run(members, {**replies, "r2": "The answer is 12."}, window=2,
+                    stop="unanimous")
+    assert [a.agent for r in rounds for a in r.asks] == ["r1", "r2"]
+
+
 def test_windows_go_on_while_the_vote_is_open() -> None:
     members = [member(f"r{i}", "reasoner") for i in range(1, 5)]
     replies: dict[str, ChatReply | str] = {"r1": "The answer is 12.", "r2": "The answer is 9.",

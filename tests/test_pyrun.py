@@ -394,7 +394,7 @@ FORBIDDEN_SNIPPETS = [
     "f'{x:>10}'", "del x", "global x", "class A:\n    pass",
     "try:\n    pass\nexcept Exception:\n    pass", "with x as w:\n    pass",
     "[i for i in y]", "{1: 2}", "open('f')", "eval('1')", "y.pop()", "print(x, end='')",
-    "x = 9 ** 9 ** 9 ** 9", "getattr(x, 'real')", "from math import os",
+    "x = 9 ** 9 ** 9 ** 9", "getattr(x, 'real')", "from os import path",
 ]
 
 
@@ -427,6 +427,23 @@ def test_guarded_is_the_same_worker_without_asyncio() -> None:
     assert run_program_guarded("print(6 * 7)") == ProgramResult(True, None, "42\n", None)
     result = run_program_guarded("def f():\n    return 1\ndef solution():\n    return f")
     assert result == ProgramResult(True, None, "", None)  # functions stay in the worker
+
+
+def test_one_worker_serves_many_programs_and_a_killed_one_is_replaced() -> None:
+    def workers() -> list[int]:
+        return [p.pid for p in multiprocessing.active_children() if p.name == "minsky-pyrun"
+                and p.pid is not None]
+
+    assert run_program_guarded("1 + 1").value == 2
+    first = workers()
+    assert len(first) == 1
+    assert run_program_guarded("2 + 2").value == 4
+    assert workers() == first
+    stuck = run_program_guarded("while True:\n    pass", timeout_s=0.5, max_steps=10**12)
+    assert stuck.error == "timed out after 0.5s"
+    assert workers() == []
+    assert run_program_guarded("3 + 3").value == 6
+    assert len(workers()) == 1 and workers() != first
 
 
 async def test_isolated_kills_a_program_past_its_wall_time() -> None:
@@ -502,7 +519,8 @@ def test_the_module_never_calls_exec_eval_or_compile() -> None:
 def test_what_small_models_write_around_a_program_is_dropped() -> None:
     source = ("from typing import List\nimport collections\n\ndef solution():\n"
               "    return 6 * 7\n\n# Test the function\nassert solution() == 40\n"
-              "print(solution())\ncheck_solution()\nif __name__ == '__main__':\n"
+              "print(solution())\ndef check_solution():\n    assert solution() == 41\n"
+              "check_solution()\nif __name__ == '__main__':\n"
               "    print(solution())\n")
     result = run_program(source)
     assert result.ok, result.error
@@ -510,6 +528,8 @@ def test_what_small_models_write_around_a_program_is_dropped() -> None:
     assert result.output == ""  # the demo print after the definition never ran
     # before the entry is defined, a top-level statement still runs
     assert run_program("print(5)\ndef solution():\n    return 1").output == "5\n"
+    # code that could not have run is not dropped: it runs, and fails by name
+    assert not run_program("def solution():\n    return 1\ngetattr(solution, 'x')").ok
     # a forbidden construct in dropped code still rejects the program
     assert not run_program("def solution():\n    return 1\nassert ().__class__").ok
     # a harmless import binds nothing: using it fails by name
@@ -517,3 +537,17 @@ def test_what_small_models_write_around_a_program_is_dropped() -> None:
                        "    return Counter([1])")
     assert not used.ok and "Counter" in (used.error or "")
     assert not run_program("import os\ndef solution():\n    return 1").ok
+    assert not run_program("from subprocess import run\ndef solution():\n    return 1").ok
+    assert program_answer(run_program("import numpy as np\nfrom math import sin, floor\n"
+                                      "def solution():\n    return floor(2.5)")) == "2"
+    assert not run_program("from math import sin\ndef solution():\n    return sin(1)").ok
+
+
+def test_assertions_are_checked_and_their_message_never_evaluated() -> None:
+    passing = run_program("def solution():\n    x = 4\n    assert x > 3, x.__class__\n"
+                          "    return x")
+    assert not passing.ok  # the message is still held to the rules
+    assert run_program("def solution():\n    x = 4\n    assert x > 3, 'big'\n"
+                       "    return x").value == 4
+    failed = run_program("def solution():\n    assert 1 > 2, 'no'\n    return 1")
+    assert not failed.ok and failed.error == "line 2: assertion failed"

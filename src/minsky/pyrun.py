@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import functools
 import io
 import math
@@ -30,6 +31,7 @@ import multiprocessing
 import operator
 import re
 import textwrap
+import threading
 import tokenize
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,6 +55,8 @@ MAX_RANGE = 1_000_000
 MAX_OUTPUT = 100_000  # characters printed
 MAX_NEST = 20  # values inside values; also stops a list that contains itself
 COPY_COST = 10  # elements copied or compared per step
+WORKER_RUNS = 500  # programs one worker process runs before it is replaced
+WORKER_CPU_S = 120  # CPU seconds a worker may use in all: a backstop, never reached normally
 STARTUP_TIMEOUT_S = 60.0  # for the worker process to start, apart from the program's time
 
 Value = Any  # int | float | bool | str | None | list | tuple | Range | Function | Builtin
@@ -140,6 +144,7 @@ _ALLOWED = (
     ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Constant, ast.Name,
     ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.If, ast.For, ast.While,
     ast.Break, ast.Continue, ast.Pass, ast.FunctionDef, ast.Return, ast.Call, ast.List,
+    ast.Assert,
     ast.Tuple, ast.Subscript, ast.Slice, ast.JoinedStr, ast.FormattedValue, ast.Import,
     ast.ImportFrom, ast.alias, ast.arguments, ast.arg, ast.Attribute, ast.Load, ast.Store,
     ast.Pow, ast.USub, ast.UAdd, ast.Not, ast.And, ast.Or, ast.Eq, ast.NotEq, ast.Is,
@@ -226,14 +231,23 @@ def _problem(node: ast.AST, exempt: set[int]) -> str | None:
         if any(a.name != "math" or a.asname not in (None, "math") for a in node.names):
             return "only `import math` is allowed"
     elif isinstance(node, ast.ImportFrom) and (
-            node.module != "math" or node.level or any(a.name not in MATH for a in node.names)):
-        return "only `from math import <name>` of math's allowed names is allowed"
+            node.module != "math" or node.level or any(a.name == "*" for a in node.names)):
+        return "only `from math import <name>` is allowed"
     return None
 
 
-# modules small models import out of habit: their imports are dropped, binding nothing
-HARMLESS_IMPORTS = frozenset({"__future__", "typing", "collections", "itertools", "functools",
-                              "fractions", "decimal", "statistics"})
+# An import binds nothing but math here, so dropping one is always safe: a program that
+# uses what it imported fails by name. Small models import typing, numpy or sympy out of
+# habit; a program that imports a module for reaching the system is refused outright.
+SYSTEM_MODULES = frozenset({
+    "os", "sys", "subprocess", "socket", "ctypes", "importlib", "builtins", "shutil",
+    "pathlib", "pickle", "marshal", "gc", "inspect", "types", "code", "codeop", "runpy",
+    "signal", "resource", "threading", "multiprocessing", "io", "posix", "pty", "asyncio",
+})
+
+
+def _system(name: str | None) -> bool:
+    return (name or "").split(".")[0] in SYSTEM_MODULES
 
 
 def _mentions_main(node: ast.AST) -> bool:
@@ -242,26 +256,37 @@ def _mentions_main(node: ast.AST) -> bool:
 
 def _trim(tree: ast.Module, entry: str) -> None:
     """Drop what small models write around a program rather than in it: top-level
-    imports of modules other than math (they bind nothing here, so a use fails by name),
+    imports of modules other than math and the system's (see SYSTEM_MODULES),
     and, once `entry` is defined, the top-level tests and demos (`print(solution())`,
     `assert solution() == 42`, `if __name__ == "__main__":`), whose guesses would
     otherwise fail a correct program. Only whole statements are dropped; what remains is
     checked as usual."""
     def foreign(s: ast.stmt) -> bool:
         if isinstance(s, ast.Import):
-            return all(a.name in HARMLESS_IMPORTS for a in s.names)
-        return isinstance(s, ast.ImportFrom) and s.module in HARMLESS_IMPORTS
+            return all(a.name != "math" and not _system(a.name) for a in s.names)
+        return (isinstance(s, ast.ImportFrom) and s.module != "math" and not s.level
+                and not _system(s.module))
 
     def chatter(s: ast.stmt) -> bool:
         return (isinstance(s, ast.Assert) or (isinstance(s, ast.Expr) and not _is_docstring(s))
                 or (isinstance(s, ast.If) and _mentions_main(s.test)))
+
+    functions = {s.name for s in tree.body if isinstance(s, ast.FunctionDef)}
+
+    def known_calls(s: ast.stmt) -> bool:
+        # dropped code must be code that could have run: a call of something neither
+        # defined nor built in is kept, and fails by name as it would have
+        return all(not isinstance(n, ast.Call) or isinstance(n.func, ast.Attribute)
+                   or (isinstance(n.func, ast.Name)
+                       and (n.func.id in functions or n.func.id in BUILTINS))
+                   for n in ast.walk(s))
 
     body: list[ast.stmt] = []
     defined = False
     for s in tree.body:
         if foreign(s):
             continue
-        if defined and chatter(s):
+        if defined and chatter(s) and known_calls(s):
             # dropped, yet held to the same rules: a forbidden construct anywhere in a
             # program rejects it, whether or not it would have run
             for part in ([s.test, *([s.msg] if s.msg else [])] if isinstance(s, ast.Assert)
@@ -482,6 +507,11 @@ class Interpreter:
     def s_pass(self, s: ast.stmt, scope: Scope) -> None:
         pass  # also `import math`, checked already: math is always there
 
+    def s_assert(self, s: ast.Assert, scope: Scope) -> None:
+        # the message is never evaluated: a failed assertion is just a failed program
+        if not self.truth(self.evaluate(s.test, scope)):
+            raise ProgramError("assertion failed")
+
     def s_return(self, s: ast.Return, scope: Scope) -> None:
         raise _Return(None if s.value is None else self.evaluate(s.value, scope))
 
@@ -492,7 +522,8 @@ class Interpreter:
 
     def s_importfrom(self, s: ast.ImportFrom, scope: Scope) -> None:
         for a in s.names:
-            scope.vars[a.asname or a.name] = MATH[a.name]
+            if a.name in MATH:  # math's other names bind nothing here: a use fails by name
+                scope.vars[a.asname or a.name] = MATH[a.name]
 
     # expressions
 
@@ -780,7 +811,7 @@ _STMTS: dict[type, Callable[[Interpreter, Any, Scope], None]] = {
     ast.Break: Interpreter.s_break, ast.Continue: Interpreter.s_continue,
     ast.Pass: Interpreter.s_pass, ast.Import: Interpreter.s_pass,
     ast.Return: Interpreter.s_return, ast.FunctionDef: Interpreter.s_def,
-    ast.ImportFrom: Interpreter.s_importfrom,
+    ast.ImportFrom: Interpreter.s_importfrom, ast.Assert: Interpreter.s_assert,
 }
 _EXPRS: dict[type, Callable[[Interpreter, Any, Scope], Value]] = {
     ast.Constant: Interpreter.e_constant, ast.Name: Interpreter.e_name,
@@ -1111,8 +1142,8 @@ def _plain(v: Value) -> bool:
     return True
 
 
-def _child(conn: Any, source: str, entry: str, max_steps: int, timeout_s: float,
-           memory_mb: int) -> None:
+def _serve(conn: Any, memory_mb: int, cpu_s: int) -> None:
+    """The worker: set its rlimits, then run each program it is sent until told to stop."""
     try:
         import resource  # POSIX only
 
@@ -1122,51 +1153,90 @@ def _child(conn: Any, source: str, entry: str, max_steps: int, timeout_s: float,
             resource.setrlimit(kind, (value, value if hard == resource.RLIM_INFINITY else hard))
 
         usage = resource.getrusage(resource.RUSAGE_SELF)  # CPU time counts from startup
-        limit(resource.RLIMIT_CPU, int(usage.ru_utime + usage.ru_stime + timeout_s) + 2)
+        limit(resource.RLIMIT_CPU, int(usage.ru_utime + usage.ru_stime) + cpu_s)
         limit(resource.RLIMIT_AS, memory_mb * 2**20)
     except (ImportError, ValueError, OSError):
         pass
     conn.send(("started",))
-    r = run_program(source, entry=entry, max_steps=max_steps)
-    value = r.value if _plain(r.value) else None
-    conn.send(("done", r.ok, value, r.output, r.error))
-    conn.close()
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        source, entry, max_steps = job
+        r = run_program(source, entry=entry, max_steps=max_steps)
+        conn.send((r.ok, r.value if _plain(r.value) else None, r.output, r.error))
+
+
+class _Worker:
+    """A long-lived worker process that runs programs one at a time: starting a process
+    per program would cost more than the programs (a fifth of a second each)."""
+
+    def __init__(self, memory_mb: int) -> None:
+        # Never fork: the parent runs model threads; a fresh interpreter shares nothing.
+        ctx = (multiprocessing.get_context("forkserver")
+               if "forkserver" in multiprocessing.get_all_start_methods()
+               else multiprocessing.get_context("spawn"))
+        self.memory_mb = memory_mb
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, daemon=True, name="minsky-pyrun",
+                                args=(child, memory_mb, WORKER_CPU_S))
+        self.proc.start()
+        child.close()  # so that a dead worker reads as EOF, not as silence
+        self.runs = 0
+        if not self.conn.poll(STARTUP_TIMEOUT_S):
+            self.close()
+            raise OSError("the worker process did not start")
+        self.conn.recv()
+
+    def run(self, source: str, entry: str, max_steps: int, timeout_s: float) -> ProgramResult:
+        self.runs += 1
+        self.conn.send((source, entry, max_steps))
+        if not self.conn.poll(timeout_s):
+            raise TimeoutError
+        return ProgramResult(*self.conn.recv())
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(None)
+        self.conn.close()
+        self.proc.join(1)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+
+
+_WORKER: _Worker | None = None
+_WORKER_LOCK = threading.Lock()
 
 
 def run_program_guarded(source: str, *, entry: str = "solution", timeout_s: float = 5.0,
                         memory_mb: int = 256, max_steps: int = MAX_STEPS) -> ProgramResult:
-    """run_program in a fresh worker process with memory and CPU rlimits, killed after
-    timeout_s seconds of wall-clock time (counted once the worker has started); blocks."""
-    # Never fork: the parent runs model threads; a fresh interpreter shares nothing.
-    ctx = (multiprocessing.get_context("forkserver")
-           if "forkserver" in multiprocessing.get_all_start_methods()
-           else multiprocessing.get_context("spawn"))
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, daemon=True, name="minsky-pyrun",
-                       args=(send, source, entry, max_steps, timeout_s, memory_mb))
-    started = finished = False
-    try:
-        proc.start()
-        started = True
-        send.close()  # so that a dead child reads as EOF, not as silence
-        if not recv.poll(STARTUP_TIMEOUT_S):
-            return ProgramResult(False, None, "", "the worker process did not start")
-        recv.recv()
-        if not recv.poll(timeout_s):
-            return ProgramResult(False, None, "", f"timed out after {timeout_s:g}s")
-        _, ok, value, output, error = recv.recv()
-        finished = True
-        return ProgramResult(ok, value, output, error)
-    except (EOFError, OSError, ValueError):
-        return ProgramResult(False, None, "", "the worker process died (memory or CPU limit)")
-    finally:
-        recv.close()
-        send.close()
-        if started:
-            proc.join(1 if finished else 0)  # a finished worker exits by itself
-            if proc.is_alive():
-                proc.kill()
-                proc.join(5)
+    """run_program in a worker process with memory and CPU rlimits, killed (and replaced)
+    when a program runs longer than timeout_s seconds of wall-clock time; blocks.
+
+    One worker serves the programs of this process in turn; it is replaced after
+    WORKER_RUNS programs, so its CPU limit (a backstop behind the interpreter's own step
+    limit) is shared by a bounded number of them."""
+    global _WORKER
+    with _WORKER_LOCK:
+        try:
+            if _WORKER is not None and (_WORKER.memory_mb != memory_mb
+                                        or _WORKER.runs >= WORKER_RUNS):
+                _WORKER.close()
+                _WORKER = None
+            if _WORKER is None:
+                _WORKER = _Worker(memory_mb)
+            return _WORKER.run(source, entry, max_steps, timeout_s)
+        except TimeoutError:
+            error = f"timed out after {timeout_s:g}s"
+        except OSError as e:
+            error = str(e) if "did not start" in str(e) else "the worker process failed"
+        except (EOFError, ValueError):
+            error = "the worker process died (memory or CPU limit)"
+        if _WORKER is not None:
+            _WORKER.close()
+            _WORKER = None
+        return ProgramResult(False, None, "", error)
 
 
 async def run_program_isolated(source: str, *, entry: str = "solution",

@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from minsky.answers import extract_answer
+from minsky.answers import answers_match, extract_answer
 from minsky.messages import Message
 from minsky.organisations.answering import prompt, solve_messages
 from minsky.organisations.base import (
@@ -65,6 +65,9 @@ class ConsensusParams(BaseModel):
     cross_check: float = Field(1.0, ge=0.0, le=1.0,
                                description="weight factor of a reasoning answer no program gave")
     abstain_truncated: bool = True
+    # stop asking once the leader cannot be caught; "unanimous" also stops after a window
+    # whose every member gave the leading answer (ESC, arXiv 2401.10480)
+    stop: Literal["unbeatable", "unanimous"] = "unbeatable"
     escalate_below: float = Field(0.0, ge=0.0, le=1.0,
                                   description="ask the experts when the winner's share is lower")
     choice: Literal["score", "generate"] = "score"
@@ -152,7 +155,12 @@ def consensus(task: Task, society: SocietyView) -> OrgRun:
             members.append(MemberAnswer(m.name, ballots[-1].answer, t.text, rounds))
         remaining = sum(p.weights.get(m.group, 1.0) for m in pool[start + window :])
         tally, winner, done, share = _decide(ballots, task, p, remaining)
-        if done:
+        last = ballots[-len(batch):]
+        agreed = winner is not None and all(
+            b.answer is not None and not b.abstained and answers_match(b.answer, winner,
+                                                                       task.kind)
+            for b in last)
+        if done or (p.stop == "unanimous" and agreed and len(last) > 1):
             break
     experts = [m for m in society.members if m.group == "expert"]
     escalated = bool(experts) and share < p.escalate_below
