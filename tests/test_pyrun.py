@@ -8,7 +8,6 @@ of a program and its answer from a model's reply.
 
 from __future__ import annotations
 
-import multiprocessing
 import operator
 import re
 import time
@@ -18,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minsky import pyrun
 from minsky.pyrun import (
     INT_LIMIT,
     MAX_OUTPUT,
@@ -418,7 +418,7 @@ async def test_isolated_runs_a_program() -> None:
     result = await run_program_isolated(PAL)
     assert result == ProgramResult(True, 8, "", None)
     result = await run_program_isolated("print('x')\n[1, (2, 'a')]")
-    assert result == ProgramResult(True, [1, (2, "a")], "x\n", None)
+    assert result == ProgramResult(True, [1, [2, "a"]], "x\n", None)  # JSON: tuples are lists
     result = await run_program_isolated("1/0")
     assert result == ProgramResult(False, None, "", "line 1: division by zero")
 
@@ -429,11 +429,13 @@ def test_guarded_is_the_same_worker_without_asyncio() -> None:
     assert result == ProgramResult(True, None, "", None)  # functions stay in the worker
 
 
-def test_one_worker_serves_many_programs_and_a_killed_one_is_replaced() -> None:
-    def workers() -> list[int]:
-        return [p.pid for p in multiprocessing.active_children() if p.name == "minsky-pyrun"
-                and p.pid is not None]
+def workers() -> list[int]:
+    """The pid of the live worker process, if there is one."""
+    worker = pyrun._WORKER
+    return [worker.proc.pid] if worker is not None and worker.proc.poll() is None else []
 
+
+def test_one_worker_serves_many_programs_and_a_killed_one_is_replaced() -> None:
     assert run_program_guarded("1 + 1").value == 2
     first = workers()
     assert len(first) == 1
@@ -452,7 +454,7 @@ async def test_isolated_kills_a_program_past_its_wall_time() -> None:
     assert time.perf_counter() - start < 30
     assert not result.ok
     assert result.error == "timed out after 1s"
-    assert not [p for p in multiprocessing.active_children() if p.name == "minsky-pyrun"]
+    assert workers() == []
 
 
 # --- extracting programs and answers from model replies ------------------------------

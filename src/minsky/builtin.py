@@ -98,6 +98,12 @@ def _calendar(options: BaseModel, context: ToolContext) -> Tool:
     return CALENDAR
 
 
+def _python(options: BaseModel, context: ToolContext) -> Tool:
+    from minsky.pyrun import PYTHON_TOOL
+
+    return PYTHON_TOOL
+
+
 def _search(options: BaseModel, context: ToolContext) -> Tool:
     from minsky.tools.search import make_search
 
@@ -128,6 +134,9 @@ def register_tools(register: Callable[[ToolType], None]) -> None:
     register(ToolType("Calculator", _calculator, description="+ - * / ^ ( ) and decimals"))
     register(ToolType("Calendar", _calendar, description="today's date and date arithmetic"))
     register(ToolType("Search", _search, SearchOptions, "BM25 over a local collection"))
+    register(ToolType("Python", _python,
+                      description="runs a short program in minsky's own Python-subset "
+                                  "interpreter (never exec)"))
     register(ToolType("Ask", _ask, AskOptions, "another society answers a question"))
 
 

@@ -14,9 +14,10 @@ integer size (checked before a power is computed, so `9**9**9**9` fails at once)
 of strings, lists, ranges and printed output, and the nesting of values. Any failure is a
 ProgramResult with ok=False and a one-line error; run_program never raises.
 
-`run_program_isolated` is the second layer: the same interpreter in a fresh worker process
+`run_program_guarded` (and its async twin `run_program_isolated`) is the second layer: the
+same interpreter in a worker process (`python -I -m minsky.pyrun`, kept for many programs)
 with rlimits on memory and CPU time and a wall-clock timeout after which the worker is
-killed, for callers that want a process boundary as well.
+killed and replaced. The `consensus` organisation and the `Python` tool run programs there.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ import asyncio
 import contextlib
 import functools
 import io
+import json
 import math
-import multiprocessing
 import operator
 import re
+import select
+import subprocess
+import sys
 import textwrap
 import threading
 import tokenize
@@ -1142,10 +1146,10 @@ def _plain(v: Value) -> bool:
     return True
 
 
-def _serve(conn: Any, memory_mb: int, cpu_s: int) -> None:
-    """The worker: set its rlimits, then run each program it is sent until told to stop."""
+def _limit_self(memory_mb: int, cpu_s: int) -> None:
+    """Cap this process's address space and CPU time (POSIX; elsewhere a no-op)."""
     try:
-        import resource  # POSIX only
+        import resource
 
         def limit(kind: int, value: int) -> None:
             hard = resource.getrlimit(kind)[1]
@@ -1157,52 +1161,62 @@ def _serve(conn: Any, memory_mb: int, cpu_s: int) -> None:
         limit(resource.RLIMIT_AS, memory_mb * 2**20)
     except (ImportError, ValueError, OSError):
         pass
-    conn.send(("started",))
-    while True:
-        job = conn.recv()
-        if job is None:
-            return
-        source, entry, max_steps = job
-        r = run_program(source, entry=entry, max_steps=max_steps)
-        conn.send((r.ok, r.value if _plain(r.value) else None, r.output, r.error))
+
+
+def _serve(memory_mb: int, cpu_s: int) -> None:
+    """The worker's loop (`python -m minsky.pyrun MEMORY_MB CPU_S`): one JSON request per
+    line on stdin, one JSON result per line on stdout, until stdin closes."""
+    _limit_self(memory_mb, cpu_s)
+    for line in sys.stdin:
+        job = json.loads(line)
+        r = run_program(job["source"], entry=job["entry"], max_steps=job["max_steps"])
+        value = r.value if _plain(r.value) else None
+        print(json.dumps([r.ok, value, r.output, r.error]), flush=True)
 
 
 class _Worker:
     """A long-lived worker process that runs programs one at a time: starting a process
-    per program would cost more than the programs (a fifth of a second each)."""
+    per program would cost more than the programs. It is a plain `python -m` child
+    speaking JSON lines, not a multiprocessing one, which would import the parent's main
+    script again in the child."""
 
     def __init__(self, memory_mb: int) -> None:
-        # Never fork: the parent runs model threads; a fresh interpreter shares nothing.
-        ctx = (multiprocessing.get_context("forkserver")
-               if "forkserver" in multiprocessing.get_all_start_methods()
-               else multiprocessing.get_context("spawn"))
         self.memory_mb = memory_mb
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, daemon=True, name="minsky-pyrun",
-                                args=(child, memory_mb, WORKER_CPU_S))
-        self.proc.start()
-        child.close()  # so that a dead worker reads as EOF, not as silence
         self.runs = 0
-        if not self.conn.poll(STARTUP_TIMEOUT_S):
-            self.close()
-            raise OSError("the worker process did not start")
-        self.conn.recv()
+        # -I: no environment variables, user site or current directory shape the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "minsky.pyrun", str(memory_mb), str(WORKER_CPU_S)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, bufsize=1)
 
     def run(self, source: str, entry: str, max_steps: int, timeout_s: float) -> ProgramResult:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
         self.runs += 1
-        self.conn.send((source, entry, max_steps))
-        if not self.conn.poll(timeout_s):
+        self.proc.stdin.write(json.dumps({"source": source, "entry": entry,
+                                          "max_steps": max_steps}) + "\n")
+        self.proc.stdin.flush()
+        # the first program also waits for the worker to start
+        wait = timeout_s + (STARTUP_TIMEOUT_S if self.runs == 1 else 0)
+        ready, _, _ = select.select([self.proc.stdout], [], [], wait)
+        if not ready:
             raise TimeoutError
-        return ProgramResult(*self.conn.recv())
+        line = self.proc.stdout.readline()
+        if not line:
+            raise EOFError
+        ok, value, output, error = json.loads(line)
+        return ProgramResult(ok, value, output, error)
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
-            self.conn.send(None)
-        self.conn.close()
-        self.proc.join(1)
-        if self.proc.is_alive():
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(1)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.join(5)
+            self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 _WORKER: _Worker | None = None
@@ -1229,8 +1243,8 @@ def run_program_guarded(source: str, *, entry: str = "solution", timeout_s: floa
             return _WORKER.run(source, entry, max_steps, timeout_s)
         except TimeoutError:
             error = f"timed out after {timeout_s:g}s"
-        except OSError as e:
-            error = str(e) if "did not start" in str(e) else "the worker process failed"
+        except OSError:
+            error = "the worker process failed"
         except (EOFError, ValueError):
             error = "the worker process died (memory or CPU limit)"
         if _WORKER is not None:
@@ -1247,16 +1261,16 @@ async def run_program_isolated(source: str, *, entry: str = "solution",
                                    timeout_s=timeout_s, memory_mb=memory_mb, max_steps=max_steps)
 
 
-def _python_tool(text: str) -> str:
-    result = run_program(extract_program(text) or text.strip())
+async def _python_tool(text: str) -> str:
+    result = await run_program_isolated(extract_program(text) or text.strip())
     if not result.ok:
         raise ToolError(result.error or "the program failed")
     answer = program_answer(result)
     return answer if answer is not None else result.output.strip()
 
 
-# In process: the interpreter's own limits bound time and memory; run_program_isolated is
-# there for callers that want a process boundary too.
+# Behind both layers: the interpreter's own limits, and the worker process's rlimits and
+# wall-clock timeout.
 PYTHON_TOOL = Tool(
     "Python",
     "runs a short Python program (a small safe subset) and returns what solution() returns "
@@ -1264,3 +1278,7 @@ PYTHON_TOOL = Tool(
     run=_python_tool,
     examples=(("def solution():\n    return 17 * 23 + 4", "395"),),
 )
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), int(sys.argv[2]))
