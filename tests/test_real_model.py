@@ -241,3 +241,53 @@ def test_two_models_in_one_process_take_turns_to_decode(backend, monkeypatch):
     (a,), (b,) = asyncio.run(both())
     assert a.usage.completion_tokens > 0 and b.usage.completion_tokens > 0
     assert state["most"] == 1
+
+
+def test_logprobs_and_top_logprobs_describe_the_generated_tokens(backend):
+    req = ask("Count: one, two, three,", max_tokens=6, logprobs=True, top_logprobs=5)
+    (r,) = asyncio.run(backend.complete([req]))
+    assert r.logprobs is not None and r.top_logprobs is not None
+    assert len(r.logprobs) == len(r.top_logprobs) == r.usage.completion_tokens
+    assert all(lp <= 0 for lp in r.logprobs)
+    for lp, top in zip(r.logprobs, r.top_logprobs, strict=True):
+        assert len(top) == 5
+        values = list(top.values())
+        assert values == sorted(values, reverse=True)
+        assert lp == pytest.approx(values[0], abs=1e-3)  # greedy takes the likeliest
+    plain, = asyncio.run(backend.complete([ask("Count: one, two, three,", max_tokens=6)]))
+    assert plain.logprobs is None and plain.text == r.text  # asking for them changes nothing
+
+
+def test_min_p_and_repeat_penalty_sample_within_bounds(backend):
+    reqs = [ChatRequest([Message("user", "Say a few words.")],
+                        Options(temperature=0.8, top_k=20, top_p=0.8, min_p=0.1,
+                                repeat_penalty=1.3, max_tokens=10, seed=s)) for s in (1, 1, 2)]
+    a, b, c = asyncio.run(backend.complete(reqs))
+    assert all(r.error is None and 0 < r.usage.completion_tokens <= 10 for r in (a, b, c))
+    assert a.text == b.text  # the same seed samples the same text
+
+
+def test_cli_default_society_on_the_tiny_model_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINSKY_HOME", str(tmp_path))
+    from minsky.cli import main
+
+    runner = CliRunner()
+    out = runner.invoke(main, ["ask", "What is 17*23+4?", "--model", TINY, "--threads", "2",
+                               "--json"])
+    assert out.exit_code in (0, 1), out.output
+    result = json.loads(out.stdout)
+    assert result["society"] == "consensus"
+    names = [m["name"] for m in result["members"]]
+    assert names[:4] == ["coder", "sampler-1", "sampler-2", "sampler-3"]
+    shown = json.loads(runner.invoke(main, ["logs", "show", result["run_id"], "--json"]).stdout)
+    programs = [c for c in shown["calls"] if c["agent"].startswith(("coder", "sampler"))]
+    # programmers were prefilled with an open code block and stopped at its fence
+    assert programs and all(c["request"]["prefix"] == "```python\n" for c in programs)
+
+    choice = runner.invoke(main, ["ask", "Which is a mammal?\nA) trout\nB) whale\nC) eagle",
+                                  "--model", TINY, "--threads", "2", "--json"])
+    assert choice.exit_code == 0, choice.output
+    picked = json.loads(choice.stdout)
+    assert picked["answer"] in ("A", "B", "C")
+    assert len(picked["members"]) == 3  # one scoring ask per cyclic shift
+    assert picked["usage"]["completion_tokens"] == 3  # one token each

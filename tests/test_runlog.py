@@ -293,3 +293,28 @@ def test_a_failed_migration_leaves_no_trace(
     monkeypatch.setattr(runlog_module, "MIGRATIONS", [*runlog_module.MIGRATIONS[:-1], fixed])
     RunLog(db_path).close()  # the corrected migration applies cleanly
     assert migrations(db_path) == [*SHIPPED, "900_extra"]
+
+
+def test_logprobs_are_logged_and_given_back_on_resume(log: RunLog) -> None:
+    start(log, "R")
+    reply = ChatReply("B", Usage(3, 1, 0), 0.1, "stop", logprobs=[-0.25],
+                      top_logprobs=[{" B": -0.25, " A": -1.5}])
+    log.log_call("R", 1, 0, "a", "m", "score", "scripted", request(logprobs=True), reply)
+    add_call(log, "R", idx=1, agent="b")
+    found = log.replies_for_resume("R")
+    back = found[request_hash("a", request(logprobs=True), "m")][0]
+    assert back.logprobs == [-0.25] and back.top_logprobs == [{" B": -0.25, " A": -1.5}]
+    plain = found[request_hash("b", request(), "m")][0]
+    assert plain.logprobs is None and plain.top_logprobs is None
+    calls = log.get_run("R")["calls"]
+    assert calls[0]["logprobs"] == {"logprobs": [-0.25],
+                                    "top_logprobs": [{" B": -0.25, " A": -1.5}]}
+    assert calls[1]["logprobs"] is None
+
+
+def test_options_added_later_leave_old_request_hashes_alone() -> None:
+    # a run logged before min_p, repeat_penalty and the log-prob options existed must
+    # still find its replies: at their defaults they are not part of the hash
+    assert "min_p" not in request(temperature=0.7).to_dict()["options"]
+    assert "min_p" in request(min_p=0.1).to_dict()["options"]
+    assert request_hash("a", request(logprobs=True)) != request_hash("a", request())

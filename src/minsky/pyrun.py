@@ -478,27 +478,29 @@ class Interpreter:
     def s_if(self, s: ast.If, scope: Scope) -> None:
         self.exec_block(s.body if self.truth(self.evaluate(s.test, scope)) else s.orelse, scope)
 
+    def loop_body(self, body: list[ast.stmt], scope: Scope) -> bool:
+        """One pass of a loop's body; False when it breaks out of the loop."""
+        try:
+            self.exec_block(body, scope)
+        except _Break:
+            return False
+        except _Continue:
+            pass
+        return True
+
     def s_for(self, s: ast.For, scope: Scope) -> None:
         for item in self.iterate(self.evaluate(s.iter, scope)):
             self.tick()
             self.assign(s.target, item, scope)
-            try:
-                self.exec_block(s.body, scope)
-            except _Break:
+            if not self.loop_body(s.body, scope):
                 break
-            except _Continue:
-                continue
         else:
             self.exec_block(s.orelse, scope)
 
     def s_while(self, s: ast.While, scope: Scope) -> None:
         while self.truth(self.evaluate(s.test, scope)):
-            try:
-                self.exec_block(s.body, scope)
-            except _Break:
+            if not self.loop_body(s.body, scope):
                 break
-            except _Continue:
-                continue
         else:
             self.exec_block(s.orelse, scope)
 

@@ -279,6 +279,8 @@ class RunLog:
         calls = rows("SELECT * FROM calls WHERE run_id=? ORDER BY round, idx")
         for call in calls:
             call["request"] = json.loads(call.pop("request_json"))
+            raw = call.pop("logprobs_json", None)
+            call["logprobs"] = json.loads(raw) if raw else None
         run["calls"] = calls
         run["messages"] = rows(
             "SELECT call_id, round, agent, role, content FROM messages WHERE run_id=? ORDER BY id"
