@@ -33,16 +33,16 @@ Plan = list[tuple[str, str, int]]
 
 
 def eval_points(path: Path) -> dict[str, tuple[float, float, float, float, int]]:
-    """society → (tokens per case, accuracy, low, high, n), on the cases all answered."""
+    """society → (tokens per case, accuracy, low, high, n), each on the cases it answered
+    (a society run on a prefix of the sample has a smaller n, shown in its label)."""
     rows: dict[str, dict[str, dict[str, object]]] = defaultdict(dict)
     for line in path.read_text().splitlines():
         r = json.loads(line)
         if "case" in r:
             rows[str(r["society"])][str(r["case"])] = r
-    common = set.intersection(*(set(v) for v in rows.values()))
     out = {}
     for society, by_case in rows.items():
-        picked = [by_case[c] for c in common]
+        picked = list(by_case.values())
         n = len(picked)
         right = sum(bool(r["correct"]) for r in picked)
         tokens = sum(int(r["prompt_tokens"]) + int(r["completion_tokens"])  # type: ignore[call-overload]
@@ -83,10 +83,10 @@ def main() -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
     for society, (tokens, acc, low, high, n) in sorted(eval_points(args.eval).items()):
         left.errorbar([tokens], [acc], yerr=[[acc - low], [high - acc]], fmt="o", capsize=3,
-                      label=f"{society} ({acc:.0%})")
+                      label=f"{society} ({acc:.0%}, n = {n})")
         print(f"{society:12} n={n} accuracy {acc:.1%} [{low:.1%}, {high:.1%}] "
               f"tokens/problem {tokens:.0f}")
-    left.set_title(f"reporting sample: {args.eval.name} (n = {n})")
+    left.set_title(f"reporting sample (seed 0): {args.eval.name}")
     for name, points in pool_curves(args.pool).items():
         right.plot([t for t, _ in points], [a for _, a in points], "o-", label=name)
         print(name, " ".join(f"{t:.0f}:{a:.1%}" for t, a in points))

@@ -208,6 +208,27 @@ def _plans() -> None:
          *[("reasoner", "cot-0.7", i) for i in range(3)]], {})
 
 
+def failures(pool: dict[str, dict[str, list[Sample]]]) -> None:
+    """Why program samples gave no answer: the interpreter's error, grouped."""
+    import re
+    from collections import Counter
+
+    reasons: Counter[str] = Counter()
+    total = 0
+    for arms in pool.values():
+        for arm, samples in arms.items():
+            if not arm.startswith("pot"):
+                continue
+            for s in samples:
+                total += 1
+                if s.answer is None:
+                    why = re.sub(r"^line \d+: ", "", s.program_error or "no number returned")
+                    reasons[re.sub(r"name '\w+'", "name X", why)] += 1
+    print(f"\nprogram samples without an answer, of {total}:")
+    for why, k in reasons.most_common():
+        print(f"{k:5} {why}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("pool", type=Path)
@@ -216,6 +237,7 @@ def main() -> None:
     args = ap.parse_args()
     pool, gold = read_pool(args.pool)
     arm_table(pool, gold)
+    failures(pool)
     _plans()
     print("\nsocieties (the consensus organisation itself, driven over the pool):")
     for name, (plan, params) in SOCIETIES.items():

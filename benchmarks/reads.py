@@ -5,6 +5,7 @@
     python benchmarks/reads.py arena      # answer lengths per contestant
     python benchmarks/reads.py gains      # annotation: gains against thresholds, at human calls
     python benchmarks/reads.py matched    # organisations vs the vote of as many samples
+    python benchmarks/reads.py consensus FILE  # the default society's members, from the log
 
 Nothing here runs a model. `tool-use` reads the run log (`$MINSKY_HOME/logs.db`) of the
 machine that ran the evaluation.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from benchmarks_common import run_log, tool_calls
 
+from minsky.answers import answers_match
 from minsky.evaluate import vote_prefixes
 from minsky.stats import mcnemar
 from minsky.toolformer import agreement
@@ -137,9 +139,51 @@ def matched() -> None:
               f"{vote_tokens / len(shared):.0f}")
 
 
+def consensus(name: str = "eval-gsm8k200.jsonl") -> None:
+    # What the members of each `consensus` run said (from the run log), against the gold:
+    # how good the greedy program and the reasoner are alone, how often any member had
+    # the right answer (coverage, the ceiling of any way of choosing), how often the
+    # first window was unanimous, and paired tests against the other societies.
+    log = run_log()
+    everything = rows(name)
+    mine = {r["case"]: r for r in everything if r["society"] == "consensus"}
+    n = len(mine)
+    alone: dict[str, int] = {}
+    asked: dict[str, int] = {}
+    cover = stopped = programs = programs_right = 0
+    for r in mine.values():
+        outcome = json.loads(log.execute("select outcome_json from runs where id = ?",
+                                         (r["run_id"],)).fetchone()[0])
+        said = {m["name"]: m["answer"] for m in outcome["members"]}
+        right = {k: a is not None and answers_match(a, r["gold"], r.get("kind", "number"))
+                 for k, a in said.items()}
+        for k in ("coder", "reasoner"):
+            asked[k] = asked.get(k, 0) + (k in said)
+            alone[k] = alone.get(k, 0) + right.get(k, False)
+        cover += any(right.values())
+        stopped += len(said) <= 4
+        progs = [k for k in said if k != "reasoner"]
+        programs += len(progs)
+        programs_right += sum(right[k] for k in progs)
+    print(f"consensus on {n} cases of {name}: {sum(r['correct'] for r in mine.values())} "
+          f"right; coverage (any member right) {cover}; first window unanimous {stopped}")
+    print(f"greedy program alone {alone['coder']}/{asked['coder']}; reasoner alone "
+          f"{alone['reasoner']}/{asked['reasoner']} (asked); program samples right "
+          f"{programs_right}/{programs}")
+    for other in sorted({r["society"] for r in everything} - {"consensus"}):
+        theirs = {r["case"]: r for r in everything if r["society"] == other}
+        shared = sorted(set(theirs) & set(mine))
+        test = mcnemar([theirs[c]["correct"] for c in shared],
+                       [mine[c]["correct"] for c in shared])
+        print(f"vs {other} on {len(shared)} shared: consensus "
+              f"{sum(mine[c]['correct'] for c in shared)}, {other} "
+              f"{sum(theirs[c]['correct'] for c in shared)} ({test.b01} only consensus, "
+              f"{test.b10} only {other}, McNemar p = {test.p_value:.3g})")
+
+
 if __name__ == "__main__":
     reads = {"greedy": greedy, "tool-use": tool_use, "arena": arena, "gains": gains,
-             "matched": matched}
-    if len(sys.argv) != 2 or sys.argv[1] not in reads:
-        sys.exit(f"usage: python benchmarks/reads.py {{{'|'.join(reads)}}}")
-    reads[sys.argv[1]]()
+             "matched": matched, "consensus": consensus}
+    if len(sys.argv) not in (2, 3) or sys.argv[1] not in reads:
+        sys.exit(f"usage: python benchmarks/reads.py {{{'|'.join(reads)}}} [FILE]")
+    reads[sys.argv[1]](*sys.argv[2:])  # type: ignore[operator]
