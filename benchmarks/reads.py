@@ -6,6 +6,7 @@
     python benchmarks/reads.py gains      # annotation: gains against thresholds, at human calls
     python benchmarks/reads.py matched    # organisations vs the vote of as many samples
     python benchmarks/reads.py consensus FILE  # the default society's members, from the log
+    python benchmarks/reads.py choices FILE    # option scoring: one shift vs all, letters
 
 Nothing here runs a model. `tool-use` reads the run log (`$MINSKY_HOME/logs.db`) of the
 machine that ran the evaluation.
@@ -181,9 +182,37 @@ def consensus(name: str = "eval-gsm8k200.jsonl") -> None:
               f"{test.b10} only {other}, McNemar p = {test.p_value:.3g})")
 
 
+def choices(name: str = "eval-arc200.jsonl") -> None:
+    # `consensus` on choice questions scores the options once per cyclic shift; its first
+    # ask shows them unshifted, so that ask's pick alone is plain letter scoring, and the
+    # letters picked show the position prior the shifts cancel.
+    from collections import Counter
+
+    log = run_log()
+    everything = rows(name)
+    mine = [r for r in everything if r["society"] == "consensus"]
+    first = 0
+    letters: Counter[str] = Counter()
+    for r in mine:
+        outcome = json.loads(log.execute("select outcome_json from runs where id = ?",
+                                         (r["run_id"],)).fetchone()[0])
+        pick = outcome["members"][0]["answer"]
+        first += pick == r["gold"]
+        letters[pick] += 1
+    print(f"{name}: {len(mine)} questions; all shifts {sum(r['correct'] for r in mine)} "
+          f"right; the unshifted ask alone {first} right")
+    print("letters the unshifted ask picked:", dict(sorted(letters.items())))
+    print("letters the society picked:", dict(sorted(Counter(r["answer"] for r in mine)
+                                                      .items())))
+    print("gold letters:", dict(sorted(Counter(r["gold"] for r in mine).items())))
+    single = [r for r in everything if r["society"] == "single"]
+    print("letters single answered:", dict(sorted(Counter(str(r["answer"]) for r in single)
+                                                  .items())))
+
+
 if __name__ == "__main__":
     reads = {"greedy": greedy, "tool-use": tool_use, "arena": arena, "gains": gains,
-             "matched": matched, "consensus": consensus}
+             "matched": matched, "consensus": consensus, "choices": choices}
     if len(sys.argv) not in (2, 3) or sys.argv[1] not in reads:
         sys.exit(f"usage: python benchmarks/reads.py {{{'|'.join(reads)}}} [FILE]")
     reads[sys.argv[1]](*sys.argv[2:])  # type: ignore[operator]
