@@ -17,6 +17,7 @@ from minsky.organisations.consensus import (
     CODE_OPEN,
     FENCE,
     ConsensusParams,
+    _options,
     consensus,
     letter_logprobs,
 )
@@ -299,5 +300,35 @@ def test_letter_logprobs_merge_spellings_and_renormalise() -> None:
                            " the": math.log(0.2)}, "ABC")
     assert got is not None
     assert [math.exp(x) for x in got[:2]] == pytest.approx([0.4 / 0.8, 0.4 / 0.8])
-    assert math.exp(got[2]) == pytest.approx(0.04 / 0.8)  # unseen: a tenth of the least seen
+    # unseen: as likely as the least likely token listed (" A" 0.1 here; the top-k cutoff)
+    assert math.exp(got[2]) == pytest.approx(0.1 / 0.8)
     assert letter_logprobs({" the": -0.1}, "ABC") is None
+    assert letter_logprobs({" a": -0.1, " the": -1.0}, "ABC") is None  # an article
+
+
+def test_options_are_the_lettered_lines_in_sequence() -> None:
+    q = ("Which are true?\nI. Water boils at 100 C.\nII. Ice sinks.\nA) I only\nB) II only\n"
+         "C) both")
+    assert _options(q) == ("Which are true?\nI. Water boils at 100 C.\nII. Ice sinks.",
+                           ["I only", "II only", "both"])
+    assert _options("What?\nA) one\nB) two\n\nAnswer with the letter.")[1] == ["one", "two"]
+    assert _options("What is 2+2? A) 3 B) 4")[1] == []  # one line: nothing to score
+
+
+def test_unlettered_choices_fall_back_to_generating() -> None:
+    members = [member("r1", "reasoner")]
+    rounds, out = run(members, {"r1": "It is 4. The answer is B."},
+                      task=Task("What is 2+2? A) 3 B) 4", "choice", "AB"))
+    assert rounds[0].label == "answer 1" and out.answer == "B"
+
+
+def test_the_first_program_vote_is_waited_for_before_stopping() -> None:
+    # three unconfirmed reasoners lead 3 to 0, but with cross_check 0.1 one program vote
+    # for another answer cuts them to 0.3: stopping after them would be premature
+    members = [member(f"r{i}", "reasoner") for i in (1, 2, 3)] + [member("p1", "programmer")]
+    replies: dict[str, ChatReply | str] = {f"r{i}": "The answer is 10." for i in (1, 2, 3)}
+    replies["p1"] = PROGRAM_12
+    _, everyone = run(members, replies, cross_check=0.1)
+    rounds, windowed = run(members, replies, cross_check=0.1, window=3)
+    assert everyone.answer == windowed.answer == "12"
+    assert len(rounds) == 2

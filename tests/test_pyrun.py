@@ -105,7 +105,7 @@ def solution():
      "        if i > 4:\n            break\n    return i", "5"),
     ("def solution():\n    total: float = 0\n    for p, q in [(2, 3.5), (1, 4)]:\n"
      "        total += p * q\n    return total", "11"),
-    ("def solution():\n    return 1 < 2 <= 2 and not (3 in [1, 2]) and 'x' or 99", "x"),
+    ("def solution():\n    return 1 < 2 <= 2 and not (3 in [1, 2]) and '7' or 99", "7"),
 ]
 
 
@@ -488,7 +488,8 @@ def test_program_answer() -> None:
     assert answer("def solution():\n    return 1 / 3") == "0.333333"
     assert answer("def solution():\n    return 2.50") == "2.5"
     assert answer("def solution():\n    return '1,234'") == "1234"
-    assert answer("def solution():\n    return '12 apples'") == "12 apples"
+    assert answer("def solution():\n    return '12 apples'") is None  # text is no answer
+    assert answer("def solution():\n    return '\\ud800'") is None
     assert answer("print('first 3')\nprint('The answer is 42.0.')") == "42"
     assert answer("def solution():\n    print(7)") == "7"  # returned None: the printed number
     assert answer("def solution():\n    return True") is None
@@ -553,3 +554,35 @@ def test_assertions_are_checked_and_their_message_never_evaluated() -> None:
                        "    return x").value == 4
     failed = run_program("def solution():\n    assert 1 > 2, 'no'\n    return 1")
     assert not failed.ok and failed.error == "line 2: assertion failed"
+
+
+def test_building_and_comparing_long_strings_costs_steps() -> None:
+    # f-strings, sorted() and max() over long strings pay for their characters, so the
+    # step limit bounds their time and memory too (found in review: 22 s and 1.8 GB)
+    build = run_program('s = "x" * 9999\nl = []\nwhile True:\n    l.append(f"{s}y")')
+    assert not build.ok and build.error is not None and "step limit" in build.error
+    start = time.perf_counter()
+    sort = run_program('p = "ab" * 4000\nl = [p] * 1000\nwhile True:\n    s = sorted(l)')
+    assert not sort.ok and time.perf_counter() - start < 5
+
+
+def test_method_calls_after_the_entry_run_as_written() -> None:
+    source = "def solution():\n    return data[0]\ndata = []\ndata.append(5)"
+    assert program_answer(run_program(source)) == "5"
+
+
+def test_the_worker_sends_back_only_bounded_acyclic_values() -> None:
+    shared = run_program_guarded("e = []\na = [e] * 100000\nb = [a] * 200\nb")
+    assert shared.ok and shared.value is None  # too many elements: kept in the worker
+    cycle = run_program_guarded("a = []\na.append(a)\na")
+    assert cycle.ok and cycle.value is None
+    assert run_program_guarded("1 + 1").value == 2  # the worker survived both
+
+
+def test_a_fresh_worker_gives_a_program_only_its_own_time() -> None:
+    pyrun._WORKER and pyrun._WORKER.close()
+    pyrun._WORKER = None
+    start = time.perf_counter()
+    stuck = run_program_guarded("while True:\n    pass", timeout_s=1, max_steps=10**12)
+    assert stuck.error == "timed out after 1s"
+    assert time.perf_counter() - start < 15  # startup is waited for apart from the 1 s

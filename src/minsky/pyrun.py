@@ -59,6 +59,8 @@ MAX_RANGE = 1_000_000
 MAX_OUTPUT = 100_000  # characters printed
 MAX_NEST = 20  # values inside values; also stops a list that contains itself
 COPY_COST = 10  # elements copied or compared per step
+MAX_SENT = 10_000  # elements of a value the worker sends back
+MAX_REPLY = 1_000_000  # characters of one reply line from the worker
 WORKER_RUNS = 500  # programs one worker process runs before it is replaced
 WORKER_CPU_S = 120  # CPU seconds a worker may use in all: a backstop, never reached normally
 STARTUP_TIMEOUT_S = 60.0  # for the worker process to start, apart from the program's time
@@ -280,7 +282,8 @@ def _trim(tree: ast.Module, entry: str) -> None:
     def known_calls(s: ast.stmt) -> bool:
         # dropped code must be code that could have run: a call of something neither
         # defined nor built in is kept, and fails by name as it would have
-        return all(not isinstance(n, ast.Call) or isinstance(n.func, ast.Attribute)
+        # (a method call such as `data.append(5)` changes state: it is kept and runs)
+        return all(not isinstance(n, ast.Call)
                    or (isinstance(n.func, ast.Name)
                        and (n.func.id in functions or n.func.id in BUILTINS))
                    for n in ast.walk(s))
@@ -633,6 +636,7 @@ class Interpreter:
         text = "".join(parts)
         if len(text) > MAX_STR:
             raise ProgramError("string too long")
+        self.tick(len(text) // COPY_COST)  # building a string costs its length
         return text
 
     # operations on values
@@ -784,6 +788,7 @@ class Interpreter:
             size += len(s)
             if size > MAX_STR:
                 raise ProgramError("string too long")
+            self.tick(len(s) // COPY_COST)
             parts.append(s)
 
         def walk(x: Value, depth: int, quote: bool) -> None:
@@ -850,7 +855,14 @@ def _flat(xs: list[Value]) -> bool:
     return all(type(x) in _NUMS for x in xs) or all(type(x) is str for x in xs)
 
 
+def _text_cost(xs: list[Value]) -> int:
+    """Steps for comparing strings at C speed: their characters, not their count."""
+    return sum(len(x) for x in xs if type(x) is str) // COPY_COST
+
+
 def _sorted(it: Interpreter, xs: list[Value]) -> Value:
+    # n log n comparisons, each of which may walk a whole string
+    it.tick(_text_cost(xs) * max(1, len(xs).bit_length()))
     return sorted(xs) if _flat(xs) else sorted(xs, key=functools.cmp_to_key(it.cmp))
 
 
@@ -863,6 +875,7 @@ def _extreme(name: str, fn: Callable[[Any, Any], bool]) -> Builtin:
         if not items:
             raise ProgramError(f"{name}() of an empty sequence")
         if _flat(items):  # numbers only or strings only: Python's own, at C speed
+            it.tick(_text_cost(items))
             return (min if fn is operator.lt else max)(items)
         best = items[0]
         for x in items[1:]:
@@ -1113,15 +1126,15 @@ def _number_text(text: str) -> str | None:
 
 
 def program_answer(result: ProgramResult) -> str | None:
-    """The answer as text: a returned number (rounded to 6 places, "12.0" -> "12") or
-    non-empty string, else the last number printed, else None."""
+    """The answer as text: a returned number (rounded to 6 places, "12.0" -> "12") or a
+    returned string that is one, else the last number printed, else None."""
     if not result.ok:
         return None
     v = result.value
     if type(v) in (int, float):
         return format_number(Fraction(v))
     if type(v) is str and v.strip():
-        return _number_text(v.strip()) or v.strip()
+        return _number_text(v.strip())  # text is no answer to a word problem
     for m in reversed(list(re.finditer(_NUMBER, result.output))):
         answer = _number_text(m[0])
         if answer is not None:
@@ -1133,16 +1146,16 @@ def program_answer(result: ProgramResult) -> str | None:
 
 def _plain(v: Value) -> bool:
     """Whether v is plain data to send back: scalars in lists and tuples, nested at most
-    MAX_NEST deep (pickle copes with cycles; functions and ranges stay in the worker)."""
-    stack, seen = [(v, 0)], set()
+    MAX_NEST deep, MAX_SENT elements in all (shared parts counted each time they appear,
+    as JSON would write them); functions, ranges and cycles stay in the worker."""
+    stack, sent = [(v, 0)], 0
     while stack:
         x, depth = stack.pop()
+        sent += 1
+        if sent > MAX_SENT or depth > MAX_NEST:
+            return False  # also ends a cycle, which never runs out of elements
         if type(x) in (list, tuple):
-            if depth >= MAX_NEST:
-                return False
-            if id(x) not in seen:
-                seen.add(id(x))
-                stack.extend((y, depth + 1) for y in x)
+            stack.extend((y, depth + 1) for y in x)
         elif type(x) not in _SCALARS:
             return False
     return True
@@ -1169,11 +1182,16 @@ def _serve(memory_mb: int, cpu_s: int) -> None:
     """The worker's loop (`python -m minsky.pyrun MEMORY_MB CPU_S`): one JSON request per
     line on stdin, one JSON result per line on stdout, until stdin closes."""
     _limit_self(memory_mb, cpu_s)
+    print("ready", flush=True)
     for line in sys.stdin:
         job = json.loads(line)
         r = run_program(job["source"], entry=job["entry"], max_steps=job["max_steps"])
         value = r.value if _plain(r.value) else None
-        print(json.dumps([r.ok, value, r.output, r.error]), flush=True)
+        try:
+            reply = json.dumps([r.ok, value, r.output, r.error])
+        except (ValueError, TypeError, RecursionError):
+            reply = json.dumps([False, None, "", "the result cannot be sent back"])
+        print(reply, flush=True)
 
 
 class _Worker:
@@ -1190,6 +1208,26 @@ class _Worker:
             [sys.executable, "-I", "-m", "minsky.pyrun", str(memory_mb), str(WORKER_CPU_S)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True, bufsize=1)
+        try:
+            started = self._line(STARTUP_TIMEOUT_S) == "ready"
+        except (TimeoutError, EOFError, ValueError):
+            started = False
+        if not started:
+            self.close()
+            raise OSError("the worker process did not start")
+
+    def _line(self, timeout_s: float) -> str:
+        """The worker's next line, waiting at most timeout_s; a bounded length."""
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        if not ready:
+            raise TimeoutError
+        line = self.proc.stdout.readline(MAX_REPLY + 1)
+        if not line:
+            raise EOFError
+        if len(line) > MAX_REPLY:
+            raise ValueError("reply too long")
+        return line.strip()
 
     def run(self, source: str, entry: str, max_steps: int, timeout_s: float) -> ProgramResult:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -1197,15 +1235,7 @@ class _Worker:
         self.proc.stdin.write(json.dumps({"source": source, "entry": entry,
                                           "max_steps": max_steps}) + "\n")
         self.proc.stdin.flush()
-        # the first program also waits for the worker to start
-        wait = timeout_s + (STARTUP_TIMEOUT_S if self.runs == 1 else 0)
-        ready, _, _ = select.select([self.proc.stdout], [], [], wait)
-        if not ready:
-            raise TimeoutError
-        line = self.proc.stdout.readline()
-        if not line:
-            raise EOFError
-        ok, value, output, error = json.loads(line)
+        ok, value, output, error = json.loads(self._line(timeout_s))
         return ProgramResult(ok, value, output, error)
 
     def close(self) -> None:
@@ -1245,10 +1275,10 @@ def run_program_guarded(source: str, *, entry: str = "solution", timeout_s: floa
             return _WORKER.run(source, entry, max_steps, timeout_s)
         except TimeoutError:
             error = f"timed out after {timeout_s:g}s"
-        except OSError:
-            error = "the worker process failed"
+        except OSError as e:
+            error = str(e) if "did not start" in str(e) else "the worker process failed"
         except (EOFError, ValueError):
-            error = "the worker process died (memory or CPU limit)"
+            error = "the worker process died (memory or CPU limit) or sent too much"
         if _WORKER is not None:
             _WORKER.close()
             _WORKER = None

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,7 +57,7 @@ class ConsensusParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     window: int = Field(0, ge=0, description="asks per round; 0: everyone at once")
-    weights: dict[str, float] = Field(
+    weights: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
         default_factory=lambda: {"reasoner": 1.0, "programmer": 1.0, "expert": 2.0},
         description="vote weight of each group")
     confidence: Confidence = "none"
@@ -121,23 +121,38 @@ def _ballot(member: Member, turn: Turn, task: Task, p: ConsensusParams) -> Ballo
     return Ballot(member.name, answer, member.group, weight, None if answer else "no answer")
 
 
-def _decide(ballots: list[Ballot], task: Task, p: ConsensusParams,
-            remaining: float = 0.0) -> tuple[dict[str, object], str | None, bool, float]:
+def _decide(ballots: list[Ballot], task: Task, p: ConsensusParams, remaining: float = 0.0,
+            programs_to_come: bool = False
+            ) -> tuple[dict[str, object], str | None, bool, float]:
     """The tally, winner, whether it is settled with `remaining` weight to come, share."""
     checked = cross_check(ballots, "reasoner", "programmer", p.cross_check, task.kind)
     tally = weigh(checked, task.kind)
+    leader = tally.winner
+
+    def leaders(b: Ballot) -> bool:
+        return b.answer is not None and leader is not None and answers_match(
+            b.answer, leader, task.kind)
+
     # a program still to come can restore down-weighted reasoning votes for the
     # runner-up, so what they lost counts as weight still to come
-    lost = sum(b.weight - c.weight for b, c in zip(ballots, checked, strict=True)
-               if b.answer is not None and c.answer != tally.winner)
-    return tally.to_dict(), tally.winner, settled(tally, remaining + lost), tally.share
+    swing = sum(b.weight - c.weight for b, c in zip(ballots, checked, strict=True)
+                if b.answer is not None and not leaders(b))
+    if programs_to_come and not any(b.group == "programmer" and b.answer is not None
+                                    for b in ballots):
+        # and the first program vote can cut the leader's unconfirmed reasoning votes
+        swing += sum(c.weight * (1 - p.cross_check) for c in checked
+                     if c.group == "reasoner" and leaders(c) and not c.abstained)
+    return tally.to_dict(), leader, settled(tally, remaining + swing), tally.share
 
 
 def consensus(task: Task, society: SocietyView) -> OrgRun:
     p = _params(society)
     pool = [m for m in society.members if m.group != "expert"]
-    if task.kind == "choice" and p.choice == "score":
-        return (yield from _score_choices(task, pool))
+    stem, options = _options(task.question)
+    scorable = 2 <= len(options) <= 26 and len(options) == len(task.choices)
+    if task.kind == "choice" and p.choice == "score" and scorable:
+        reasoners = [m for m in pool if m.group == "reasoner"]
+        return (yield from _score_choices(task, reasoners, stem, options))
     if task.kind != "number":
         pool = [m for m in pool if m.group != "programmer"]  # a program answers numbers
     window = p.window or len(pool)
@@ -153,8 +168,10 @@ def consensus(task: Task, society: SocietyView) -> OrgRun:
         for m, t in zip(batch, turns, strict=True):
             ballots.append(_ballot(m, t, task, p))
             members.append(MemberAnswer(m.name, ballots[-1].answer, t.text, rounds))
-        remaining = sum(p.weights.get(m.group, 1.0) for m in pool[start + window :])
-        tally, winner, done, share = _decide(ballots, task, p, remaining)
+        rest = pool[start + window :]
+        remaining = sum(p.weights.get(m.group, 1.0) for m in rest)
+        tally, winner, done, share = _decide(ballots, task, p, remaining,
+                                             any(m.group == "programmer" for m in rest))
         last = ballots[-len(batch):]
         agreed = winner is not None and all(
             b.answer is not None and not b.abstained and answers_match(b.answer, winner,
@@ -163,7 +180,8 @@ def consensus(task: Task, society: SocietyView) -> OrgRun:
         if done or (p.stop == "unanimous" and agreed and len(last) > 1):
             break
     experts = [m for m in society.members if m.group == "expert"]
-    escalated = bool(experts) and share < p.escalate_below
+    escalated = bool(experts) and (share < p.escalate_below or
+                                   (winner is None and p.escalate_below > 0))
     if escalated:
         rounds += 1
         turns = yield Round("escalate", [_ask(m, task, p) for m in experts])
@@ -176,18 +194,26 @@ def consensus(task: Task, society: SocietyView) -> OrgRun:
 
 
 def _options(question: str) -> tuple[str, list[str]]:
-    """The stem of a choice question and its option texts, in order."""
-    stem: list[str] = []
-    options: list[str] = []
-    for line in question.splitlines():
+    """The stem of a choice question and its option texts, in order: the lines lettered
+    A, B, C, … in sequence after the stem (a list of "I." / "II." statements in the stem
+    is not options). No options found: an empty list."""
+    lines = question.splitlines()
+    for first, line in enumerate(lines):
         m = _OPTION.match(line)
-        if m and (options or len(stem) > 0):
-            options.append(m.group(2).strip())
-        elif options:
-            options[-1] += "\n" + line  # an option that runs over several lines
-        else:
-            stem.append(line)
-    return "\n".join(stem).strip(), options
+        if first == 0 or not m or m.group(1) != "A":
+            continue
+        options: list[str] = []
+        for rest in lines[first:]:
+            m = _OPTION.match(rest)
+            if m and m.group(1) == chr(65 + len(options)):
+                options.append(m.group(2).strip())
+            elif options and rest.strip() and not m:
+                options[-1] += "\n" + rest  # an option that runs over several lines
+            else:
+                break
+        if len(options) >= 2:
+            return "\n".join(lines[:first]).strip(), options
+    return question.strip(), []
 
 
 def _shown(stem: str, options: list[str], shift: int) -> str:
@@ -199,24 +225,23 @@ def _shown(stem: str, options: list[str], shift: int) -> str:
 
 def letter_logprobs(top: dict[str, float], letters: str) -> list[float] | None:
     """Log-probabilities of each letter among a position's likeliest tokens (" A", "A"
-    and "(A" count as A), renormalised over the letters; None when none is there."""
+    and "(A" count as A), over the letters' total; a letter not listed gets the least
+    listed probability; None when no letter is there."""
     mass = [0.0] * len(letters)
     for piece, lp in top.items():
-        key = piece.strip().lstrip("(").upper()
+        key = piece.strip().lstrip("(")  # case matters: " a" is an article, not option A
         if len(key) == 1 and key in letters:
             mass[letters.index(key)] += math.exp(lp)
     total = sum(mass)
     if total <= 0:
         return None
-    floor = min(m for m in mass if m > 0) / 10  # a letter not among the likeliest
+    # a letter not among the likeliest is at most as likely as the least likely listed
+    floor = math.exp(min(top.values()))
     return [math.log(max(m, floor) / total) for m in mass]
 
 
-def _score_choices(task: Task, pool: list[Member]) -> OrgRun:
-    stem, options = _options(task.question)
+def _score_choices(task: Task, pool: list[Member], stem: str, options: list[str]) -> OrgRun:
     n = len(options)
-    if n < 2 or n > 26:
-        return Outcome(None, [], detail={"error": "no options found"})
     letters = "".join(chr(65 + k) for k in range(n))
     asks, shown = [], []
     for shift in range(n):
