@@ -586,3 +586,13 @@ def test_a_fresh_worker_gives_a_program_only_its_own_time() -> None:
     stuck = run_program_guarded("while True:\n    pass", timeout_s=1, max_steps=10**12)
     assert stuck.error == "timed out after 1s"
     assert time.perf_counter() - start < 15  # startup is waited for apart from the 1 s
+
+
+def test_enumerate_keeps_its_indices_within_the_integer_limit() -> None:
+    result = run_program("n = 9 * 10**39 + (10**39 - 1)\ne = enumerate([0, 0, 0], n)\ne[2][0]")
+    assert not result.ok
+
+
+def test_annotations_are_checked_though_never_evaluated() -> None:
+    assert not run_program("x: __import__('os').system('echo hi') = 3").ok
+    assert run_program("def solution() -> float:\n    total: float = 2\n    return total").ok

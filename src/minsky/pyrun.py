@@ -318,10 +318,9 @@ def check(tree: ast.AST) -> None:
         problem = _problem(node, exempt)
         if problem:
             raise ProgramError(problem, line)
-        # Annotations are never evaluated, so they are not checked either.
-        skip = {id(getattr(node, k, None)) for k in ("annotation", "returns")}
-        children = [c for c in ast.iter_child_nodes(node) if id(c) not in skip]
-        stack.extend((c, depth + 1, line) for c in reversed(children))
+        # Annotations are never evaluated, yet checked like the rest: nothing forbidden
+        # may sit anywhere in a program.
+        stack.extend((c, depth + 1, line) for c in reversed(list(ast.iter_child_nodes(node))))
 
 
 def _check_brackets(source: str) -> None:
@@ -953,7 +952,9 @@ def _enumerate(it: Interpreter, args: list[Value]) -> Value:
     start = args[1] if len(args) == 2 else 0
     if not _is_int(start):
         raise ProgramError("enumerate() start must be an integer")
-    return [(start + i, x) for i, x in enumerate(it.items(args[0]))]
+    items = it.items(args[0])
+    _checked(start + len(items))  # the last index stays within the integer limit
+    return [(start + i, x) for i, x in enumerate(items)]
 
 
 def _divmod(it: Interpreter, args: list[Value]) -> Value:
