@@ -1,10 +1,8 @@
 """Score voting rules on a pool of samples drawn by `benchmarks/pool.py` (issue 15).
 
 Prints, per arm: per-sample accuracy, truncation rate, coverage (any sample right) and
-plurality accuracy; then every rule of a grid (which samples vote, group weights, the
-program cross-check, confidence weighting, abstention) with its accuracy and tokens per
-problem, best first. The rules are `minsky.weighing`'s, applied exactly as the
-`consensus` organisation applies them.
+plurality accuracy; then candidate societies, each scored by driving the `consensus` organisation itself
+over the pool, with its accuracy and tokens per problem.
 
     python benchmarks/pool_rules.py benchmarks/results/pool-gsm8k-tune.jsonl
 """
@@ -12,7 +10,6 @@ problem, best first. The rules are `minsky.weighing`'s, applied exactly as the
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,7 +20,7 @@ from minsky.messages import ChatReply, Options
 from minsky.organisations.base import Member, SocietyView, Task, Turn
 from minsky.organisations.consensus import ConsensusParams, consensus
 from minsky.pyrun import extract_program, program_answer, run_program
-from minsky.weighing import Ballot, confidence, cross_check, weigh
+from minsky.weighing import Ballot, weigh
 
 
 @dataclass
@@ -85,54 +82,6 @@ def arm_table(pool: dict[str, dict[str, list[Sample]]], gold: dict[str, str]) ->
         m = len(pool)
         print(f"{arm:12} {right / n:10.1%} {trunc / n:9.1%} {none / n:9.1%} {cover / m:8.1%} "
               f"{plural / m:9.1%} {tokens / m:7.0f}")
-
-
-def decide(samples: list[Sample], w_cot: float, w_pot: float, check: float, conf: str,
-           power: float, abstain: bool) -> str | None:
-    ballots = []
-    for i, s in enumerate(samples):
-        group = "programmer" if s.arm.startswith("pot") else "reasoner"
-        w = (w_pot if group == "programmer" else w_cot)
-        w *= confidence(s.logprobs, conf) ** power  # type: ignore[arg-type]
-        skip = "truncated" if abstain and s.truncated else None
-        ballots.append(Ballot(str(i), s.answer, group, w, skip))
-    return weigh(cross_check(ballots, "reasoner", "programmer", check)).winner
-
-
-def rules(pool: dict[str, dict[str, list[Sample]]], gold: dict[str, str], top: int) -> None:
-    arms = sorted({a for c in pool.values() for a in c})
-    cot = [a for a in arms if a.startswith("cot-") and a != "cot-greedy"]
-    pot = [a for a in arms if a.startswith("pot-") and a != "pot-greedy"]
-    # which samples vote: greedy CoT first (it breaks ties), then greedy program, then
-    # k program samples from one temperature and j CoT samples from one temperature
-    pools = []
-    for pt, ct in itertools.product([*pot, None], [*cot, None]):
-        for k in (0, 2, 4, 6):
-            for j in (0, 1, 2, 3):
-                if (pt is None) != (k == 0) or (ct is None) != (j == 0):
-                    continue
-                pools.append((pt, k, ct, j))
-    results = []
-    for (pt, k, ct, j) in pools:
-        for w_pot, check, conf, power, abstain in itertools.product(
-                (0.5, 1.0, 1.5, 2.0), (1.0, 0.5, 0.0), ("none", "mean", "tail"), (1.0, 4.0),
-                (True, False)):
-            if conf == "none" and power != 1.0:
-                continue
-            right = tokens = 0
-            for case, a in pool.items():
-                chosen = a["cot-greedy"] + a["pot-greedy"]
-                chosen += (a[pt][:k] if pt else []) + (a[ct][:j] if ct else [])
-                right += ok(decide(chosen, 1.0, w_pot, check, conf, power, abstain), gold[case])
-                tokens += sum(s.tokens for s in chosen)
-            results.append((right / len(pool), tokens / len(pool),
-                            f"{pt}x{k} {ct}x{j} w_pot={w_pot} check={check} conf={conf}^{power} "
-                            f"abstain={abstain}"))
-    greedy = sum(ok(a["cot-greedy"][0].answer, gold[c]) for c, a in pool.items()) / len(pool)
-    greedy_tokens = sum(a["cot-greedy"][0].tokens for a in pool.values()) / len(pool)
-    print(f"\ngreedy CoT {greedy:.1%} at {greedy_tokens:.0f} tokens; best rules:")
-    for acc, tok, name in sorted(results, key=lambda r: (-r[0], r[1]))[:top]:
-        print(f"{acc:6.1%} {tok:6.0f} ({tok / greedy_tokens:.1f}x)  {name}")
 
 
 def simulate(path: Path, plan: list[tuple[str, str, int]], params: dict[str, object],
@@ -232,8 +181,6 @@ def failures(pool: dict[str, dict[str, list[Sample]]]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("pool", type=Path)
-    ap.add_argument("--top", type=int, default=25)
-    ap.add_argument("--grid", action="store_true", help="also score the rule grid")
     args = ap.parse_args()
     pool, gold = read_pool(args.pool)
     arm_table(pool, gold)
@@ -243,8 +190,7 @@ def main() -> None:
     for name, (plan, params) in SOCIETIES.items():
         acc, tok, asks, n = simulate(args.pool, plan, params)
         print(f"{acc:6.1%} {tok:6.0f} tokens {asks:4.1f} asks  n={n}  {name}")
-    if args.grid:
-        rules(pool, gold, args.top)
+
 
 
 if __name__ == "__main__":

@@ -140,6 +140,11 @@ def matched() -> None:
               f"{vote_tokens / len(shared):.0f}")
 
 
+def _outcome(log, run_id: str) -> dict:  # type: ignore[no-untyped-def]
+    return json.loads(log.execute("select outcome_json from runs where id = ?",
+                                  (run_id,)).fetchone()[0])
+
+
 def consensus(name: str = "eval-gsm8k200.jsonl") -> None:
     # What the members of each `consensus` run said (from the run log), against the gold:
     # how good the greedy program and the reasoner are alone, how often any member had
@@ -153,8 +158,7 @@ def consensus(name: str = "eval-gsm8k200.jsonl") -> None:
     asked: dict[str, int] = {}
     cover = stopped = programs = programs_right = 0
     for r in mine.values():
-        outcome = json.loads(log.execute("select outcome_json from runs where id = ?",
-                                         (r["run_id"],)).fetchone()[0])
+        outcome = _outcome(log, r["run_id"])
         said = {m["name"]: m["answer"] for m in outcome["members"]}
         right = {k: a is not None and answers_match(a, r["gold"], r.get("kind", "number"))
                  for k, a in said.items()}
@@ -194,8 +198,7 @@ def choices(name: str = "eval-arc200.jsonl") -> None:
     first = 0
     letters: Counter[str] = Counter()
     for r in mine:
-        outcome = json.loads(log.execute("select outcome_json from runs where id = ?",
-                                         (r["run_id"],)).fetchone()[0])
+        outcome = _outcome(log, r["run_id"])
         pick = outcome["members"][0]["answer"]
         first += pick == r["gold"]
         letters[pick] += 1

@@ -175,6 +175,9 @@ def test_cross_check_lets_a_program_overrule_the_greedy_reasoner() -> None:
                      cross_check=0.5)
     assert plain.answer == "12"  # 12 has 1.5 against 1: the program tips it
     assert checked.answer == "12"
+    assert checked.tally is not None and plain.tally is not None
+    assert checked.tally["scores"] == {"10": 0.5, "12": 1.5}  # the unconfirmed 10 halved
+    assert plain.tally["scores"] == {"10": 1.0, "12": 1.5}
     _, program_alone = run(members, {**replies, "r2": "The answer is 10."},
                            weights={"reasoner": 1.0, "programmer": 0.9}, cross_check=0.4)
     # two unconfirmed reasoners: 2 × 0.4 = 0.8 < 0.9 for the program's 12
