@@ -1,8 +1,8 @@
 """Score voting rules on a pool of samples drawn by `benchmarks/pool.py` (issue 15).
 
 Prints, per arm: per-sample accuracy, truncation rate, coverage (any sample right) and
-plurality accuracy; then candidate societies, each scored by driving the `consensus` organisation itself
-over the pool, with its accuracy and tokens per problem.
+plurality accuracy; then candidate societies, each scored by driving the `consensus`
+organisation itself over the pool, with its accuracy and tokens per problem.
 
     python benchmarks/pool_rules.py benchmarks/results/pool-gsm8k-tune.jsonl
 """
