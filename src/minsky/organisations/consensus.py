@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
+from functools import cache
+from importlib import resources
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,12 +74,29 @@ class ConsensusParams(BaseModel):
     escalate_below: float = Field(0.0, ge=0.0, le=1.0,
                                   description="ask the experts when the winner's share is lower")
     choice: Literal["score", "generate"] = "score"
+    examples: int = Field(0, ge=0, le=3,
+                          description="worked programs shown to programmers before the problem")
 
 
 def _params(society: SocietyView) -> ConsensusParams:
     params = society.params
     assert isinstance(params, ConsensusParams)
     return params
+
+
+@cache
+def _example_turns() -> tuple[Message, ...]:
+    text = resources.files("minsky.prompts").joinpath("program_examples.toml").read_text("utf-8")
+    turns: list[Message] = []
+    for example in tomllib.loads(text)["example"]:
+        turns += [Message("user", prompt("program", Task(example["question"], "number"))),
+                  Message("assistant", f"{CODE_OPEN}{example['program']}{FENCE}")]
+    return tuple(turns)
+
+
+def program_examples(k: int) -> list[Message]:
+    """The first k worked programs (`prompts/program_examples.toml`) as chat turns."""
+    return list(_example_turns()[: 2 * k])
 
 
 def _ask(member: Member, task: Task, p: ConsensusParams) -> Ask:
@@ -86,7 +106,8 @@ def _ask(member: Member, task: Task, p: ConsensusParams) -> Ask:
         update["logprobs"] = True
     prefix = ""
     if member.group == "programmer":
-        messages = [Message("system", member.role), Message("user", prompt("program", task))]
+        messages = [Message("system", member.role), *program_examples(p.examples),
+                    Message("user", prompt("program", task))]
         if member.prefill:
             # the reply starts inside the code block, so the first fence to come closes it
             # and the chatter small models add after their code is never generated
