@@ -150,6 +150,8 @@ def test_nested_run_page_shows_tool_call_votes_and_backend_call(browser, server,
     assert [s.find_element("tag name", "summary").text.split(":")[0] for s in subs] == [
         "sub-society team-calc", "sub-society team-words"]
     tool = by_css(browser, "details.sub .tool")[0]
+    assert not tool.is_displayed()  # folded until opened
+    subs[0].find_element("tag name", "summary").click()
     assert tool.is_displayed() and tool.text == "Calculator(17*23+4) → 395"
     tally = by_css(browser, "table.tally")[-1].text
     assert "calc 3" in tally and "words 0" in tally
@@ -163,6 +165,10 @@ def test_nested_run_page_shows_tool_call_votes_and_backend_call(browser, server,
     backend.find_element("tag name", "summary").click()
     assert request.is_displayed() and "You are a critic." in request.text
     assert "usage" in backend.text and "latency" in backend.text
+    browser.get(f"{server}/run/{fixture.nested_run}")  # the picture: from the top, folded
+    subs = by_css(browser, "details.sub")
+    subs[0].find_element("tag name", "summary").click()
+    browser.execute_script("window.scrollTo(0, 0)")
     shoot(browser, "run", tmp_path)
 
 

@@ -133,7 +133,9 @@ def economy(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         low, high = wilson_interval(right, len(mine))
         generations.append({"generation": g, "tasks": len(mine), "correct": right,
                             "accuracy": right / len(mine), "ci_low": low, "ci_high": high,
-                            "members": len(mine[-1]["members"]),
+                            # after the generation's last task: its bankrupt gone, its born in
+                            "members": len(mine[-1]["members"])
+                            - len(mine[-1].get("bankrupt") or []) + len(mine[-1].get("born") or []),
                             "born": [k for t in mine for k in t.get("born") or []],
                             "bankrupt": [k for t in mine for k in t.get("bankrupt") or []]})
     audit = next((r for r in rows if r.get("kind") == "audit"), None)
