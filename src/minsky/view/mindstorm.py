@@ -74,6 +74,7 @@ def build(log: RunLog, run_id: str, depth: int = 0) -> dict[str, Any]:
         if found and depth < MAX_DEPTH:
             try:
                 child = build(log, found.group(1), depth + 1)
+                child["same_task"] = child["run"]["question"] == run["question"]
             except MinskyError:
                 child = None  # a sub-run cleared by a resume: the call still shows
         view = {**call, "shown": _shown(call["request"]), "tools": tools.get(call["id"], []),
