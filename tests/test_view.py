@@ -172,3 +172,30 @@ def test_command_exports(tmp_path: Path, fixture) -> None:
                                        str(fixture.economy_file), "--export", str(out)])
     assert result.exit_code == 0, result.output
     assert "wrote 32 pages" in result.output and (out / "results-1.html").is_file()
+
+
+async def test_run_page_shows_budget_stops_and_failed_calls(tmp_path: Path,
+                                                            make_society) -> None:
+    from minsky.backends.fakes import FunctionBackend, ScriptedBackend
+    from minsky.runner import Backends, Runner
+
+    log = RunLog(tmp_path / "b.db")
+    debate = make_society(organisation="debate", budget={"max_rounds": 1}, params={"rounds": 3},
+                          agents=[{"name": "debater", "group": "debater", "count": 3}])
+    stopped = await Runner(Backends(overrides={"fake:a": FunctionBackend(
+        lambda r: "The answer is 4.")}), log).run(debate, "2+2?")
+    # three members, two scripted replies: the third call fails
+    failing = await Runner(Backends(overrides={"fake:a": ScriptedBackend(
+        ["The answer is 4.", "The answer is 4."])}), log).run(make_society(), "2+2?")
+    log.close()
+    app = App(tmp_path / "b.db", [])
+    html = app.page(f"/run/{stopped.run_id}", {})[1]
+    assert "budget stop before round 2" in html and "max_rounds" in html
+    html = app.page(f"/run/{failing.run_id}", {})[1]
+    assert "error: scripted backend: no reply left" in html
+
+
+def test_economy_run_page_lists_its_ledger(app: App, fixture) -> None:
+    task = next(r for r in read(fixture.economy_file) if r.get("kind") == "task")
+    html = app.page(f"/run/{task['run_id']}", {})[1]
+    assert "<h4>Ledger</h4>" in html and "rent for" in html
