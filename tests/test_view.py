@@ -69,6 +69,15 @@ def test_runs_list_filters_pages_and_bounds(app: App) -> None:
     assert app.page("/", {"top": "1"})[1].count('<tr class="run">') == 27  # 2 sub-runs hidden
 
 
+def test_runs_list_links_a_parent_to_its_sub_runs(app: App, fixture) -> None:
+    html = app.page("/", {})[1]
+    assert f'href="/?parent={fixture.nested_run}">2 sub-run(s)</a>' in html
+    status, html = app.page("/", {"parent": fixture.nested_run})
+    assert status == 200 and html.count('<tr class="run">') == 2
+    assert "team-calc" in html and "team-words" in html
+    assert app.page("/", {"parent": "x' OR 1=1"})[0] == 400
+
+
 def test_unknown_pages_are_404s_that_say_why(app: App) -> None:
     status, html = app.page("/run/01M8QE7SEA3J6NCJVDT46HJE49", {})
     assert status == 404 and "is not in the log" in html
@@ -121,6 +130,16 @@ def test_server_is_get_only_and_sends_a_strict_policy(served) -> None:
 def test_server_on_loopback_refuses_other_host_names(served) -> None:
     assert request(served, "GET", "/", {"Host": "evil.example:8765"}).status == 400
     assert request(served, "GET", "/", {"Host": "localhost:8765"}).status == 200
+
+
+def test_a_page_that_fails_is_a_500_with_one_line(served, app: App,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(path: str, query: dict[str, str]) -> tuple[int, str]:
+        raise KeyError("gold")
+
+    monkeypatch.setattr(app, "page", broken)
+    reply = request(served, "GET", "/results/1")
+    assert reply.status == 500 and reply.read() == b"error: KeyError: 'gold'\n"
 
 
 def test_export_writes_linked_static_pages(fixture, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from minsky.view import mindstorm, results, source, svg
 from minsky.view.results import ResultsFile
 
 MATRIX_PAGE = 100  # cases per page of an evaluation's matrix
+TABLE_LIMIT = 1000  # rows of an arena's verdicts or an economy's tasks shown
 TEXT_LIMIT = 20_000  # characters of one text shown before it is cut
 
 
@@ -89,7 +90,7 @@ class App:
             trim_blocks=True, lstrip_blocks=True,
         )
         self.env.filters.update(clip=_clip, when=_when, pretty=results.pretty)
-        self.env.globals.update(links=self.links, files=self.files)
+        self.env.globals.update(links=self.links, files=self.files, limit=TABLE_LIMIT)
         self._cache: dict[tuple[Path, float, int], Any] = {}
         self._lock = threading.Lock()
         source.open_log(log_path).close()  # a missing or old log fails now, clearly
@@ -134,7 +135,7 @@ class App:
         finally:
             log.close()
         live = any(r["status"] == "running" for r in listing["runs"])
-        filters = q.model_dump(exclude={"page"})
+        filters = q.model_dump(exclude={"page"}, exclude_defaults=True)
         return self.render("runs.html", title="runs", q=q, filters=filters, live=live,
                            **listing, **menus)
 

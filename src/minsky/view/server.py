@@ -60,8 +60,12 @@ class Handler(BaseHTTPRequestHandler):
             ctype = "text/plain; charset=utf-8"
         else:
             url = urlsplit(self.path)
-            status, page = self.server.app.page(url.path, dict(parse_qsl(url.query)))
             ctype = "text/html; charset=utf-8"
+            try:
+                status, page = self.server.app.page(url.path, dict(parse_qsl(url.query)))
+            except Exception as err:  # a page must fail alone, with a line, not a reset
+                status, page = 500, f"error: {type(err).__name__}: {err}\n"
+                ctype = "text/plain; charset=utf-8"
         data = page.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", ctype)

@@ -31,6 +31,8 @@ class RunQuery(BaseModel):
     status: str = Field("", max_length=40)
     q: str = Field("", max_length=200, description="text in the question or the answer")
     top: bool = Field(False, description="only runs that are not a sub-society's")
+    parent: str = Field("", pattern=r"^([0-9A-HJKMNP-TV-Z]{26})?$",
+                        description="only the sub-society runs of this run")
     page: int = Field(1, ge=1, le=1_000_000)
     per_page: int = Field(50, ge=1, le=200)
 
@@ -70,6 +72,9 @@ def list_runs(log: RunLog, query: RunQuery) -> dict[str, Any]:
         args += [_like(query.q)] * 2
     if query.top:
         where.append("parent_id IS NULL")
+    if query.parent:
+        where.append("parent_id = ?")
+        args.append(query.parent)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     total = log.db.execute(f"SELECT count(*) FROM runs {clause}", args).fetchone()[0]  # noqa: S608
     rows = [dict(r) for r in log.db.execute(
