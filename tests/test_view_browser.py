@@ -189,7 +189,9 @@ def test_evaluation_page_matrix_opens_the_runs(browser, server, tmp_path) -> Non
     table = by_css(browser, "#accuracy tr")
     assert [r.text.split()[:4] for r in table[1:]] == [
         ["careful", "6", "6", "100.0%"], ["sloppy3", "6", "3", "50.0%"]]
-    assert len(by_css(browser, "svg")) == 2
+    assert len(by_css(browser, "svg")) == 3  # intervals; accuracy against calls, tokens
+    points = by_css(browser, "#scaling svg text")
+    assert {"careful", "sloppy3"} <= {p.text for p in points}
     paired = by_css(browser, "#paired tr")[1].text
     assert paired.startswith("sloppy3 -50.0% 6 0 3")
     browser.find_element("link text", "careful right, sloppy3 wrong").click()

@@ -209,12 +209,16 @@ class App:
         accuracy = svg.intervals([(r["society"], r["accuracy"], r["ci_low"], r["ci_high"])
                                   for r in res], "accuracy (95 % Wilson interval)", 0, 1,
                                  percent=True)
+        scaling = svg.scatter([(r["society"], r["calls_per_case"], r["accuracy"], r["ci_low"],
+                                r["ci_high"]) for r in res],
+                              "model calls per case (log scale)", "accuracy")
         compute = svg.scatter([(r["society"], r["tokens_per_case"], r["accuracy"], r["ci_low"],
                                 r["ci_high"]) for r in res],
                               "tokens per case (log scale)", "accuracy")
         return self.render("eval.html", title=file.title, n=n, file=file, d=data,
                            shown=shown, page=page, pages=pages, a=a, b=b,
                            known=self._run_ids(ids), accuracy=accuracy, compute=compute,
+                           scaling=scaling,
                            filtered=len(cases))
 
     def _arena(self, n: int, file: ResultsFile, data: dict[str, Any]) -> str:
