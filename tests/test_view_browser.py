@@ -81,8 +81,11 @@ def server(fixture: view_fixtures.ViewFixture) -> Iterator[str]:
 def browser() -> Iterator[object]:
     if not (CHROMIUM and DRIVER):
         pytest.fail(f"these tests need Chromium and its driver: {INSTALL}")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("these tests need selenium: pip install -e '.[test]'")
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
