@@ -47,7 +47,7 @@ def export(log_path: Path, files: Sequence[ResultsFile], out: Path,
     for n, file in enumerate(files, 1):
         pages = 1
         if file.kind == "eval":
-            pages = max(1, -(-len(app._computed(file)["cases"]) // MATRIX_PAGE))
+            pages = max(1, -(-len(app.computed(file)["cases"]) // MATRIX_PAGE))
         for page in range(1, pages + 1):
             write(app.links.results(n, page), f"/results/{n}", {"page": str(page)})
     return written

@@ -158,7 +158,7 @@ class App:
             raise NotFound(f"no results file number {n} (this viewer has {len(self.files)})")
         return self.files[n - 1]
 
-    def _computed(self, file: ResultsFile) -> Any:
+    def computed(self, file: ResultsFile) -> Any:
         """The file's page data, recomputed only when the file changes (arena intervals
         are a bootstrap, worth not redoing on every request)."""
         stat = file.path.stat()
@@ -181,7 +181,7 @@ class App:
 
     def results(self, n: int, query: dict[str, str]) -> str:
         file = self._file(n)
-        data = self._computed(file)
+        data = self.computed(file)
         if file.kind == "eval":
             return self._evaluation(n, file, data, query)
         if file.kind == "arena":
