@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from minsky.backends.base import Backend
 from minsky.backends.scoring import Scored
 from minsky.toolformer import (
     AnnotateConfig,
@@ -157,8 +158,10 @@ async def test_annotate_skips_hopeless_texts() -> None:
     assert result.calls == [] and result.positions == 0 and result.annotated == result.text
 
 
-class FakeModel:
+class FakeModel(Backend):
     """Stands in for the embedded backend: a call start is likely before " 24"."""
+
+    name = "fake-embedded"
 
     def __init__(self) -> None:
         self.contexts: list[str] = []

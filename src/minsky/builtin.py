@@ -64,11 +64,12 @@ def register_organisations(register: Callable[[Organisation], None]) -> None:
     from minsky.organisations.democracy import DEMOCRACY
     from minsky.organisations.mixture import MIXTURE
     from minsky.organisations.monarchy import MONARCHY
+    from minsky.organisations.prompt import PROMPT
     from minsky.organisations.roleplay import ROLEPLAY
     from minsky.organisations.vote import SINGLE, VOTE
 
     for org in (SINGLE, VOTE, MONARCHY, DEMOCRACY, DEBATE, MIXTURE, ROLEPLAY, CONTEST,
-                CONSENSUS):
+                CONSENSUS, PROMPT):
         register(org)
 
 

@@ -108,8 +108,8 @@ class SocietyConfig(BaseModel):
 class AgentSpec:
     """A concrete member: one copy of an AgentConfig with its model (or society) resolved.
 
-    For a member that is itself a society, `model` reads "society:NAME" and `society`
-    holds it.
+    For a member that is itself a society, `society` holds it (the runner checks that
+    field); `model` then reads "society:NAME", a label for logs and listings only.
     """
 
     name: str

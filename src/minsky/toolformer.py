@@ -273,10 +273,11 @@ def annotation_messages(tool: str, text: str) -> list[Any]:
                                    text=text))]
 
 
-def chat_sampler(backend: Any, text_of: Callable[[], str], temperature: float = 1.0,
+def chat_sampler(complete: Any, text_of: Callable[[], str], temperature: float = 1.0,
                  max_tokens: int = 24) -> Sampler:
     """A Sampler that continues "Output: …[Tool(" under the few-shot annotation prompt.
 
+    `complete(requests)` answers a batch (through the runner, so every sample is logged);
     `text_of()` gives the whole text being annotated (the prompt shows it as Input).
     """
     from minsky.messages import ChatRequest, Options
@@ -290,7 +291,7 @@ def chat_sampler(backend: Any, text_of: Callable[[], str], temperature: float = 
                         prefix=f"Output: {before}[{tool}(")
             for s in range(m)
         ]
-        replies = await backend.complete(requests)
+        replies = await complete(requests)
         return [r.text for r in replies if r.finish_reason == "stop" and r.text.strip()]
 
     return sample
@@ -335,19 +336,26 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 async def annotate_corpus(
     texts: Sequence[str], tool: Tool, backend: Any, cfg: AnnotateConfig, out: Any,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, log: Any = None,
 ) -> dict[str, Any]:
-    """Annotate every text not yet in `out` (JSONL, appended as it goes); summarise all."""
+    """Annotate every text not yet in `out` (JSONL, appended as it goes); summarise all.
+
+    The sampled calls go through a runner (logged to `log`, a RunLog, when given)."""
     import json
     from pathlib import Path
 
     from minsky.records import jsonl_rows
+    from minsky.runner import Backends, Runner
+
+    runner = Runner(Backends(overrides={"toolformer": backend}), log)
 
     out = Path(out)
     done = {row["index"] for row in jsonl_rows(out)}
     score = llama_scorer(backend)
     current = {"text": ""}
-    sample = chat_sampler(backend, lambda: current["text"])
+    sample = chat_sampler(lambda requests: runner.call("toolformer", requests,
+                                                       "toolformer sample"),
+                          lambda: current["text"])
     out.parent.mkdir(parents=True, exist_ok=True)
     for index, raw in enumerate(texts):
         if index in done:

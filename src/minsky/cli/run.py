@@ -74,7 +74,7 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
 
     async def go() -> Any:
         try:
-            return await runner.run(soc, question, None if kind == "auto" else kind,
+            return await runner.run(soc, question, kind,
                                     resume=resume, progress=say)
         finally:
             await runner.backends.aclose()
@@ -124,7 +124,7 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
     async def go() -> list[dict[str, Any]]:
         try:
             return await run_batch(runner, soc, items, out, concurrency,
-                                   None if kind in (None, "auto") else kind, show)
+                                   kind, show)
         finally:
             await runner.backends.aclose()
 

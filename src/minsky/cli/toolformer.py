@@ -40,6 +40,7 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
     from minsky.backends.llama import LlamaBackend
     from minsky.models import resolve_gguf
     from minsky.plugins import NoOptions, ToolContext, tool_types
+    from minsky.runlog import RunLog
     from minsky.toolformer import AnnotateConfig, annotate_corpus, read_corpus
 
     types = tool_types()
@@ -54,7 +55,7 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
     async def go() -> dict[str, Any]:
         try:
             return await annotate_corpus(texts, tool, backend, cfg, out,
-                                         lambda msg: click.echo(msg, err=True))
+                                         lambda msg: click.echo(msg, err=True), RunLog())
         finally:
             await backend.aclose()
 

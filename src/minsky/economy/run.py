@@ -132,7 +132,7 @@ async def run_economy(
                 kids = [k for k in births(ledger, cfg, members, rng, result.run_id)
                         if _has_room(society, [*members], k.group)]
                 if cfg.mutate_role:
-                    kids = [await mutate_role(runner, k) for k in kids]
+                    kids = [await mutate_role(runner, k, result.run_id) for k in kids]
                 agents += kids
                 born += [k.name for k in kids]
                 row.update({"paid": events["paid"], "bankrupt": events["bankrupt"],
@@ -171,7 +171,7 @@ async def run_economy(
 def _market(runner: Runner, society: Society, cfg: EconomyConfig, ledger: Ledger,
             write: Callable[[dict[str, Any]], None]) -> Market:
     """The advice market under the configured legal authority, its rulings logged."""
-    model = next((a.model for a in society.agents if not a.model.startswith("society:")), None)
+    model = next((a.model for a in society.agents if a.society is None), None)
     authority = load(cfg.authority, model)
 
     def on_ruling(ruling: Ruling) -> None:

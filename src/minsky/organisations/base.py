@@ -55,6 +55,16 @@ def detect_kind(question: str) -> AnswerKind:
     return "text"
 
 
+def answer_kind(requested: str | None, question: str) -> AnswerKind:
+    """The answer kind a run uses: the one requested, or for "auto" (and None) the one
+    `detect_kind` guesses. The one place "auto" is resolved."""
+    if requested in (None, "auto"):
+        return detect_kind(question)
+    if requested not in ("number", "choice", "text"):
+        raise ValueError(f"answer kind {requested!r}: expected auto, number, choice or text")
+    return requested  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Member:
     """A member as an organisation sees it: name, role prompt, options, capabilities."""
@@ -172,3 +182,24 @@ class Organisation:
     groups: dict[str, tuple[int, int | None]] = field(
         default_factory=lambda: {"member": (1, None)}
     )
+
+
+def advance(gen: OrgRun, turns: list[Turn] | None) -> Round | Outcome:
+    """One step of an organisation: send it the last round's turns (None to start) and
+    get its next round, or its outcome when it is done. The runner and `drive` share it."""
+    try:
+        return next(gen) if turns is None else gen.send(turns)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def drive(gen: OrgRun, answer: Callable[[Round], list[Turn]]) -> tuple[list[Round], Outcome]:
+    """Run an organisation synchronously, with no runner and no backend: `answer(round)`
+    gives each round's turns. For tests and plugin authors; returns the rounds and outcome.
+    """
+    rounds: list[Round] = []
+    turns: list[Turn] | None = None
+    while isinstance(step := advance(gen, turns), Round):
+        rounds.append(step)
+        turns = answer(step)
+    return rounds, step
