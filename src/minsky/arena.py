@@ -14,9 +14,7 @@ Answers and judgments are appended to a JSONL file as they finish; rerunning res
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 from minsky.errors import MinskyError
 from minsky.ratings import bootstrap_ratings, bradley_terry, elo_ratings
 from minsky.records import jsonl_objects, jsonl_rows
+from minsky.results import Item, open_results, run_many
 from minsky.runner import Runner, RunResult
 from minsky.society import Society
 from minsky.stats import length_bias, position_bias
@@ -125,46 +124,57 @@ async def run_arena(
     names = [c.name for c in contestants]
     if len(set(names)) != len(names):
         raise MinskyError(f"contestants must have different names, got {names}")
-    gate = asyncio.Semaphore(concurrency)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    # the judge template's placeholders, checked before any contestant answers
+    try:
+        judge_question(template, "", "", "", constitution)
+    except (KeyError, IndexError, ValueError) as err:
+        raise MinskyError(f"judge prompt: bad placeholder {err}; expected {{question}}, "
+                          "{answer_a} and {answer_b}") from None
+    with open_results(out) as results:
+        for soc in contestants:
+            await run_many(
+                runner, soc, [Item(pid, p, "text") for pid, p in prompts], results,
+                _answers_of(soc.name), lambda it, res: _answer_row(it, res, progress),
+                concurrency)
+        answers = {(r["prompt"], r["contestant"]): r["text"]
+                   for r in results.rows if r.get("kind") == "answer"}
+        games = []
+        for (pid, prompt), (x, y) in itertools.product(prompts,
+                                                       itertools.combinations(names, 2)):
+            for a, b in ((x, y), (y, x)):
+                question = judge_question(template, prompt, answers[(pid, a)],
+                                          answers[(pid, b)], constitution)
+                games.append(Item(f"{pid}|{a}|{b}", question, "choice",
+                                  fields={"prompt": pid, "a": a, "b": b}))
+        await run_many(
+            runner, judge, games, results,
+            lambda r: (f"{r['prompt']}|{r['a']}|{r['b']}" if r.get("kind") == "judgment"
+                       else None),
+            lambda it, res: _judgment_row(it, res, progress), concurrency)
 
-    def write(row: dict[str, Any]) -> None:
-        with out.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
-    rows = jsonl_rows(out)
-    answers = {(r["prompt"], r["contestant"]): r["text"] for r in rows if r["kind"] == "answer"}
+def _answers_of(name: str) -> Callable[[dict[str, Any]], str | None]:
+    """The key of a row that is `name`'s answer to a prompt (None for any other row)."""
+    return lambda r: (r["prompt"] if r.get("kind") == "answer"
+                      and r.get("contestant") == name else None)
 
-    async def answer(pid: str, prompt: str, soc: Society) -> None:
-        async with gate:
-            result = await runner.run(soc, prompt, "text")
-        answers[(pid, soc.name)] = text = answer_text(result)
-        write({"kind": "answer", "prompt": pid, "contestant": soc.name, "text": text,
-               "tokens": result.usage.total_tokens, "run_id": result.run_id})
-        if progress:
-            progress(f"answer {pid} by {soc.name}")
 
-    await asyncio.gather(*(answer(pid, p, s) for pid, p in prompts for s in contestants
-                           if (pid, s.name) not in answers))
-    judged = {(r["prompt"], r["a"], r["b"]) for r in rows if r["kind"] == "judgment"}
+def _answer_row(item: Item, result: RunResult,
+                progress: Callable[[str], None] | None) -> dict[str, Any]:
+    if progress:
+        progress(f"answer {item.key} by {result.society}")
+    return {"kind": "answer", "prompt": item.key, "contestant": result.society,
+            "text": answer_text(result), "tokens": result.usage.total_tokens,
+            "run_id": result.run_id}
 
-    async def judge_pair(pid: str, prompt: str, a: str, b: str) -> None:
-        question = judge_question(template, prompt, answers[(pid, a)], answers[(pid, b)],
-                                  constitution)
-        async with gate:
-            result = await runner.run(judge, question, "choice")
-        verdict = result.answer if result.answer in ("A", "B", "C") else None
-        write({"kind": "judgment", "prompt": pid, "a": a, "b": b, "verdict": verdict,
-               "run_id": result.run_id})
-        if progress:
-            progress(f"judge {pid}: {a} vs {b} → {verdict}")
 
-    jobs = []
-    for (pid, prompt), (x, y) in itertools.product(prompts, itertools.combinations(names, 2)):
-        for a, b in ((x, y), (y, x)):
-            if (pid, a, b) not in judged:
-                jobs.append(judge_pair(pid, prompt, a, b))
-    await asyncio.gather(*jobs)
+def _judgment_row(item: Item, result: RunResult,
+                  progress: Callable[[str], None] | None) -> dict[str, Any]:
+    verdict = result.answer if result.answer in ("A", "B", "C") else None
+    if progress:
+        f = item.fields
+        progress(f"judge {f['prompt']}: {f['a']} vs {f['b']} → {verdict}")
+    return {"kind": "judgment", "verdict": verdict, "run_id": result.run_id}
 
 
 def leaderboard(rows: Sequence[dict[str, Any]], n_boot: int = 200,

@@ -23,8 +23,6 @@ draws different texts from the same seeds.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -35,7 +33,7 @@ from ulid import ULID
 from minsky.answers import answers_match, tally_votes
 from minsky.errors import MinskyError
 from minsky.loaders import Case, score
-from minsky.records import jsonl_rows
+from minsky.results import Item, RunResult, open_results, read_rows, run_many
 from minsky.runner import Runner
 from minsky.society import Society, from_dict, load
 from minsky.stats import mcnemar, wilson_interval
@@ -43,10 +41,7 @@ from minsky.stats import mcnemar, wilson_interval
 
 def done_keys(out: Path) -> set[tuple[str, str]]:
     """(society, case id) pairs already in a results file."""
-    return {(r["society"], r["case"]) for r in jsonl_rows(out) if "case" in r}
-
-
-read_rows = jsonl_rows
+    return {(r["society"], r["case"]) for r in read_rows(out) if "case" in r}
 
 
 async def evaluate_society(
@@ -56,18 +51,15 @@ async def evaluate_society(
     out: Path,
     concurrency: int = 4,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    bench: str | None = None,
 ) -> None:
-    """Answer every case of `cases` not yet in `out` with `society`."""
-    done = done_keys(out)
-    todo = [c for c in cases if (society.name, c.id) not in done]
-    if not todo:
-        return
-    gate = asyncio.Semaphore(concurrency)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """Answer every case of `cases` not yet in `out` with `society` (`minsky.results`:
+    rows made with other settings, or for another question under the same id, stop it);
+    `bench` names the benchmark in each row."""
+    names = [m.name for m in society.agents]
 
-    async def one(case: Case) -> None:
-        async with gate:
-            result = await runner.run(society, case.question, case.kind)
+    def describe(item: Item, result: RunResult) -> dict[str, Any]:
+        case: Case = item.data
         row: dict[str, Any] = {
             "case": case.id, "society": society.name, "answer": result.answer,
             "gold": case.answer, "correct": score(case, result.answer),
@@ -80,13 +72,18 @@ async def evaluate_society(
         if society.config.organisation == "vote":
             row["kind"] = case.kind
             row["votes"] = [m.answer for m in result.outcome.members]
-            row["member_tokens"] = _member_tokens(result, [m.name for m in society.agents])
-        with out.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        if on_row:
-            on_row(row)
+            row["member_tokens"] = _member_tokens(result, names)
+        if bench is not None:
+            row["bench"] = bench
+        return row
 
-    await asyncio.gather(*(one(c) for c in todo))
+    items = [Item(c.id, c.question, c.kind, c.answer, data=c) for c in cases]
+    with open_results(out) as results:
+        await run_many(runner, society, items, results,
+                       lambda r: r["case"] if r.get("society") == society.name
+                       and "case" in r else None,
+                       describe,
+                       concurrency, on_row)
 
 
 def busy_seconds(rows: Sequence[dict[str, Any]]) -> float:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Generator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 from minsky.answers import AnswerKind, answers_match, normalise_number, normalise_text
 from minsky.errors import MinskyError
+from minsky.records import unique_ids
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAPPING_KEYS = ("question", "answer", "choices", "id")
@@ -319,6 +320,9 @@ def load_benchmark(ref: str | Path, limit: int | None = None, seed: int | None =
     path = Path(ref).expanduser()
     load = _loader(_mapped(mapping)) if mapping is not None else detect_loader(path).load
     cases = load(path)
+    # a repeated id would make a rerun take one case for the other: make each distinct
+    ids = unique_ids([c.id for c in cases])
+    cases = [c if c.id == i else replace(c, id=i) for c, i in zip(cases, ids, strict=True)]
     if limit is None or limit >= len(cases):
         return cases
     if seed is None:

@@ -88,7 +88,12 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     prefix_ks = {name: {k for k in ks if k < size} for name, size in votes.items()}
     pairs: list[tuple[str, str]] = []  # (compute-matched vote, society)
     stem = Path(bench).stem
-    out = out or home_dir() / "evals" / f"{stem}-n{len(cases)}-s{seed}.jsonl"
+    # the benchmark's folder and the model are in the default name: runs of another
+    # benchmark or model get a file of their own (results.py refuses to mix them anyway)
+    where = Path(bench).resolve().parent.name
+    tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in model)[:40] if model else ""
+    out = out or home_dir() / "evals" / (f"{where}-{stem}-n{len(cases)}-s{seed}"
+                                         f"{'-' + tag if tag else ''}.jsonl")
     runner = Runner(Backends(BackendSettings(threads=threads, parallel=parallel)), RunLog())
     console = Console(stderr=True)
 
@@ -116,7 +121,8 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                     done = sum(1 for r in read_rows(out)  # of this run's cases only
                                if r.get("society") == soc.name and r.get("case") in case_ids)
                     bar.update(task, completed=done)
-                    await evaluate_society(runner, soc, cases, out, concurrency, tick)
+                    await evaluate_society(runner, soc, cases, out, concurrency, tick,
+                                           str(bench))
                 if matched and soc.config.organisation not in ("vote", "single"):
                     mine = [r for r in read_rows(out)
                             if r.get("society") == soc.name and r.get("case") in case_ids]
