@@ -185,7 +185,10 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str],
         results.append({
             "society": name, "n": n, "correct": right, "accuracy": right / n,
             "ci_low": low, "ci_high": high, "total_tokens": tokens,
-            "tokens_per_case": tokens / n, "calls_per_case": sum(r["calls"] for r in mine) / n,
+            "tokens_per_case": tokens / n,
+            # rows converted from the retired benchmarks/organisations.py have no call count
+            "calls_per_case": (sum(r["calls"] for r in mine) / n
+                               if all("calls" in r for r in mine) else None),
             # a vote prefix took no time of its own: it was read off the full vote
             "wall_s": None if mine[0].get("derived") else round(busy_seconds(mine), 1),
         })

@@ -138,7 +138,7 @@ def eval_table(summary: dict[str, Any]) -> Group:
         table.add_row(r["society"], str(r["n"]), f"{r['accuracy']:.1%}",
                       f"{r['ci_low']:.1%}–{r['ci_high']:.1%}", f"{r['total_tokens']:,}",
                       f"{r['tokens_per_case']:.0f}",
-                      f"{r['calls_per_case']:.1f}",
+                      "—" if r["calls_per_case"] is None else f"{r['calls_per_case']:.1f}",
                       "—" if r["wall_s"] is None else f"{r['wall_s']:.0f}")
     lines: list[Any] = [Text(f"{summary['bench']} · {summary['cases']} cases", style="bold"),
                         table]

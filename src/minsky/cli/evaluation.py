@@ -126,7 +126,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                 if matched and soc.config.organisation not in ("vote", "single"):
                     mine = [r for r in read_rows(out)
                             if r.get("society") == soc.name and r.get("case") in case_ids]
-                    calls = sum(r["calls"] for r in mine) / max(1, len(mine))
+                    calls = sum(r.get("calls", 0) for r in mine) / max(1, len(mine))
                     own = next((a.model for a in soc.agents if a.society is None), None)
                     baseline = matched_vote(calls, model or own)
                     source = prefix_source(baseline, socs)
