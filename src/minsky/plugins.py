@@ -42,7 +42,7 @@ class BackendSettings(BaseModel):
 
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
     n_ctx: int = Field(16384, ge=512, description="KV cache size in tokens, all slots together")
-    parallel: int = Field(8, ge=1, le=64, description="sequences decoded in one batch")
+    parallel: int = Field(16, ge=1, le=64, description="sequences decoded in one batch")
     prefix_cache: bool = Field(True, description="reuse cached prompt prefixes across calls")
 
 
@@ -112,17 +112,31 @@ def manager() -> pluggy.PluginManager:
     return pm
 
 
+def registry(hook: str) -> dict[str, tuple[object, str]]:
+    """What the plugins register through `hook` ("register_tools", …): name → (the item,
+    the name of the plugin that registered it). Two plugins registering one name is an
+    error."""
+    found: dict[str, tuple[object, str]] = {}
+    for impl in getattr(manager().hook, hook).get_hookimpls():
+
+        def register(item: object, plugin: str = impl.plugin_name) -> None:
+            name = item.name  # type: ignore[attr-defined]
+            if name in found:
+                raise MinskyError(f"two plugins register {hook.split('_')[1][:-1]} {name!r} "
+                                  f"({found[name][1]} and {plugin})")
+            found[name] = (item, plugin)
+
+        impl.function(register=register)
+    # pluggy calls the last registered plugin first: list in registration order
+    return dict(sorted(found.items(), key=lambda kv: _order(hook).index(kv[1][1])))
+
+
+def _order(hook: str) -> list[str]:
+    return [impl.plugin_name for impl in getattr(manager().hook, hook).get_hookimpls()]
+
+
 def _collect(hook: str) -> dict[str, object]:
-    found: dict[str, object] = {}
-
-    def register(item: object) -> None:
-        name = item.name  # type: ignore[attr-defined]
-        if name in found:
-            raise MinskyError(f"two plugins register {hook.split('_')[1][:-1]} {name!r}")
-        found[name] = item
-
-    getattr(manager().hook, hook)(register=register)
-    return found
+    return {name: item for name, (item, _) in registry(hook).items()}
 
 
 def organisations() -> dict[str, Organisation]:
