@@ -22,9 +22,9 @@ from pathlib import Path
 from benchmarks_common import run_log, tool_calls
 
 from minsky.answers import answers_match
-from minsky.evaluate import vote_prefixes
-from minsky.stats import mcnemar
-from minsky.toolformer import agreement
+from minsky.evals.harness import vote_prefixes
+from minsky.evals.stats import mcnemar
+from minsky.tools.toolformer import agreement
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -85,7 +85,7 @@ def gains() -> None:
     for t in (0.0, 0.25, 0.5, 1.0):
         print(f"gain > {t}: {sum(g > t for g in every)} of {len(every)} candidates")
     # A tried position's gain is its best candidate's (None: no candidate could be scored);
-    # "At a human call" is the summary's own test (minsky.toolformer.agreement).
+    # "At a human call" is the summary's own test (minsky.tools.toolformer.agreement).
     split: dict[bool, list[float]] = {True: [], False: []}
     for r in rows("toolformer-gsm8k200.jsonl"):
         for position, best in r["tried"]:

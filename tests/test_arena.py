@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from minsky.arena import combine, judge_question, judge_template, leaderboard, run_arena
 from minsky.backends.fakes import FunctionBackend
 from minsky.cli import main
 from minsky.errors import MinskyError
+from minsky.evals.arena import combine, judge_question, judge_template, leaderboard, run_arena
 from minsky.messages import ChatRequest
 from minsky.records import jsonl_rows
 from minsky.runner import Backends, Runner

@@ -13,7 +13,7 @@ from minsky.cli import main
 from minsky.economy.ledger import Ledger
 from minsky.economy.market import EconomyConfig, births, settle
 from minsky.economy.run import audit_file, run_economy
-from minsky.loaders import Case
+from minsky.evals.formats import Case
 from minsky.messages import Usage
 from minsky.organisations.base import MemberAnswer, Outcome
 from minsky.runner import Backends, RoundRecord, Runner, RunResult

@@ -16,8 +16,8 @@ from minsky.backends.fakes import FunctionBackend
 from minsky.batch import read_questions, run_batch
 from minsky.cli import main
 from minsky.errors import MinskyError
-from minsky.evaluate import evaluate_society
-from minsky.loaders import load_benchmark
+from minsky.evals.benchmarks import load_benchmark
+from minsky.evals.harness import evaluate_society
 from minsky.results import Item, open_results, read_rows, run_many
 from minsky.runner import Backends, Runner
 from minsky.society import from_dict

@@ -10,7 +10,8 @@ import pytest
 
 from minsky.backends.base import Backend
 from minsky.backends.scoring import Scored
-from minsky.toolformer import (
+from minsky.tools.calculator import CALCULATOR
+from minsky.tools.toolformer import (
     AnnotateConfig,
     KeptCall,
     agreement,
@@ -25,7 +26,6 @@ from minsky.toolformer import (
     weights,
     worth_trying,
 )
-from minsky.tools.calculator import CALCULATOR
 
 
 def test_weights_by_hand() -> None:
@@ -197,7 +197,7 @@ class FakeModel(Backend):
 
 
 async def test_annotate_corpus_resumes_and_summarises(tmp_path) -> None:
-    from minsky.toolformer import annotate_corpus, summarise
+    from minsky.tools.toolformer import annotate_corpus, summarise
 
     texts = ["Natalia sold 48/2 = <<48/2=24>>24 clips in May, and 48+24 = <<48+24=72>>72 in all.",
              "Only 1 and 2."]

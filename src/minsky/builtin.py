@@ -9,9 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from minsky.backends.base import Backend
 from minsky.errors import MinskyError
-from minsky.loaders import LoaderType
 from minsky.organisations.base import Organisation
-from minsky.plugins import BackendSettings, BackendType, ToolContext, ToolType, hookimpl
+from minsky.plugin_api import (
+    BackendSettings,
+    BackendType,
+    LoaderType,
+    ToolContext,
+    ToolType,
+    hookimpl,
+)
 from minsky.tools.base import Tool
 
 
@@ -115,12 +121,12 @@ def _search(options: BaseModel, context: ToolContext) -> Tool:
 
 
 def _ask(options: BaseModel, context: ToolContext) -> Tool:
-    from minsky.society import load
-
     assert isinstance(options, AskOptions)
+    if context.load is None:
+        raise MinskyError("the Ask tool needs a runner that can load societies")
     ref = options.society
     local = context.base / ref
-    society = load(str(local) if local.is_file() else ref)
+    society = context.load(str(local) if local.is_file() else ref)
 
     async def ask(question: str) -> str:
         result = await context.runner.run(society, question)
@@ -143,7 +149,7 @@ def register_tools(register: Callable[[ToolType], None]) -> None:
 
 @hookimpl
 def register_loaders(register: Callable[[LoaderType], None]) -> None:
-    from minsky.loaders import LOADERS
+    from minsky.evals.formats import LOADERS
 
     for loader in LOADERS:
         register(loader)

@@ -43,7 +43,8 @@ from minsky.organisations.base import (
     answer_kind,
     choice_letters,
 )
-from minsky.plugins import BackendSettings, ToolContext, backend_types, tool_types
+from minsky.plugin_api import BackendSettings, ToolContext
+from minsky.plugins import backend_types, tool_types
 from minsky.prompts import render
 from minsky.run_events import (
     CallDone,
@@ -57,7 +58,7 @@ from minsky.run_events import (
     progress_observer,
 )
 from minsky.runlog import RunLog, request_hash
-from minsky.society import Society
+from minsky.society import Society, load
 from minsky.tools.base import Tool
 from minsky.tools.calls import ARROW, CLOSE, ToolCall, resume_calls, with_call_stops
 
@@ -299,7 +300,7 @@ class Runner:
         """The tools a society's agents use, built from their validated options."""
         types = tool_types()
         base = Path(society.source).parent
-        context = ToolContext(self, base if base.is_dir() else Path.cwd())
+        context = ToolContext(self, base if base.is_dir() else Path.cwd(), load)
         return {name: types[name].create(opts, context)
                 for name, opts in society.tool_options.items()}
 

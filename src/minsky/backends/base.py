@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest
 
 
@@ -23,6 +24,19 @@ class Capabilities:
     logprobs: bool = False  # can score token log-probabilities
     prefix_cache: bool = False  # reuses a cached prompt prefix across calls
     prefill: bool = False  # continues a reply from ChatRequest.prefix
+
+
+@dataclass
+class Scored:
+    """Log-probabilities (natural log) of a continuation's tokens, and of probe tokens."""
+
+    tokens: list[int]
+    logprobs: list[float]
+    probes: list[list[float]]  # [position][probe]: before each continuation token
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.logprobs))
 
 
 class Backend(ABC):
@@ -38,6 +52,23 @@ class Backend(ABC):
         A failure of one request is reported in its reply (finish_reason "error"),
         never by raising, so one bad call cannot lose the rest of the batch.
         """
+
+    async def score(
+        self, items: list[tuple[str, str]], probes: list[str] | tuple[str, ...] = ()
+    ) -> list[Scored]:
+        """Log-probabilities of each (context, continuation) pair's continuation tokens,
+        and of each single-token probe before every continuation token.
+
+        Only a backend whose `capabilities.logprobs` is set implements it; any other
+        refuses with one clear error (`cannot_score`)."""
+        raise self.cannot_score()
+
+    def cannot_score(self) -> MinskyError:
+        """The error of a backend asked to score that cannot."""
+        return MinskyError(
+            f"backend {self.describe()} cannot give token log-probabilities; scoring "
+            "(the contamination test, Toolformer annotation, option scoring) needs a local "
+            "model run in-process (a shipped model name or a GGUF path)")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources (threads, sockets, model memory)."""

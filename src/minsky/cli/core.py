@@ -82,7 +82,7 @@ def main() -> None:
 def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The backend options every command that runs a model takes, with the same defaults
     (`BackendSettings`'s); the command receives them as one `settings` argument."""
-    from minsky.plugins import BackendSettings
+    from minsky.plugin_api import BackendSettings
 
     fields = BackendSettings.model_fields
 

@@ -12,7 +12,7 @@ import click
 from minsky import render
 from minsky.cli.core import backend_options, emit, friendly, main, run_async
 from minsky.errors import MinskyError
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
 
 
@@ -51,7 +51,7 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     from minsky import society as societies
     from minsky.economy.market import EconomyConfig
     from minsky.economy.run import plot_wealth, run_economy
-    from minsky.loaders import load_benchmark
+    from minsky.evals.benchmarks import load_benchmark
     from minsky.paths import home_dir
     from minsky.runner import Backends, Runner
 

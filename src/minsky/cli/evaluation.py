@@ -19,7 +19,7 @@ from minsky.cli.core import (
 )
 from minsky.errors import MinskyError
 from minsky.models import default_model
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
 
 
@@ -53,7 +53,8 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from minsky import society as societies
-    from minsky.evaluate import (
+    from minsky.evals.benchmarks import load_benchmark
+    from minsky.evals.harness import (
         evaluate_society,
         matched_vote,
         plot_levels,
@@ -62,8 +63,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
         read_rows,
         vote_prefixes,
     )
-    from minsky.evaluate import summarise as summarise_eval
-    from minsky.loaders import load_benchmark
+    from minsky.evals.harness import summarise as summarise_eval
     from minsky.paths import home_dir
     from minsky.runner import Backends, Runner
 
@@ -202,7 +202,7 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
           concurrency: int, settings: BackendSettings, as_json: bool) -> None:
     """Pairwise judging in both orders; Bradley–Terry and Elo ratings with CIs."""
     from minsky import society as societies
-    from minsky.arena import (
+    from minsky.evals.arena import (
         judge_template,
         leaderboard,
         plot_leaderboard,
@@ -255,7 +255,7 @@ def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
                   permutations: int, seed: int, settings: BackendSettings,
                   as_json: bool) -> None:
     """Was BENCH in the model's training data? The permutation test of Oren et al. (2023)."""
-    from minsky.contamination import backend_loglik, contamination_test, examples_of
+    from minsky.evals.contamination import backend_loglik, contamination_test, examples_of
     from minsky.runner import Backends
 
     examples = examples_of(bench)

@@ -13,7 +13,7 @@ from minsky import render
 from minsky.cli.core import backend_options, concurrency_option, emit, friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.models import MODELS
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
 from minsky.society import DEFAULT_SOCIETY
 

@@ -11,7 +11,7 @@ import click
 from minsky.cli.core import backend_options, friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.models import default_model
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 
 
 @main.group()
@@ -38,10 +38,11 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
                         out: Path, limit: int | None, tau_s: float, k: int, m: int,
                         tau_f: float, settings: BackendSettings) -> None:
     """Find where calls to a tool help the model predict a text, and keep those calls."""
-    from minsky.plugins import NoOptions, ToolContext, tool_types
+    from minsky.plugin_api import NoOptions, ToolContext
+    from minsky.plugins import tool_types
     from minsky.runlog import RunLog
     from minsky.runner import Backends
-    from minsky.toolformer import AnnotateConfig, annotate_corpus, read_corpus
+    from minsky.tools.toolformer import AnnotateConfig, annotate_corpus, read_corpus
 
     types = tool_types()
     if tool_name not in types or types[tool_name].options is not NoOptions:

@@ -31,11 +31,11 @@ from minsky.economy.market import (
 )
 from minsky.economy.services import trade_advice
 from minsky.errors import MinskyError
-from minsky.loaders import Case, score
+from minsky.evals.formats import Case, score
+from minsky.evals.stats import wilson_interval
 from minsky.results import Results, open_results, read_rows, society_identity
 from minsky.runner import Runner
 from minsky.society import AgentSpec, Society, load
-from minsky.stats import wilson_interval
 
 
 def _staffed(society: Society, agents: Sequence[AgentSpec]) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 from minsky.economy.calls import consult
 from minsky.economy.contracts import Contract, Market
-from minsky.loaders import Case, score
+from minsky.evals.formats import Case, score
 from minsky.prompts import render
 from minsky.runner import Runner, RunResult
 from minsky.society import AgentSpec
