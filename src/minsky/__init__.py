@@ -33,6 +33,7 @@ from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner, RunResult
 from minsky.society import Society
 from minsky.society import load as load_society
+from minsky.strict import Strict
 from minsky.tools.base import Tool
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "ScriptedBackend",
     "Society",
     "SocietyView",
+    "Strict",
     "Tally",
     "Task",
     "Tool",

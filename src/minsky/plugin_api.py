@@ -10,8 +10,9 @@ A plugin is a module with `@hookimpl` functions that register what it adds:
 
 and, in the plugin's pyproject.toml, `[project.entry-points.minsky] mine = "my_module"`.
 The registry that finds plugins and collects what they register is `minsky.plugins`;
-this module imports nothing of minsky's but the answer kinds, so any module may import
-it without an import circle.
+this module imports nothing of minsky's but the answer kinds and the strict base model
+(`Strict`, which a plugin's parameter and option models derive from), so any module may
+import it without an import circle.
 """
 
 from __future__ import annotations
@@ -19,26 +20,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pluggy
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from minsky.answers import AnswerKind
+from minsky.strict import Strict
+
+__all__ = ["BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions", "Specs",
+           "Strict", "ToolContext", "ToolType", "hookimpl", "hookspec"]
 
 if TYPE_CHECKING:
     from minsky.backends.base import Backend
     from minsky.organisations.base import Organisation
+    from minsky.runner import Runner
+    from minsky.society import Society
     from minsky.tools.base import Tool
 
 hookspec = pluggy.HookspecMarker("minsky")
 hookimpl = pluggy.HookimplMarker("minsky")
 
 
-class BackendSettings(BaseModel):
+class BackendSettings(Strict):
     """Settings shared by backends that run a model in this process."""
-
-    model_config = ConfigDict(extra="forbid")
 
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
     n_ctx: int = Field(16384, ge=512, description="KV cache size in tokens, all slots together")
@@ -55,10 +60,8 @@ class BackendType:
     description: str = ""
 
 
-class NoOptions(BaseModel):
+class NoOptions(Strict):
     """For tools without options: any key is a typo."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -67,18 +70,22 @@ class ToolContext:
     the society file (for relative paths), and `load(ref)`, which loads a society (a
     built-in name or a file) for a tool that asks one."""
 
-    runner: Any
+    runner: Runner | None
     base: Path
-    load: Callable[[str], Any] | None = None
+    load: Callable[[str], Society] | None = None
+
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class ToolType:
-    """A registered tool: `create(options, context)` builds it from its validated options."""
+class ToolType(Generic[OptionsT]):
+    """A registered tool: `create(options, context)` builds it from its options, already
+    validated as its `options` model."""
 
     name: str
-    create: Callable[[BaseModel, ToolContext], Tool]
-    options: type[BaseModel] = NoOptions
+    create: Callable[[OptionsT, ToolContext], Tool]
+    options: type[OptionsT] = NoOptions  # type: ignore[assignment]  # (then it is NoOptions)
     description: str = ""
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from ulid import ULID
 
+from minsky.answers import AnswerKind
 from minsky.backends.base import Backend
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
@@ -111,7 +112,7 @@ class RunResult:
     run_id: str
     society: str
     question: str
-    kind: str
+    kind: AnswerKind
     status: Status
     outcome: Outcome
     usage: Usage

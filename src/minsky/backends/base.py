@@ -8,8 +8,10 @@ ask for a grammar-constrained answer only where it will be honoured.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest
@@ -24,6 +26,22 @@ class Capabilities:
     logprobs: bool = False  # can score token log-probabilities
     prefix_cache: bool = False  # reuses a cached prompt prefix across calls
     prefill: bool = False  # continues a reply from ChatRequest.prefix
+
+
+NO_REAL_MODELS = "MINSKY_NO_REAL_MODELS"  # set (to anything): real models are refused
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def check_real_model(what: str, url: str | None = None) -> None:
+    """Refuse to load a real model (or to reach a model server off this machine) while
+    `MINSKY_NO_REAL_MODELS` is set: the unit tests set it, so none reaches a real model
+    unless it is marked `real`. A server on loopback is a test's own fake, and allowed."""
+    if not os.environ.get(NO_REAL_MODELS):
+        return
+    if url is not None and urlparse(url).hostname in _LOOPBACK:
+        return
+    raise MinskyError(f"{what}: real models are switched off ({NO_REAL_MODELS} is set; a "
+                      "test that needs one is marked `real`)")
 
 
 @dataclass

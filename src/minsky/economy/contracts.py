@@ -18,20 +18,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.economy.ledger import Context, Ledger
 from minsky.prompts import render
 from minsky.runner import Runner
 from minsky.society import Society
+from minsky.strict import Strict
 
 RULE_BOOK = render("rule_book")  # the default rule book, a prompt template
 
 
-class Contract(BaseModel):
+class Contract(Strict):
     """A service one member sells another."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: str
     client: str

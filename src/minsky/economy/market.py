@@ -27,7 +27,7 @@ import re
 from dataclasses import replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.economy.credit import bucket_brigade, leave_one_out, shapley, split
 from minsky.economy.ledger import Ledger, LedgerError
@@ -35,12 +35,11 @@ from minsky.messages import Options
 from minsky.prompts import render
 from minsky.runner import Runner, RunResult
 from minsky.society import AgentSpec
+from minsky.strict import Strict
 
 
-class EconomyConfig(BaseModel):
+class EconomyConfig(Strict):
     """The economy's rules; money in cents."""
-
-    model_config = ConfigDict(extra="forbid")
 
     endowment: int = Field(1000, ge=0)
     reward: int = Field(1000, ge=0, description="paid for a correct outcome")
@@ -78,11 +77,11 @@ def credit_weights(result: RunResult, gold: str, cfg: EconomyConfig) -> dict[str
     """Who the environment's payment goes to first, by the credit rule."""
     outcome = result.outcome
     answers = {m.name: m.answer for m in outcome.members}
-    kind = result.kind  # type: ignore[arg-type]
+    kind = result.kind
     if cfg.credit == "leave_one_out":
-        return leave_one_out(answers, gold, kind)  # type: ignore[arg-type]
+        return leave_one_out(answers, gold, kind)
     if cfg.credit == "shapley":
-        return shapley(answers, gold, kind)  # type: ignore[arg-type]
+        return shapley(answers, gold, kind)
     if cfg.credit in ("equal", "leader"):  # (a leader's own split is passed to settle)
         return dict.fromkeys(answers, 1.0)
     # bucket brigade: the members who said what was decided are paid first

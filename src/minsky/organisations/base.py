@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from minsky.answers import AnswerKind
 from minsky.messages import ChatReply, Message, Options
+from minsky.strict import Strict
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,12 @@ def detect_kind(question: str) -> AnswerKind:
 def answer_kind(requested: str | None, question: str) -> AnswerKind:
     """The answer kind a run uses: the one requested, or for "auto" (and None) the one
     `detect_kind` guesses. The one place "auto" is resolved."""
-    if requested in (None, "auto"):
+    if requested is None or requested == "auto":
         return detect_kind(question)
-    if requested not in ("number", "choice", "text"):
-        raise ValueError(f"answer kind {requested!r}: expected auto, number, choice or text")
-    return requested  # type: ignore[return-value]
+    for kind in get_args(AnswerKind):
+        if requested == kind:
+            return kind  # type: ignore[no-any-return]
+    raise ValueError(f"answer kind {requested!r}: expected auto, number, choice or text")
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,16 @@ class Outcome:
         }
 
 
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+
+
 @dataclass(frozen=True)
-class SocietyView:
-    """What an organisation is given: its members and its validated parameters."""
+class SocietyView(Generic[ParamsT]):
+    """What an organisation is given: its members and its validated parameters, typed
+    as the organisation's own parameter model (`SocietyView[VoteParams]`)."""
 
     members: list[Member]
-    params: BaseModel
+    params: ParamsT
 
     def member(self, name: str) -> Member:
         return next(m for m in self.members if m.name == name)
@@ -164,19 +170,18 @@ class SocietyView:
 OrgRun = Generator[Round, list[Turn], Outcome]
 
 
-class NoParams(BaseModel):
+class NoParams(Strict):
     """For organisations without parameters: any key is a typo."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
-class Organisation:
-    """A registered organisation: its name, parameter model and generator function."""
+class Organisation(Generic[ParamsT]):
+    """A registered organisation: its name, parameter model and generator function; the
+    generator receives its parameters already validated as that model."""
 
     name: str
-    run: Callable[[Task, SocietyView], OrgRun]
-    params: type[BaseModel] = NoParams
+    run: Callable[[Task, SocietyView[ParamsT]], OrgRun]
+    params: type[ParamsT] = NoParams  # type: ignore[assignment]  # (then it is NoParams)
     description: str = ""
     # group name → (fewest, most) members; None: no upper bound. Checked on load.
     groups: dict[str, tuple[int, int | None]] = field(

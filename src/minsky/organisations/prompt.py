@@ -8,7 +8,7 @@ through it, so they are logged, budgeted and resumable like any other run.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.messages import Message
 from minsky.organisations.base import (
@@ -21,18 +21,16 @@ from minsky.organisations.base import (
     SocietyView,
     Task,
 )
+from minsky.strict import Strict
 
 
-class PromptParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PromptParams(Strict):
     purpose: str = Field("answer", min_length=1, max_length=40,
                          description="what the call is for, as the log shows it")
 
 
-def prompt(task: Task, society: SocietyView) -> OrgRun:
+def prompt(task: Task, society: SocietyView[PromptParams]) -> OrgRun:
     params = society.params
-    assert isinstance(params, PromptParams)
     member = society.members[0]
     messages = [Message("system", member.role)] if member.role else []
     messages.append(Message("user", task.question))

@@ -27,9 +27,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.backends.scoring import Scored
+from minsky.strict import Strict
 from minsky.tools.base import Tool, ToolError
 
 # (context, continuation) pairs → their scores; probes are reported before each token
@@ -38,10 +39,8 @@ Scorer = Callable[[list[tuple[str, str]], Sequence[str]], Awaitable[list[Scored]
 Sampler = Callable[[str, str, int], Awaitable[list[str]]]
 
 
-class AnnotateConfig(BaseModel):
+class AnnotateConfig(Strict):
     """The annotation's thresholds; defaults are the paper's."""
-
-    model_config = ConfigDict(extra="forbid")
 
     tau_s: float = Field(0.05, ge=0, le=1, description="call-start probability threshold")
     k: int = Field(5, ge=1, description="positions kept per text")
