@@ -138,3 +138,15 @@ def test_cli_arena_on_mt_bench_prompts(tmp_path: Path) -> None:
     assert {r["contestant"] for r in board["leaderboard"]} == {"single", "vote3"}
     assert board["pairs"] == 2 and 0 <= board["flip_rate"] <= 1
     assert board["prompts"] == 2
+
+
+async def test_a_judge_template_with_an_unknown_placeholder_stops_before_any_answer(
+        tmp_path: Path) -> None:
+    backend = FunctionBackend(lambda r: "An answer.")
+    runner = Runner(Backends(overrides={"fake:a": backend}))
+    template = {"system_prompt": "Judge.", "prompt_template": "{question} {answer_a} {nope}"}
+    with pytest.raises(MinskyError, match="judge prompt: bad placeholder 'nope'"):
+        await run_arena(runner, [("1", "Say hi.")], [society("a", "fake:a"),
+                                                     society("b", "fake:a")],
+                        society("judge", "fake:a"), template, tmp_path / "a.jsonl")
+    assert backend.requests == []
