@@ -186,13 +186,15 @@ async def run_many(
     describe: Callable[[Item, RunResult], dict[str, Any]],
     concurrency: int = 4,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    gate: asyncio.Semaphore | None = None,
 ) -> list[dict[str, Any]]:
     """Run `society` on every item not yet done in `results`, `concurrency` at once; each
     finished item's row (`fields`, then `describe(item, result)`, then who made it) is
     appended as it finishes. Returns the rows written now.
 
     A row in the file for the same key but another question stops the run (the id was
-    reused for something else); so do duplicate keys among `items`.
+    reused for something else); so do duplicate keys among `items`. Runs sharing one
+    `gate` (several societies over the same items) share its `concurrency`.
     """
     if concurrency < 1:
         raise MinskyError(f"--concurrency {concurrency}: expected at least 1")
@@ -212,7 +214,7 @@ async def run_many(
             raise MinskyError(
                 f"{results.path}: {it.key!r} was answered for a different question (another "
                 "benchmark or questions file?); use another --out or remove the file")
-    gate = asyncio.Semaphore(concurrency)
+    gate = gate or asyncio.Semaphore(concurrency)
     written: list[dict[str, Any]] = []
 
     async def one(it: Item, sha: str) -> None:

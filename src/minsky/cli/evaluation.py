@@ -65,6 +65,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     )
     from minsky.evals.harness import summarise as summarise_eval
     from minsky.paths import home_dir
+    from minsky.results import open_results
     from minsky.runner import Backends, Runner
 
     fields = None
@@ -104,7 +105,8 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 
     async def run_all() -> list[str]:
         names = []
-        try:
+        # one lock on the results file for the whole evaluation, every society
+        with open_results(out) as results:
             queue = list(socs)
             while queue:
                 soc = queue.pop(0)
@@ -123,13 +125,13 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                         bar.update(task, advance=1,
                                    acc=f"accuracy {seen['right'] / seen['n']:.0%}")
 
-                    done = sum(1 for r in read_rows(out)  # of this run's cases only
+                    done = sum(1 for r in results.rows  # of this run's cases only
                                if r.get("society") == soc.name and r.get("case") in case_ids)
                     bar.update(task, completed=done)
                     await evaluate_society(runner, soc, cases, out, concurrency, tick,
-                                           str(bench))
+                                           str(bench), results)
                 if matched and soc.config.organisation not in ("vote", "single"):
-                    mine = [r for r in read_rows(out)
+                    mine = [r for r in results.rows
                             if r.get("society") == soc.name and r.get("case") in case_ids]
                     calls = sum(r.get("calls", 0) for r in mine) / max(1, len(mine))
                     own = next((a.model for a in soc.agents if a.society is None), None)
@@ -146,12 +148,14 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                             prefix_ks[source.name].add(n)
                         pairs.append((source.name if n == size else f"{source.name}[:{n}]",
                                       soc.name))
-        finally:
-            await runner.backends.aclose()
         return names
 
+    async def measured() -> list[str]:
+        async with runner:
+            return await run_all()
+
     try:
-        names = run_async(run_all())
+        names = run_async(measured())
     except KeyboardInterrupt:
         saved = sum(1 for r in read_rows(out) if "case" in r)
         click.echo(f"interrupted: {saved} finished case(s) are in {out}; rerun the same "

@@ -14,6 +14,7 @@ Answers and judgments are appended to a JSONL file as they finish; rerunning res
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -130,12 +131,13 @@ async def run_arena(
     except (KeyError, IndexError, ValueError) as err:
         raise MinskyError(f"judge prompt: bad placeholder {err}; expected {{question}}, "
                           "{answer_a} and {answer_b}") from None
+    gate = asyncio.Semaphore(concurrency)  # every contestant's answers under one limit
     with open_results(out) as results:
-        for soc in contestants:
-            await run_many(
-                runner, soc, [Item(pid, p, "text") for pid, p in prompts], results,
-                _answers_of(soc.name), lambda it, res: _answer_row(it, res, progress),
-                concurrency)
+        await asyncio.gather(*(
+            run_many(runner, soc, [Item(pid, p, "text") for pid, p in prompts], results,
+                     _answers_of(soc.name), lambda it, res: _answer_row(it, res, progress),
+                     concurrency, gate=gate)
+            for soc in contestants))
         answers = {(r["prompt"], r["contestant"]): r["text"]
                    for r in results.rows if r.get("kind") == "answer"}
         games = []

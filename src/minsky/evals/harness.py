@@ -34,7 +34,7 @@ from minsky.answers import answers_match, tally_votes
 from minsky.errors import MinskyError
 from minsky.evals.formats import Case, score
 from minsky.evals.stats import mcnemar, wilson_interval
-from minsky.results import Item, RunResult, open_results, read_rows, run_many
+from minsky.results import Item, Results, RunResult, open_results, read_rows, run_many
 from minsky.runner import Runner
 from minsky.society import Society, from_dict, load
 
@@ -52,10 +52,12 @@ async def evaluate_society(
     concurrency: int = 4,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     bench: str | None = None,
+    results: Results | None = None,
 ) -> None:
     """Answer every case of `cases` not yet in `out` with `society` (`minsky.results`:
     rows made with other settings, or for another question under the same id, stop it);
-    `bench` names the benchmark in each row."""
+    `bench` names the benchmark in each row. Pass `results` (`out` already open) to keep
+    one lock over several societies."""
     names = [m.name for m in society.agents]
 
     def describe(item: Item, result: RunResult) -> dict[str, Any]:
@@ -78,12 +80,15 @@ async def evaluate_society(
         return row
 
     items = [Item(c.id, c.question, c.kind, c.answer, data=c) for c in cases]
-    with open_results(out) as results:
-        await run_many(runner, society, items, results,
-                       lambda r: r["case"] if r.get("society") == society.name
-                       and "case" in r else None,
-                       describe,
-                       concurrency, on_row)
+
+    def key(row: dict[str, Any]) -> str | None:
+        return row["case"] if row.get("society") == society.name and "case" in row else None
+
+    if results is not None:
+        await run_many(runner, society, items, results, key, describe, concurrency, on_row)
+        return
+    with open_results(out) as opened:
+        await run_many(runner, society, items, opened, key, describe, concurrency, on_row)
 
 
 def busy_seconds(rows: Sequence[dict[str, Any]]) -> float:
