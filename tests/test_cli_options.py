@@ -128,3 +128,9 @@ def test_models_json_marks_the_default() -> None:
     rows = json.loads(CliRunner().invoke(main, ["models", "--json"]).stdout)
     assert [r["name"] for r in rows if r["default"]] == ["qwen0.5b"]
     assert {"name", "installed", "default", "description"} == set(rows[0])
+
+
+@pytest.mark.parametrize("args", [[], ["logs"], ["economy"]])
+def test_a_bare_group_still_shows_its_help(args: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert "Commands:" in result.output and "error: Usage" not in result.output

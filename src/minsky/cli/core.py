@@ -52,6 +52,10 @@ class _OneLineErrors(click.Group):
         try:
             code = super().main(*args, **kwargs)
         except click.UsageError as err:
+            help_asked = getattr(click.exceptions, "NoArgsIsHelpError", ())
+            if isinstance(err, help_asked):  # a bare group: its help, as click shows it
+                err.show()
+                sys.exit(err.exit_code)
             click.echo(f"error: {_usage_line(err)}", err=True)
             sys.exit(2)
         except click.ClickException as err:
