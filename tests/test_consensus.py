@@ -12,6 +12,7 @@ import pytest
 
 from minsky.messages import ChatReply, Options
 from minsky.organisations.base import Member, Outcome, Round, SocietyView, Task, Turn
+from minsky.organisations.base import drive as base_drive
 from minsky.organisations.consensus import (
     CHOICE_PREFIX,
     CODE_OPEN,
@@ -101,16 +102,12 @@ def drive(gen: Generator[Round, list[Turn], Outcome], replies: dict[str, ChatRep
           ) -> tuple[list[Round], Outcome]:
     """Run to the end; every member's reply is looked up by its name (a str is a reply
     that stopped normally)."""
-    rounds: list[Round] = []
-    try:
-        rnd = next(gen)
-        while True:
-            rounds.append(rnd)
-            got = [replies[a.agent] for a in rnd.asks]
-            rnd = gen.send([Turn(a, r if isinstance(r, ChatReply) else ChatReply(r))
-                            for a, r in zip(rnd.asks, got, strict=True)])
-    except StopIteration as stop:
-        return rounds, stop.value
+    def answer(rnd: Round) -> list[Turn]:
+        got = [replies[a.agent] for a in rnd.asks]
+        return [Turn(a, r if isinstance(r, ChatReply) else ChatReply(r))
+                for a, r in zip(rnd.asks, got, strict=True)]
+
+    return base_drive(gen, answer)
 
 
 def run(members: list[Member], replies: dict[str, ChatReply | str], task: Task | None = None,

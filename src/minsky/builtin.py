@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from minsky.backends.base import Backend
 from minsky.errors import MinskyError
-from minsky.loaders import LoaderType
 from minsky.organisations.base import Organisation
-from minsky.plugins import BackendSettings, BackendType, ToolContext, ToolType, hookimpl
+from minsky.plugin_api import (
+    BackendSettings,
+    BackendType,
+    LoaderType,
+    ToolContext,
+    ToolType,
+    hookimpl,
+)
+from minsky.strict import Strict
 from minsky.tools.base import Tool
 
 
@@ -29,9 +36,12 @@ def _llama(spec: str, settings: BackendSettings) -> Backend:
 
 
 def _openai(spec: str, settings: BackendSettings) -> Backend:
+    from minsky.backends.base import check_real_model
     from minsky.backends.openai import OpenAIBackend
 
-    return OpenAIBackend(spec, concurrency=settings.parallel)
+    backend = OpenAIBackend(spec, concurrency=settings.parallel)
+    check_real_model(f"model openai:{spec}", backend.base_url)
+    return backend
 
 
 def _echo(spec: str, settings: BackendSettings) -> Backend:
@@ -64,25 +74,22 @@ def register_organisations(register: Callable[[Organisation], None]) -> None:
     from minsky.organisations.democracy import DEMOCRACY
     from minsky.organisations.mixture import MIXTURE
     from minsky.organisations.monarchy import MONARCHY
+    from minsky.organisations.prompt import PROMPT
     from minsky.organisations.roleplay import ROLEPLAY
     from minsky.organisations.vote import SINGLE, VOTE
 
     for org in (SINGLE, VOTE, MONARCHY, DEMOCRACY, DEBATE, MIXTURE, ROLEPLAY, CONTEST,
-                CONSENSUS):
+                CONSENSUS, PROMPT):
         register(org)
 
 
-class SearchOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SearchOptions(Strict):
     path: str = Field(description="a folder of .txt/.md files or a JSONL with a text field")
     k: int = Field(1, ge=1, le=10, description="passages returned")
     max_chars: int = Field(400, ge=20)
 
 
-class AskOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AskOptions(Strict):
     society: str = Field(description="the society that answers: a built-in name or a file")
 
 
@@ -104,25 +111,24 @@ def _python(options: BaseModel, context: ToolContext) -> Tool:
     return PYTHON_TOOL
 
 
-def _search(options: BaseModel, context: ToolContext) -> Tool:
+def _search(options: SearchOptions, context: ToolContext) -> Tool:
     from minsky.tools.search import make_search
 
-    assert isinstance(options, SearchOptions)
     path = Path(options.path).expanduser()
     return make_search(path if path.is_absolute() else context.base / path, options.k,
                        options.max_chars)
 
 
-def _ask(options: BaseModel, context: ToolContext) -> Tool:
-    from minsky.society import load
-
-    assert isinstance(options, AskOptions)
+def _ask(options: AskOptions, context: ToolContext) -> Tool:
+    runner, load = context.runner, context.load
+    if runner is None or load is None:
+        raise MinskyError("the Ask tool needs a runner that can load societies")
     ref = options.society
     local = context.base / ref
     society = load(str(local) if local.is_file() else ref)
 
     async def ask(question: str) -> str:
-        result = await context.runner.run(society, question)
+        result = await runner.run(society, question)
         return result.outcome.text or result.outcome.answer or f"no answer ({result.status})"
 
     return Tool("Ask", f"question answering by the society {society.name}", ask,
@@ -142,7 +148,7 @@ def register_tools(register: Callable[[ToolType], None]) -> None:
 
 @hookimpl
 def register_loaders(register: Callable[[LoaderType], None]) -> None:
-    from minsky.loaders import LOADERS
+    from minsky.evals.formats import LOADERS
 
     for loader in LOADERS:
         register(loader)

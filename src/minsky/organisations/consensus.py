@@ -30,7 +30,7 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.answers import answers_match, extract_answer
 from minsky.messages import Message
@@ -48,6 +48,7 @@ from minsky.organisations.base import (
     Turn,
 )
 from minsky.pyrun import extract_program, program_answer, run_program_guarded
+from minsky.strict import Strict
 from minsky.weighing import Ballot, Confidence, confidence, cross_check, settled, weigh
 
 CODE_OPEN = "```python\n"
@@ -56,9 +57,7 @@ CHOICE_PREFIX = "The answer is"
 _OPTION = re.compile(r"^\s*\(?([A-Z])[).:]\s+(.*)$")
 
 
-class ConsensusParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ConsensusParams(Strict):
     window: int = Field(0, ge=0, description="asks per round; 0: everyone at once")
     weights: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
         default_factory=lambda: {"reasoner": 1.0, "programmer": 1.0, "expert": 2.0},
@@ -78,10 +77,8 @@ class ConsensusParams(BaseModel):
                           description="worked programs shown to programmers before the problem")
 
 
-def _params(society: SocietyView) -> ConsensusParams:
-    params = society.params
-    assert isinstance(params, ConsensusParams)
-    return params
+def _params(society: SocietyView[ConsensusParams]) -> ConsensusParams:
+    return society.params
 
 
 @cache
@@ -166,7 +163,7 @@ def _decide(ballots: list[Ballot], task: Task, p: ConsensusParams, remaining: fl
     return tally.to_dict(), leader, settled(tally, remaining + swing), tally.share
 
 
-def consensus(task: Task, society: SocietyView) -> OrgRun:
+def consensus(task: Task, society: SocietyView[ConsensusParams]) -> OrgRun:
     p = _params(society)
     pool = [m for m in society.members if m.group != "expert"]
     stem, options = _options(task.question)
