@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from minsky.backends.llama import LlamaBackend
-from minsky.loaders import Case, load_benchmark
+from minsky.evals.benchmarks import Case, load_benchmark
 from minsky.messages import ChatRequest, Message, Options
 from minsky.models import resolve_gguf
 from minsky.organisations.answering import prompt

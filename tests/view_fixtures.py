@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from minsky.arena import PAIR_TEMPLATE, run_arena
 from minsky.backends.fakes import FunctionBackend
 from minsky.economy.market import EconomyConfig
 from minsky.economy.run import run_economy
-from minsky.evaluate import evaluate_society
-from minsky.loaders import Case
+from minsky.evals.arena import PAIR_TEMPLATE, run_arena
+from minsky.evals.benchmarks import Case
+from minsky.evals.harness import evaluate_society
 from minsky.messages import ChatRequest
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner

@@ -210,7 +210,8 @@ class App:
                                   for r in res], "accuracy (95 % Wilson interval)", 0, 1,
                                  percent=True)
         scaling = svg.scatter([(r["society"], r["calls_per_case"], r["accuracy"], r["ci_low"],
-                                r["ci_high"]) for r in res],
+                                r["ci_high"]) for r in res
+                               if r["calls_per_case"] is not None],  # converted rows: none
                               "model calls per case (log scale)", "accuracy")
         compute = svg.scatter([(r["society"], r["tokens_per_case"], r["accuracy"], r["ci_low"],
                                 r["ci_high"]) for r in res],

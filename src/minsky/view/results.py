@@ -57,7 +57,7 @@ def read(path: Path) -> list[dict[str, Any]]:
 
 def evaluation(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """`minsky eval`'s summary of a results file, and its case × society matrix."""
-    from minsky.evaluate import summarise
+    from minsky.evals.harness import summarise
 
     cases = [r for r in rows if "case" in r and "society" in r]
     names = list(dict.fromkeys(r["society"] for r in cases))
@@ -82,7 +82,7 @@ def matrix_rows(data: dict[str, Any], a: str, b: str) -> list[str]:
 
 def arena(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """`minsky arena`'s leaderboard, and every pair's verdicts in both orders."""
-    from minsky.arena import combine, leaderboard
+    from minsky.evals.arena import combine, leaderboard
 
     board = leaderboard(rows)
     answers = {(r["prompt"], r["contestant"]): r for r in rows if r.get("kind") == "answer"}
@@ -101,7 +101,7 @@ def arena(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def economy(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Wealth after every task per member, births, bankruptcies, generations, rulings."""
-    from minsky.stats import wilson_interval
+    from minsky.evals.stats import wilson_interval
 
     balance: dict[str, int] = {}
     gone: set[str] = set()
