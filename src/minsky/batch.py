@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from minsky.caserun import run_case
 from minsky.records import jsonl_rows, read_records
 from minsky.runner import Runner
 from minsky.society import Society
@@ -49,7 +50,7 @@ async def run_batch(
 
     async def one(qid: str, question: str) -> None:
         async with gate:
-            result = await runner.run(society, question, kind)
+            result = await run_case(runner, society, question, kind)
         row = {
             "id": qid, "society": society.name, "question": question,
             "answer": result.answer, "status": result.status,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +14,7 @@ from minsky.errors import MinskyError
 from minsky.loaders import LoaderType
 from minsky.organisations.base import Organisation
 from minsky.plugins import BackendSettings, BackendType, ToolContext, ToolType, hookimpl
-from minsky.tools.base import Tool
+from minsky.tools.base import Tool, ToolError
 
 
 def _llama(spec: str, settings: BackendSettings) -> Backend:
@@ -78,6 +80,8 @@ class SearchOptions(BaseModel):
     path: str = Field(description="a folder of .txt/.md files or a JSONL with a text field")
     k: int = Field(1, ge=1, le=10, description="passages returned")
     max_chars: int = Field(400, ge=20)
+    max_bytes: int = Field(8 * 1024 * 1024, ge=1, le=1024**3,
+                           description="a larger collection is refused, not read")
 
 
 class AskOptions(BaseModel):
@@ -110,19 +114,46 @@ def _search(options: BaseModel, context: ToolContext) -> Tool:
     assert isinstance(options, SearchOptions)
     path = Path(options.path).expanduser()
     return make_search(path if path.is_absolute() else context.base / path, options.k,
-                       options.max_chars)
+                       options.max_chars, options.max_bytes)
+
+
+# how many Ask calls deep the current task is: a society that asks itself (directly or
+# round a cycle) is stopped at the depth that also bounds nested societies
+_ASK_DEPTH: ContextVar[int] = ContextVar("minsky_ask_depth", default=0)
 
 
 def _ask(options: BaseModel, context: ToolContext) -> Tool:
-    from minsky.society import load
+    from minsky.society import MAX_DEPTH, load
 
     assert isinstance(options, AskOptions)
     ref = options.society
     local = context.base / ref
     society = load(str(local) if local.is_file() else ref)
+    account = context.account
 
     async def ask(question: str) -> str:
-        result = await context.runner.run(society, question)
+        depth = _ASK_DEPTH.get()
+        if depth >= MAX_DEPTH:
+            raise ToolError(f"Ask calls nest deeper than {MAX_DEPTH} levels "
+                            "(does a society ask itself?)")
+        asked = society
+        if account is not None:
+            left = account.limit - account.spent
+            if left <= 0:
+                raise ToolError("no tokens left in the asking society's budget")
+            # the society asked spends the asker's tokens: it gets no more than are left
+            budget = society.config.budget
+            if budget.max_tokens > left:
+                config = society.config.model_copy(update={
+                    "budget": budget.model_copy(update={"max_tokens": left})})
+                asked = replace(society, config=config)
+        token = _ASK_DEPTH.set(depth + 1)
+        try:
+            result = await context.runner.run(asked, question, parent=context.parent)
+        finally:
+            _ASK_DEPTH.reset(token)
+        if account is not None:
+            account.spend(result.usage.total_tokens)
         return result.outcome.text or result.outcome.answer or f"no answer ({result.status})"
 
     return Tool("Ask", f"question answering by the society {society.name}", ask,

@@ -33,6 +33,7 @@ from typing import Any
 from ulid import ULID
 
 from minsky.answers import answers_match, tally_votes
+from minsky.caserun import run_case
 from minsky.errors import MinskyError
 from minsky.loaders import Case, score
 from minsky.records import jsonl_rows
@@ -67,7 +68,7 @@ async def evaluate_society(
 
     async def one(case: Case) -> None:
         async with gate:
-            result = await runner.run(society, case.question, case.kind)
+            result = await run_case(runner, society, case.question, case.kind)
         row: dict[str, Any] = {
             "case": case.id, "society": society.name, "answer": result.answer,
             "gold": case.answer, "correct": score(case, result.answer),

@@ -61,13 +61,36 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TokenAccount:
+    """Tokens a run's tools spend on its behalf (a society asked through `Ask`): the
+    runner counts them against the run's token budget, as it does its members' replies."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0  # all along
+        self._untaken = 0  # since the runner last took them into the run's usage
+
+    def spend(self, tokens: int) -> None:
+        tokens = max(0, tokens)
+        self.spent += tokens
+        self._untaken += tokens
+
+    def take(self) -> int:
+        """The tokens spent since the last call."""
+        tokens, self._untaken = self._untaken, 0
+        return tokens
+
+
 @dataclass(frozen=True)
 class ToolContext:
-    """What a tool factory may use: the runner (for a society as a tool) and the folder
-    of the society file (for relative paths)."""
+    """What a tool factory may use: the runner (for a society as a tool), the folder of
+    the society file (for relative paths), the run the tool serves (its `parent`) and that
+    run's token account."""
 
     runner: Any
     base: Path
+    parent: str | None = None
+    account: TokenAccount | None = None
 
 
 @dataclass(frozen=True)

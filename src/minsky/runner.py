@@ -35,9 +35,16 @@ from minsky.organisations.base import (
     choice_letters,
     detect_kind,
 )
-from minsky.plugins import BackendSettings, ToolContext, backend_types, tool_types
+from minsky.plugins import (
+    BackendSettings,
+    TokenAccount,
+    ToolContext,
+    backend_types,
+    tool_types,
+)
 from minsky.prompts import render
 from minsky.runlog import RunLog, request_hash
+from minsky.safetext import valid
 from minsky.society import AgentSpec, Society
 from minsky.tools.base import Tool
 from minsky.tools.calls import ARROW, CLOSE, ToolCall, ToolLimits, resume_calls, with_call_stops
@@ -156,6 +163,7 @@ class Runner:
         holds logged replies (by request hash) that a resumed parent hands down.
         """
         cfg = society.config
+        question = valid(question)  # argv and files can hold lone surrogates
         answer_kind = kind or (cfg.answer if cfg.answer != "auto" else detect_kind(question))
         task = Task(question, answer_kind, choice_letters(question))  # type: ignore[arg-type]
         backends = {
@@ -181,8 +189,9 @@ class Runner:
                     {m: b.describe() for m, b in backends.items()}, parent,
                 )
 
-        state = _RunState(run_id, by_agent, backends, replay, self._tools(society),
-                          cfg.tool_limits)
+        account = TokenAccount(cfg.budget.max_tokens)
+        state = _RunState(run_id, by_agent, backends, replay,
+                          self._tools(society, run_id, account), cfg.tool_limits)
         start = time.perf_counter()
         deadline = start + cfg.budget.timeout_s
         usage = Usage()
@@ -217,10 +226,14 @@ class Runner:
                     )
                 except TimeoutError:
                     status = "timeout"
+                    error = (f"round {n} ({rnd.label}) ran out of the society's "
+                             f"timeout_s = {cfg.budget.timeout_s:g} s")
                     self._event(run_id, n, "budget", {"status": status, "round": rnd.label})
                     break
                 for reply in replies:
                     usage = usage + reply.usage
+                # societies its members asked through tools spent this run's tokens too
+                usage = usage + Usage(completion_tokens=account.take())
                 turns = [Turn(a, r) for a, r in zip(rnd.asks, replies, strict=True)]
                 rounds.append(RoundRecord(n, rnd.label, [_turn_record(t) for t in turns]))
                 failed = [r.error for r in replies if r.finish_reason == "error"]
@@ -263,11 +276,12 @@ class Runner:
         if self.log:
             self.log.event(run_id, n, kind, data)
 
-    def _tools(self, society: Society) -> dict[str, Tool]:
+    def _tools(self, society: Society, run_id: str | None = None,
+               account: TokenAccount | None = None) -> dict[str, Tool]:
         """The tools a society's agents use, built from their validated options."""
         types = tool_types()
         base = Path(society.source).parent
-        context = ToolContext(self, base if base.is_dir() else Path.cwd())
+        context = ToolContext(self, base if base.is_dir() else Path.cwd(), run_id, account)
         return {name: types[name].create(opts, context)
                 for name, opts in society.tool_options.items()}
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from minsky import render
+from minsky.cli.checks import outputs
 from minsky.cli.core import friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.models import default_model
@@ -89,6 +90,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     pairs: list[tuple[str, str]] = []  # (compute-matched vote, society)
     stem = Path(bench).stem
     out = out or home_dir() / "evals" / f"{stem}-n{len(cases)}-s{seed}.jsonl"
+    outputs(out, plot)
     runner = Runner(Backends(BackendSettings(threads=threads, parallel=parallel)), RunLog())
     console = Console(stderr=True)
 
@@ -213,6 +215,7 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
         raise MinskyError(f"constitution {constitution} does not exist")
     rules = constitution.read_text(encoding="utf-8") if constitution else None
     out = out or home_dir() / "arenas" / f"{prompts.stem}-{len(items)}.jsonl"
+    outputs(out, plot)
     runner = Runner(Backends(BackendSettings(threads=threads)), RunLog())
     say = None if as_json else (lambda msg: click.echo(msg, err=True))
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from minsky import render
+from minsky.cli.checks import outputs
 from minsky.cli.core import emit, friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.models import MODELS
@@ -114,6 +115,7 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
     items = read_questions(questions, field)
     soc = societies.load(society, model)
     out = out or questions.with_name(f"{questions.stem}.{soc.name}.results.jsonl")
+    outputs(out)
     runner = Runner(Backends(BackendSettings(threads=threads, parallel=parallel)), RunLog())
     click.echo(f"{len(items)} question(s) · society {soc.name} · results → {out}", err=True)
 

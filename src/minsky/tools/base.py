@@ -4,11 +4,13 @@ Tools are called inline, Toolformer style: a model writes `[Calculator(3*12-7)]`
 minsky completes it as `[Calculator(3*12-7)->29]`. A tool receives the text between the
 parentheses and returns the result as text; it raises `ToolError` for input it cannot
 handle, and the error goes back into the text as the result (`->error: …`), so a bad
-call never crashes a run. Tool inputs are parsed, never executed.
+call never crashes a run. Tool inputs are parsed, never executed. A synchronous tool runs
+in a worker thread, so a slow one holds up no other member and its timeout can fire.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,7 +37,12 @@ class Tool:
     demo: tuple[str, str] | None = None
 
     async def __call__(self, text: str) -> str:
-        result = self.run(text)
+        if inspect.iscoroutinefunction(self.run):
+            result = await self.run(text)
+            return str(result)
+        # subtle: a thread cannot be stopped, so a timed-out call runs on to its end in the
+        # background; tools bound their own work (Search caps what it reads) for that reason
+        result = await asyncio.to_thread(self.run, text)
         if inspect.isawaitable(result):
             result = await result
         return str(result)
