@@ -11,6 +11,7 @@ from minsky import render
 from minsky.cli.core import emit, friendly, main
 from minsky.models import MODELS, default_model
 from minsky.runlog import RunLog
+from minsky.safetext import printable_tree
 
 
 @main.command("societies")
@@ -62,9 +63,10 @@ def logs() -> None:
 def logs_list(limit: int, as_json: bool) -> None:
     """The latest runs, newest first."""
     runs = RunLog().list_runs(limit)
-    if as_json:
+    if as_json:  # JSON escapes control characters itself, and keeps the text exact
         click.echo(json.dumps(runs, indent=2))
         return
+    runs = printable_tree(runs)  # logged text may hold terminal escape codes
     for r in runs:
         q = " ".join(r["question"].split())[:60]
         click.echo(f"{r['id']}  {r['society']:<10} {r['status']:<11} "
@@ -77,4 +79,7 @@ def logs_list(limit: int, as_json: bool) -> None:
 @friendly
 def logs_show(run_id: str, as_json: bool) -> None:
     """One run, round by round: who was asked what, what each said, the decision."""
-    emit(RunLog().get_run(run_id), as_json, render.run_transcript)
+    run = RunLog().get_run(run_id)
+    # a model's reply can hold terminal escape codes (set the title, clear the screen);
+    # JSON escapes them itself, and keeps the text exact
+    emit(run if as_json else printable_tree(run), as_json, render.run_transcript)

@@ -16,6 +16,7 @@ from minsky.errors import MinskyError
 from minsky.models import MODELS
 from minsky.plugins import BackendSettings
 from minsky.runlog import RunLog
+from minsky.safetext import printable_tree
 from minsky.society import DEFAULT_SOCIETY
 
 
@@ -85,7 +86,7 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
     except KeyboardInterrupt:
         click.echo("interrupted; what finished is in the run log (minsky logs list)", err=True)
         sys.exit(130)
-    emit(result.to_dict(), as_json, render.run_summary)
+    emit(result.to_dict(), as_json, lambda data: render.run_summary(printable_tree(data)))
     if result.status not in ("ok",):
         sys.exit(1)
 
