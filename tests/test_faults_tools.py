@@ -55,6 +55,8 @@ def test_a_slow_sync_tool_times_out_and_blocks_no_one() -> None:
         time.sleep(2)
         return "late"
 
+    begun = time.perf_counter()
+
     tools = {"Slow": Tool("Slow", "sleeps", slow)}
 
     async def go() -> tuple[str, int, float]:
@@ -77,6 +79,7 @@ def test_a_slow_sync_tool_times_out_and_blocks_no_one() -> None:
     assert result == "error: timed out after 0.5 s"
     assert seconds < 1.5  # the abandoned thread finishes on its own, unwaited
     assert ticks >= 5  # the loop went on while the tool slept
+    assert time.perf_counter() - begun < 1.5  # nor does closing the loop wait for the thread
 
 
 # --- Ask: nesting depth, the parent's token budget, the link to the parent ---------------

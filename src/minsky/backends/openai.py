@@ -121,7 +121,7 @@ class OpenAIBackend(Backend):
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         grammar_field: bool = False,
-        deadline_s: float = 300.0,
+        deadline_s: float = 180.0,
         max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         if concurrency < 1:

@@ -11,7 +11,10 @@ in a worker thread, so a slow one holds up no other member and its timeout can f
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
@@ -40,12 +43,38 @@ class Tool:
         if inspect.iscoroutinefunction(self.run):
             result = await self.run(text)
             return str(result)
-        # subtle: a thread cannot be stopped, so a timed-out call runs on to its end in the
-        # background; tools bound their own work (Search caps what it reads) for that reason
-        result = await asyncio.to_thread(self.run, text)
+        result = await _in_daemon_thread(self.run, text)
         if inspect.isawaitable(result):
             result = await result
         return str(result)
+
+
+async def _in_daemon_thread(fn: Callable[[str], Any], text: str) -> Any:
+    """`fn(text)` in a thread of its own, awaited without blocking the event loop.
+
+    subtle: a thread cannot be stopped, so a call that timed out runs on to its end in the
+    background (tools bound their own work: Search caps what it reads). A daemon thread,
+    unlike asyncio.to_thread's pool, does not hold up the process's exit meanwhile.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Any, failed: bool) -> None:
+        if not done.done():  # nobody waits any more after a timeout
+            (done.set_exception if failed else done.set_result)(outcome)
+
+    def work() -> None:
+        try:
+            outcome, failed = context.run(fn, text), False
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            outcome, failed = exc, True
+        # a RuntimeError: the loop is gone, and the run it belonged to has ended
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, outcome, failed)
+
+    threading.Thread(target=work, name="minsky-tool", daemon=True).start()
+    return await done
 
 
 def tool_from_function(fn: Callable[..., Any], name: str | None = None) -> Tool:
