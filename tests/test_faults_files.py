@@ -149,6 +149,22 @@ def test_out_in_a_read_only_folder(tmp_path: Path) -> None:
                        "--out", str(out)), "--out", str(out))
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="permission bits do not bind root")
+def test_a_read_only_home(minsky_home: Path) -> None:
+    assert run("ask", "q", "--society", "single", "--model", "echo:").exit_code == 0
+    minsky_home.chmod(0o500)
+    try:
+        for args in (["ask", "q", "--society", "single", "--model", "echo:"], ["logs", "list"]):
+            result = run(*args)
+            if result.exit_code != 0:
+                one_line_error(result, "run log", str(minsky_home))
+        # --no-log needs no writable home
+        assert run("ask", "q", "--society", "single", "--model", "echo:",
+                   "--no-log").exit_code == 0
+    finally:
+        minsky_home.chmod(0o700)
+
+
 def test_plot_into_a_missing_folder_is_refused_before_any_case(tmp_path: Path) -> None:
     out = tmp_path / "res.jsonl"
     plot = tmp_path / "nope" / "p.png"
@@ -212,7 +228,7 @@ def test_a_society_of_many_entries_is_refused_quickly(tmp_path: Path) -> None:
     society.write_text('name = "big"\norganisation = "vote"\nmodel = "echo:"\n'
                        + "".join(f'[[agents]]\nname = "a{i}"\n' for i in range(30_000)))
     start = time.perf_counter()
-    one_line_error(run("ask", "q", "--society", str(society)), "30000 members")
+    one_line_error(run("ask", "q", "--society", str(society)), "30000 entries")
     assert time.perf_counter() - start < 6  # quadratic loading took ~15 s here
 
 

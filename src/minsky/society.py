@@ -207,6 +207,10 @@ def from_dict(
     Validation is strict: TOML has real types, so `count = "3"` is a mistake to report,
     not a string to convert.
     """
+    entries = data.get("agents")
+    if isinstance(entries, list) and len(entries) > MAX_MEMBERS:  # before validating them all
+        raise MinskyError(f"{source}: field 'agents': {len(entries)} entries; a society has "
+                          f"at most {MAX_MEMBERS} members")
     try:
         config = SocietyConfig.model_validate(data, strict=True)
         org = organisations()[config.organisation]
