@@ -232,6 +232,12 @@ def test_a_society_of_many_entries_is_refused_quickly(tmp_path: Path) -> None:
     assert time.perf_counter() - start < 6  # quadratic loading took ~15 s here
 
 
+def test_a_huge_society_file_is_refused_unread(tmp_path: Path) -> None:
+    society = tmp_path / "s.toml"
+    society.write_text(ECHO + "# " + "x" * (5 * 1024 * 1024) + "\n")
+    one_line_error(run("ask", "q", "--society", str(society)), str(society), "at most")
+
+
 # --- terminal escapes are shown, never obeyed ---------------------------------------------
 
 
@@ -247,3 +253,4 @@ def test_logs_neutralise_terminal_control_characters() -> None:
         assert not any(c in output for c in "\x1b\x07\x9b"), output
     raw = json.loads(run("logs", "show", run_id, "--json").stdout)
     assert raw["question"] == question  # the log and --json keep the text exact
+

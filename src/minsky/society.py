@@ -46,6 +46,7 @@ DEFAULT_ROLE = "You are a helpful, careful assistant. You reason step by step."
 DEFAULT_SOCIETY = "consensus"
 MAX_DEPTH = 4  # societies nested deeper than this are refused (it also stops cycles)
 MAX_MEMBERS = 256  # members of one society, copies counted: beyond it a file is refused
+MAX_FILE_BYTES = 4 * 1024 * 1024  # far above any real society; parsing more takes seconds
 
 
 class Budget(BaseModel):
@@ -295,6 +296,9 @@ def load(ref: str, model: str | None = None, depth: int = 0) -> Society:
                 f"society {ref!r}: no such file and not a built-in ({', '.join(builtin_names())})"
             )
         source = str(path)
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise MinskyError(f"{source}: {path.stat().st_size:,} bytes; a society file is at "
+                              f"most {MAX_FILE_BYTES:,}")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as err:
