@@ -141,13 +141,13 @@ class HostileServer:
             self._stream(conn, lambda: b" ", pause_s=0.2)
             return False
         if model == "silent":
-            self.stopping.wait(60)
+            self.stopping.wait(600)
             return False
         return self._send(conn, "400 Bad Request", b'{"error": "unknown behaviour"}')
 
     def _stream(self, conn: socket.socket, chunk: object, pause_s: float = 0.0) -> None:
         # until the client hangs up (the point of these tests) or the server stops
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 600
         while not self.stopping.is_set() and time.monotonic() < deadline:
             conn.sendall(chunk())  # type: ignore[operator]
             if pause_s:

@@ -268,7 +268,7 @@ class OpenAIBackend(Backend):
                 async with client.stream("POST", url, json=body) as response:
                     raw = await _read_capped(response, self.max_reply_bytes, url)
         except TimeoutError:
-            raise _Retryable(f"no complete reply from {url} within {limit_s:g} s") from None
+            raise _Retryable(f"no complete reply from {url} within {limit_s:.3g} s") from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:  # another try cannot help
             raise _Fatal(f"invalid URL {url}: {_snippet(str(exc))}") from exc
         except httpx.TransportError as exc:  # connect errors, timeouts, dropped connections
