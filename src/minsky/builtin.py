@@ -138,7 +138,7 @@ def _ask(options: BaseModel, context: ToolContext) -> Tool:
                             "(does a society ask itself?)")
         asked = society
         if account is not None:
-            left = account.limit - account.spent
+            left = account.left
             if left <= 0:
                 raise ToolError("no tokens left in the asking society's budget")
             # the society asked spends the asker's tokens: it gets no more than are left

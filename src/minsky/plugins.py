@@ -67,13 +67,16 @@ class TokenAccount:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.spent = 0  # all along
-        self._untaken = 0  # since the runner last took them into the run's usage
+        self.run_total = 0  # the run's usage as of its last round (the runner keeps it)
+        self._untaken = 0  # spent since the runner last took it into the run's usage
+
+    @property
+    def left(self) -> int:
+        """Tokens the run has left to spend."""
+        return self.limit - self.run_total - self._untaken
 
     def spend(self, tokens: int) -> None:
-        tokens = max(0, tokens)
-        self.spent += tokens
-        self._untaken += tokens
+        self._untaken += max(0, tokens)
 
     def take(self) -> int:
         """The tokens spent since the last call."""

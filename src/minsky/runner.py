@@ -234,6 +234,7 @@ class Runner:
                     usage = usage + reply.usage
                 # societies its members asked through tools spent this run's tokens too
                 usage = usage + Usage(completion_tokens=account.take())
+                account.run_total = usage.total_tokens
                 turns = [Turn(a, r) for a, r in zip(rnd.asks, replies, strict=True)]
                 rounds.append(RoundRecord(n, rnd.label, [_turn_record(t) for t in turns]))
                 failed = [r.error for r in replies if r.finish_reason == "error"]
