@@ -212,6 +212,9 @@ class Runner:
                 stop_status = self._over_budget(society, n, usage, deadline)
                 if stop_status:
                     status = stop_status
+                    if status == "timeout":
+                        error = (f"the society's timeout_s = {cfg.budget.timeout_s:g} s ran "
+                                 f"out before round {n} ({rnd.label})")
                     self._event(run_id, n, "budget", {"status": status, "round": rnd.label})
                     break
                 cap = (cfg.budget.max_tokens - usage.total_tokens) // max(1, len(rnd.asks))
