@@ -209,3 +209,26 @@ def test_negative_usage_cannot_switch_the_token_budget_off(hostile: HostileServe
     result = CliRunner().invoke(main, ["ask", "q", "--society", str(society), "--json"])
     usage = json.loads(result.stdout)["usage"]
     assert usage["prompt_tokens"] == 0 and usage["completion_tokens"] == 0
+
+
+def test_waiting_for_a_slot_does_not_use_up_the_deadline(hostile: HostileServer) -> None:
+    # one slot, three requests to a server that answers at once: the third waits for
+    # two others, which must not count against its own deadline
+    backend = OpenAIBackend("ok", base_url=hostile.url, concurrency=1, deadline_s=0.5)
+
+    async def go() -> list[ChatReply]:
+        slow = backend._post
+
+        async def post(body: dict[str, Any], deadline: float) -> ChatReply:
+            await asyncio.sleep(0.3)  # a server that takes 0.3 s per reply
+            return await slow(body, deadline)
+
+        backend._post = post  # type: ignore[method-assign]
+        try:
+            request = ChatRequest([Message("user", "q")], Options(max_tokens=16))
+            return await backend.complete([request] * 3)
+        finally:
+            await backend.aclose()
+
+    replies = asyncio.run(go())
+    assert [r.finish_reason for r in replies] == ["stop"] * 3, [r.error for r in replies]

@@ -226,10 +226,12 @@ class OpenAIBackend(Backend):
         assert self._semaphore is not None
         body = self._body(request)
         start = time.perf_counter()
-        deadline = start + self.deadline_s
         # Held across retries: backing off while still holding a slot keeps a rate-limited
         # server from being hit by fresh requests meanwhile.
         async with self._semaphore:
+            # from here, not from `start`: waiting for a slot behind a large batch is not
+            # the server failing to answer
+            deadline = time.perf_counter() + self.deadline_s
             attempt = 0
             while True:
                 try:
