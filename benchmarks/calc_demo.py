@@ -19,13 +19,18 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
-import organisations
-from benchmarks_common import run_log, sample, tool_calls
+from benchmarks_common import GSM8K, MAWPS, run_log, sample, tool_calls
 
 import minsky.tools.calculator as calculator
+from minsky.evals.benchmarks import load_benchmark
+from minsky.evals.harness import evaluate_society
 from minsky.plugins import BackendSettings
+from minsky.results import read_rows
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
+from minsky.society import load
+
+BENCHES = {"gsm8k": GSM8K, "mawps": MAWPS}
 
 # The demo minsky shipped first: two short steps and the answer. Small models copied its
 # shape, stopping after one call (the docs' calculator section has examples).
@@ -40,7 +45,7 @@ DEMOS = {"terse": TERSE, "steps": calculator.CALCULATOR.demo}
 
 def summary(out: Path, labels: list[str]) -> str:
     log = run_log()
-    rows = organisations.done_rows(out)
+    rows = read_rows(out)
     lines = ["| bench | variant | solved | answers that called the tool |", "|---|---|---|---|"]
     for bench in sorted({r["society"].split("/")[0] for r in rows}):
         for label in labels:
@@ -70,15 +75,18 @@ async def main() -> None:
     try:
         for bench in ("gsm8k", "mawps"):
             test = {c[0] for c in sample(bench, 100, 0)}
-            cases = sample(bench, args.n, args.seed, exclude=test)
+            every = load_benchmark(BENCHES[bench])  # the same problems, as eval's Cases
+            cases = [every[i] for i, _, _ in sample(bench, args.n, args.seed, exclude=test)]
             for label in labels:
                 society = "single" if label == "single" else "calc"
                 if label != "single":
                     # the built-in Calculator plugin hands out this module attribute for
                     # each run, so replacing it swaps the demo the run shows the model
                     calculator.CALCULATOR = dataclasses.replace(shipped, demo=DEMOS[label])
-                await organisations.run_society(society, cases, runner, args.out,
-                                                args.concurrency, label=f"{bench}/{label}")
+                soc = load(society)
+                soc = dataclasses.replace(soc, config=soc.config.model_copy(
+                    update={"name": f"{bench}/{label}"}))
+                await evaluate_society(runner, soc, cases, args.out, args.concurrency)
     finally:
         calculator.CALCULATOR = shipped
         await runner.backends.aclose()

@@ -25,7 +25,7 @@ import os
 import random
 from pathlib import Path
 
-from minsky.contamination import PREFIX, backend_loglik, contamination_test, examples_of
+from minsky.evals.contamination import PREFIX, backend_loglik, contamination_test, examples_of
 from minsky.plugins import BackendSettings
 from minsky.runner import Backends
 

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from pool_rules import simulate  # noqa: E402
 
-from minsky.stats import wilson_interval  # noqa: E402
+from minsky.evals.stats import wilson_interval  # noqa: E402
 
 Plan = list[tuple[str, str, int]]
 

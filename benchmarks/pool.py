@@ -24,11 +24,12 @@ import time
 from pathlib import Path
 
 from minsky.backends.llama import LlamaBackend
-from minsky.loaders import Case, load_benchmark
+from minsky.evals.benchmarks import Case, load_benchmark
 from minsky.messages import ChatRequest, Message, Options
 from minsky.models import resolve_gguf
 from minsky.organisations.answering import prompt
 from minsky.organisations.base import Task
+from minsky.organisations.consensus import program_examples
 from minsky.records import jsonl_rows
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -43,25 +44,6 @@ POT = (
 OPEN = "```python\n"  # the reply starts inside a code block, so the first fence closes it
 FENCE = ["\n```"]  # the code block's closing fence: what follows is chatter
 QWEN = {"top_k": 20, "top_p": 0.8, "repeat_penalty": 1.05}
-# Worked examples for the few-shot program arms ("pots-"): written for minsky, not drawn
-# from any benchmark, so no sample is tuned on.
-SHOTS = [
-    ("A baker bakes 3 trays of 12 muffins. She sells 25 muffins and gives the rest to a "
-     "shelter. How many muffins does the shelter get?",
-     "def solution():\n    trays = 3\n    muffins_per_tray = 12\n"
-     "    total_muffins = trays * muffins_per_tray\n    sold = 25\n"
-     "    given_away = total_muffins - sold\n    return given_away"),
-    ("Maria earns $15 an hour. She works 6 hours a day, 5 days a week, and saves 20% of what "
-     "she earns. How much does she save in 4 weeks?",
-     "def solution():\n    hourly_wage = 15\n    hours_per_day = 6\n    days_per_week = 5\n"
-     "    weeks = 4\n    earned = hourly_wage * hours_per_day * days_per_week * weeks\n"
-     "    saved_fraction = 20 / 100\n    saved = earned * saved_fraction\n    return saved"),
-    ("A train leaves at 2:15 pm and the trip takes 3 hours and 50 minutes. Tom needs 25 "
-     "minutes more to walk home from the station. How many minutes after 2:15 pm does Tom "
-     "get home?",
-     "def solution():\n    trip_minutes = 3 * 60 + 50\n    walk_minutes = 25\n"
-     "    total_minutes = trip_minutes + walk_minutes\n    return total_minutes"),
-]
 
 
 def tuning_cases(bench: str, n: int) -> list[Case]:
@@ -80,13 +62,13 @@ def arms(question: str, cot_t: list[float], k_cot: int, pot_t: list[float], k_po
     task = Task(question, "number")
     cot = [Message("system", ROLE), Message("user", prompt("solve", task))]
     pot = [Message("system", CODER), Message("user", POT.format(question=question))]
-    shots = [Message("system", CODER)]
-    for q, code in SHOTS:
-        shots += [Message("user", POT.format(question=q)),
-                  Message("assistant", f"```python\n{code}\n```")]
-    pots = [*shots, Message("user", POT.format(question=question))]
+    # few-shot arms: the worked programs `consensus` shows with `examples = 3` or `1`
+    pots = [pot[0], *program_examples(3), pot[1]]
+    pot1 = [pot[0], *program_examples(1), pot[1]]
     out = {
         "pots-greedy": [ChatRequest(pots, Options(max_tokens=320, logprobs=True, stop=FENCE),
+                                    prefix=OPEN)],
+        "pot1-greedy": [ChatRequest(pot1, Options(max_tokens=320, logprobs=True, stop=FENCE),
                                     prefix=OPEN)],
         "cot-greedy": [ChatRequest(cot, Options(max_tokens=640, logprobs=True))],
         "pot-greedy": [ChatRequest(pot, Options(max_tokens=320, logprobs=True, stop=FENCE),
@@ -105,6 +87,10 @@ def arms(question: str, cot_t: list[float], k_cot: int, pot_t: list[float], k_po
                                                       logprobs=True, stop=FENCE, **QWEN),
                                         prefix=OPEN)
                             for s in range(k_pot)]
+        out[f"pot1-{t}"] = [ChatRequest(pot1, Options(temperature=t, max_tokens=320, seed=s,
+                                                      logprobs=True, stop=FENCE, **QWEN),
+                                        prefix=OPEN)
+                            for s in range(k_pot)]
     return out
 
 
@@ -120,10 +106,13 @@ async def main() -> None:
     ap.add_argument("--k-pot", type=int, default=8)
     ap.add_argument("--model", default="qwen0.5b")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--first", type=int, default=0, help="only the first K cases of the sample")
     ap.add_argument("--arms", default="", help="comma-separated arm names to draw (default all)")
     args = ap.parse_args()
     cases = (load_benchmark(BENCH_FILES[args.bench], limit=args.n, seed=0) if args.report
              else tuning_cases(args.bench, args.n))
+    if args.first:
+        cases = cases[: args.first]
     done = {(r["case"], r["arm"]) for r in jsonl_rows(args.out)}
     backend = LlamaBackend(resolve_gguf(args.model), n_parallel=16, n_ctx=16384)
     cot_t = [float(t) for t in args.cot_t.split(",") if t]

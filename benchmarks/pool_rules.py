@@ -121,6 +121,8 @@ def simulate(path: Path, plan: list[tuple[str, str, int]], params: dict[str, obj
         except StopIteration as stop:
             right += ok(stop.value.answer, str(first["gold"]))
     n = len(cases)
+    if not n:
+        return 0.0, 0.0, 0.0, 0
     return right / n, tokens / n, asks / n, n
 
 
@@ -189,8 +191,9 @@ def main() -> None:
     print("\nsocieties (the consensus organisation itself, driven over the pool):")
     for name, (plan, params) in SOCIETIES.items():
         acc, tok, asks, n = simulate(args.pool, plan, params)
+        if not n:
+            continue  # the pool lacks an arm this society needs
         print(f"{acc:6.1%} {tok:6.0f} tokens {asks:4.1f} asks  n={n}  {name}")
-
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ from pathlib import Path
 from benchmarks_common import run_log, tool_calls
 
 from minsky.answers import answers_match
-from minsky.evaluate import vote_prefixes
-from minsky.stats import mcnemar
-from minsky.toolformer import agreement
+from minsky.evals.harness import vote_prefixes
+from minsky.evals.stats import mcnemar
+from minsky.tools.toolformer import agreement
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -34,22 +34,20 @@ def rows(name: str) -> list[dict]:
 
 
 def greedy() -> None:
-    # eval case ids are 1-based line numbers; organisations.py indices are 0-based
-    ev = {int(r["case"].split(":")[1]) - 1: r for r in rows("eval-gsm8k100.jsonl")
-          if r["society"] == "single"}
-    org = [r for r in rows("gsm8k50.jsonl") if r.get("society") == "single" and "index" in r]
-    same = sum(ev[r["index"]]["answer"] == r["answer"] for r in org)
+    # two runs of the same greedy society on the same problems (case ids "train:LINE")
+    ev = {r["case"]: r for r in rows("eval-gsm8k100.jsonl") if r["society"] == "single"}
+    org = [r for r in rows("gsm8k50.jsonl") if r.get("society") == "single" and "case" in r]
+    same = sum(ev[r["case"]]["answer"] == r["answer"] for r in org)
     print(f"single on {len(org)} shared problems: same final answer {same}; correct "
-          f"{sum(ev[r['index']]['correct'] for r in org)} (eval) vs "
-          f"{sum(r['correct'] for r in org)} (organisations)")
+          f"{sum(ev[r['case']]['correct'] for r in org)} (eval-gsm8k100) vs "
+          f"{sum(r['correct'] for r in org)} (gsm8k50)")
 
 
 def tool_use() -> None:
     log = run_log()
-    # eval rows name their case "case"; organisations.py rows name it "index". The
-    # "-terse-demo" files hold the runs with the Calculator's first, two-step demo.
-    files = [(f"{stem}{variant}.jsonl", key) for stem, key in
-             (("eval-gsm8k100", "case"), ("mawps100", "index")) for variant in ("", "-terse-demo")]
+    # The "-terse-demo" files hold the runs with the Calculator's first, two-step demo.
+    files = [(f"{stem}{variant}.jsonl", "case") for stem in ("eval-gsm8k100", "mawps100")
+             for variant in ("", "-terse-demo")]
     for name, key in files:
         results = [r for r in rows(name) if key in r]
         for tools, base in (("calc", "single"), ("vote5-calc", "vote5")):
@@ -63,7 +61,7 @@ def tool_use() -> None:
                 n, bad = tool_calls(log, r["run_id"])
                 calls, errors = calls + n, errors + bad
                 split[n > 0].append((r["correct"], baseline[r[key]]))
-            # organisations.py rows record how much of the prompt the prefix cache reused
+            # the MAWPS rows record how much of the prompt the prefix cache reused
             cached = sum(r.get("cached_tokens", 0) for r in runs)
             prompt = sum(r["prompt_tokens"] for r in runs)
             print(f"{name}: {tools} vs {base} on {len(runs)} cases, {calls} tool calls "
@@ -87,7 +85,7 @@ def gains() -> None:
     for t in (0.0, 0.25, 0.5, 1.0):
         print(f"gain > {t}: {sum(g > t for g in every)} of {len(every)} candidates")
     # A tried position's gain is its best candidate's (None: no candidate could be scored);
-    # "At a human call" is the summary's own test (minsky.toolformer.agreement).
+    # "At a human call" is the summary's own test (minsky.tools.toolformer.agreement).
     split: dict[bool, list[float]] = {True: [], False: []}
     for r in rows("toolformer-gsm8k200.jsonl"):
         for position, best in r["tried"]:
@@ -104,14 +102,14 @@ def gains() -> None:
 
 
 def matched() -> None:
-    # The organisations table's runs (0-based "index") against vote9 of `minsky eval` on
-    # the same 50 problems (1-based "case"), read off as the vote of as many samples as
+    # The organisations table's runs against vote9 of `minsky eval` on the same 50
+    # problems, read off as the vote of as many samples as
     # the organisation made model calls: the compute-matched baseline, across two runs.
     log = run_log()
     ev = [r for r in rows("eval-gsm8k100.jsonl") if r.get("society") == "vote9"]
-    org = [r for r in rows("gsm8k50.jsonl") if "index" in r]
+    org = [r for r in rows("gsm8k50.jsonl") if "case" in r]
     for name in ("debate", "mixture", "monarchy", "democracy"):
-        mine = {r["index"]: r for r in org if r["society"] == name}
+        mine = {r["case"]: r for r in org if r["society"] == name}
         if not mine:
             continue
         # calls per problem from the runs this machine's log still holds (the earliest
@@ -123,8 +121,7 @@ def matched() -> None:
         if not 1 <= k <= 9:
             print(f"{name}: {k} calls a problem, beyond vote9")
             continue
-        votes = {int(r["case"].split(":")[1]) - 1: r
-                 for r in vote_prefixes(ev, "vote9", [k])}
+        votes = {r["case"]: r for r in vote_prefixes(ev, "vote9", [k])}
         shared = sorted(i for i in mine if i in votes)
         test = mcnemar([votes[i]["correct"] for i in shared],
                        [mine[i]["correct"] for i in shared])

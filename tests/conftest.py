@@ -21,6 +21,16 @@ settings.load_profile("minsky")
 
 
 @pytest.fixture(autouse=True)
+def no_real_models(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests cannot reach a real model: loading one, or calling a model server off
+    this machine, is refused unless the test is marked `real`."""
+    if request.node.get_closest_marker("real") is None:
+        monkeypatch.setenv("MINSKY_NO_REAL_MODELS", "1")
+    else:
+        monkeypatch.delenv("MINSKY_NO_REAL_MODELS", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def minsky_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point MINSKY_HOME and MINSKY_CACHE at fresh temporary directories.
 

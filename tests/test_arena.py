@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from minsky.arena import combine, judge_question, judge_template, leaderboard, run_arena
 from minsky.backends.fakes import FunctionBackend
 from minsky.cli import main
 from minsky.errors import MinskyError
+from minsky.evals.arena import combine, judge_question, judge_template, leaderboard, run_arena
 from minsky.messages import ChatRequest
 from minsky.records import jsonl_rows
 from minsky.runner import Backends, Runner
@@ -138,3 +138,15 @@ def test_cli_arena_on_mt_bench_prompts(tmp_path: Path) -> None:
     assert {r["contestant"] for r in board["leaderboard"]} == {"single", "vote3"}
     assert board["pairs"] == 2 and 0 <= board["flip_rate"] <= 1
     assert board["prompts"] == 2
+
+
+async def test_a_judge_template_with_an_unknown_placeholder_stops_before_any_answer(
+        tmp_path: Path) -> None:
+    backend = FunctionBackend(lambda r: "An answer.")
+    runner = Runner(Backends(overrides={"fake:a": backend}))
+    template = {"system_prompt": "Judge.", "prompt_template": "{question} {answer_a} {nope}"}
+    with pytest.raises(MinskyError, match="judge prompt: bad placeholder 'nope'"):
+        await run_arena(runner, [("1", "Say hi.")], [society("a", "fake:a"),
+                                                     society("b", "fake:a")],
+                        society("judge", "fake:a"), template, tmp_path / "a.jsonl")
+    assert backend.requests == []

@@ -12,6 +12,7 @@ import pytest
 
 from minsky.messages import ChatReply, Options
 from minsky.organisations.base import Member, Outcome, Round, SocietyView, Task, Turn
+from minsky.organisations.base import drive as base_drive
 from minsky.organisations.consensus import (
     CHOICE_PREFIX,
     CODE_OPEN,
@@ -21,6 +22,7 @@ from minsky.organisations.consensus import (
     consensus,
     letter_logprobs,
 )
+from minsky.pyrun import extract_program, program_answer, run_program
 from minsky.weighing import Ballot, confidence, cross_check, settled, weigh
 
 # == the rules =============================================================================
@@ -100,16 +102,12 @@ def drive(gen: Generator[Round, list[Turn], Outcome], replies: dict[str, ChatRep
           ) -> tuple[list[Round], Outcome]:
     """Run to the end; every member's reply is looked up by its name (a str is a reply
     that stopped normally)."""
-    rounds: list[Round] = []
-    try:
-        rnd = next(gen)
-        while True:
-            rounds.append(rnd)
-            got = [replies[a.agent] for a in rnd.asks]
-            rnd = gen.send([Turn(a, r if isinstance(r, ChatReply) else ChatReply(r))
-                            for a, r in zip(rnd.asks, got, strict=True)])
-    except StopIteration as stop:
-        return rounds, stop.value
+    def answer(rnd: Round) -> list[Turn]:
+        got = [replies[a.agent] for a in rnd.asks]
+        return [Turn(a, r if isinstance(r, ChatReply) else ChatReply(r))
+                for a, r in zip(rnd.asks, got, strict=True)]
+
+    return base_drive(gen, answer)
 
 
 def run(members: list[Member], replies: dict[str, ChatReply | str], task: Task | None = None,
@@ -143,6 +141,25 @@ def test_programmer_asks_carry_the_program_prompt_and_fence_stop() -> None:
     assert ask.options is not None and FENCE in ask.options.stop
     assert rounds[0].asks[0].options is None  # a reasoner keeps its own options
     assert [m.answer for m in out.members] == ["12", "12"]
+
+
+def test_programmers_see_the_worked_examples_they_are_given() -> None:
+    members = [member("greedy", "reasoner"), member("coder", "programmer")]
+    rounds, _ = run(members, {"greedy": "The answer is 12.", "coder": PROGRAM_12}, examples=2)
+    reasoner, coder = rounds[0].asks
+    roles = [m.role for m in coder.messages]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
+    # each worked example is a question in the program prompt and a fenced program that
+    # minsky's own interpreter runs to a number
+    for question, program in zip(coder.messages[1:5:2], coder.messages[2:5:2], strict=True):
+        assert "Write a Python function `solution()`" in question.content
+        assert program.content.startswith(CODE_OPEN) and program.content.endswith(FENCE)
+        code = extract_program(program.content)
+        assert code is not None and program_answer(run_program(code)) is not None
+    assert "Tom has 3 bags" in coder.messages[-1].content
+    assert all(m.role != "assistant" for m in reasoner.messages)  # reasoners see none
+    with pytest.raises(ValueError, match="examples"):
+        ConsensusParams.model_validate({"examples": 4})  # three are written
 
 
 def test_a_programmer_whose_backend_cannot_prefill_writes_its_own_fences() -> None:

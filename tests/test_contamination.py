@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from minsky.cli import main
-from minsky.contamination import contamination_test, examples_of, shards_of
 from minsky.errors import MinskyError
+from minsky.evals.contamination import contamination_test, examples_of, shards_of
 
 EXAMPLES = [f"example number {i}: {random.Random(i).random():.6f}" for i in range(40)]
 

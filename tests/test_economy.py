@@ -13,7 +13,7 @@ from minsky.cli import main
 from minsky.economy.ledger import Ledger
 from minsky.economy.market import EconomyConfig, births, settle
 from minsky.economy.run import audit_file, run_economy
-from minsky.loaders import Case
+from minsky.evals.formats import Case
 from minsky.messages import Usage
 from minsky.organisations.base import MemberAnswer, Outcome
 from minsky.runner import Backends, RoundRecord, Runner, RunResult
@@ -376,3 +376,42 @@ async def test_rulings_and_contract_transfers_appear_in_logs_show(tmp_path: Path
     assert "ruling by authority on contract t1-bad (validity): valid" in shown
     assert "ledger: escrow bad → @escrow 150 cents" in shown
     assert "ledger: release @escrow → good 150 cents (delivered)" in shown
+
+
+async def test_logs_show_lists_the_advice_and_authority_calls(tmp_path: Path, log) -> None:
+    """The economy's own calls are runs under the task's run: `logs show` lists them."""
+    society, runner, cfg = advice_world("Write the sum down, then check it by subtracting.")
+    runner.log = log
+    out = tmp_path / "l.jsonl"
+    await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, out)
+    run_id = next(r for r in rows_of(out) if r["kind"] == "task")["run_id"]
+    children = log.get_run(run_id)["children"]
+    assert [c["society"] for c in children] == ["authority", "economy-advice"]
+    advice = log.get_run(children[1]["id"])
+    assert advice["calls"][0]["purpose"] == "advice"
+    assert "has paid you for advice" in advice["calls"][0]["request"]["messages"][-1]["content"]
+    assert advice["calls"][0]["text"] == "Write the sum down, then check it by subtracting."
+    shown = first_task_shown(log, out)
+    assert "sub-society authority" in shown and "sub-society economy-advice" in shown
+
+
+async def test_a_leaders_split_and_a_childs_role_are_logged_runs(tmp_path: Path, log) -> None:
+    society = from_dict({"name": "v2", "organisation": "vote", "model": "fake:x",
+                         "agents": [{"name": "m", "count": 2}]}, "v.toml")
+
+    def reply(req) -> str:
+        if "Split the reward" in req.messages[-1].content:
+            return "m-1: 75\nm-2: 25"
+        if "Propose a variation" in req.messages[-1].content:
+            return "You add numbers twice and compare."
+        return "The answer is 2."
+
+    runner = Runner(Backends(overrides={"fake:x": FunctionBackend(reply)}), log)
+    cfg = EconomyConfig(endowment=0, reward=5000, tax_rate=0, rent=0, token_price=0,
+                        credit="leader", birth_threshold=1000, mutate_role=True, max_members=3)
+    out = tmp_path / "l.jsonl"
+    await run_economy(runner, society, cases(2)[1:], 1, 1, cfg, out)
+    run_id = next(r for r in rows_of(out) if r["kind"] == "task")["run_id"]
+    children = log.get_run(run_id)["children"]
+    assert [c["society"] for c in children] == ["economy-leader-split", "economy-mutate-role"]
+    assert all(c["status"] == "ok" for c in children)

@@ -119,8 +119,8 @@ def test_eval_bad_bench_is_a_clear_error(tmp_path: Path) -> None:
 
 async def test_vote_rows_keep_member_votes_and_prefixes_rescore_them(tmp_path: Path) -> None:
     from minsky.backends.fakes import FunctionBackend
-    from minsky.evaluate import evaluate_society, summarise, vote_prefixes
-    from minsky.loaders import Case
+    from minsky.evals.formats import Case
+    from minsky.evals.harness import evaluate_society, summarise, vote_prefixes
     from minsky.runner import Backends, Runner
     from minsky.society import from_dict
 
@@ -167,7 +167,7 @@ def test_eval_prefixes_adds_the_scaling_points(tmp_path: Path) -> None:
 def test_wall_time_is_the_union_of_the_runs_in_flight() -> None:
     from ulid import ULID
 
-    from minsky.evaluate import busy_seconds
+    from minsky.evals.harness import busy_seconds
 
     def row(start: float, wall: float) -> dict:
         return {"run_id": str(ULID.from_timestamp(1_700_000_000.0 + start)), "wall_s": wall}
@@ -258,7 +258,7 @@ def test_prefixes_skip_a_vote_own_size_and_need_a_vote(tmp_path: Path) -> None:
 
 
 def test_a_single_on_another_model_is_a_level_on_the_plot() -> None:
-    from minsky.evaluate import plot_levels
+    from minsky.evals.harness import plot_levels
     from minsky.society import load
 
     socs = [load("single", "echo:"), load("vote9", "echo:"), load("single-1.5b")]

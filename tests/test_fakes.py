@@ -256,3 +256,33 @@ async def test_stop_string_before_the_limit_finishes_with_stop() -> None:
     reply = (await backend.complete([req(max_tokens=4, stop=["STOP"])]))[0]
     assert reply.text.strip() == "a b"
     assert reply.finish_reason == "stop"
+
+
+# -- the switch that keeps unit tests off real models -------------------------------------
+
+
+def test_a_unit_test_cannot_load_a_real_model(tmp_path) -> None:
+    import asyncio
+
+    import pytest
+
+    from minsky.backends.llama import LlamaBackend
+    from minsky.errors import MinskyError
+    from minsky.messages import ChatRequest, Message
+
+    backend = LlamaBackend(tmp_path / "any.gguf")
+    with pytest.raises(MinskyError, match="real models are switched off"):
+        asyncio.run(backend.complete([ChatRequest([Message("user", "hi")])]))
+
+
+def test_a_unit_test_cannot_reach_a_model_server_off_this_machine(monkeypatch) -> None:
+    import pytest
+
+    from minsky.errors import MinskyError
+    from minsky.runner import Backends
+
+    monkeypatch.setenv("MINSKY_OPENAI_BASE_URL", "https://api.example.com/v1")
+    with pytest.raises(MinskyError, match="real models are switched off"):
+        Backends().get("openai:gpt-x")
+    monkeypatch.setenv("MINSKY_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # a test's fake
+    assert Backends().get("openai:gpt-x").describe() == "openai:gpt-x@http://127.0.0.1:9/v1"

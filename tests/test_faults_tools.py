@@ -132,3 +132,9 @@ async def test_a_society_asked_spends_the_askers_tokens(tmp_path: Path, log: Run
     assert child["completion_tokens"] + child["prompt_tokens"] <= 40 + 64
     assert helper.requests[0].options.max_tokens <= 40
     assert result.usage.total_tokens >= child["completion_tokens"] + child["prompt_tokens"]
+
+
+def test_the_ask_tools_depth_limit_is_the_societies_nesting_limit() -> None:
+    from minsky import builtin
+
+    assert builtin.MAX_DEPTH == MAX_DEPTH

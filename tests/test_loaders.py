@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minsky.errors import MinskyError
-from minsky.loaders import LOADERS, Case, LoaderType, detect_loader, load_benchmark, score
+from minsky.evals.benchmarks import detect_loader, load_benchmark
+from minsky.evals.formats import LOADERS, Case, LoaderType, score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no development data at {DATA}")

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from minsky.answers import answer_grammar
 from minsky.messages import ChatReply, Message, Options
 from minsky.organisations.base import Member, MemberAnswer, Outcome, Round, SocietyView, Task, Turn
+from minsky.organisations.base import drive as base_drive
 from minsky.organisations.contest import ContestParams, contest
 from minsky.organisations.debate import DebateParams, debate
 from minsky.organisations.democracy import DemocracyParams, democracy, neighbours_of
@@ -47,21 +48,20 @@ def turns(rnd: Round, texts: Sequence[str]) -> list[Turn]:
 def drive(gen: Generator[Round, list[Turn], Outcome], script: Script) -> tuple[list[Round],
                                                                               Outcome]:
     """Run an organisation to its end; round i must carry label script[i][0]."""
+    def answer(rnd: Round) -> list[Turn]:
+        i = len(rounds)
+        rounds.append(rnd)
+        assert i < len(script), f"unexpected extra round {rnd.label!r}"
+        label, texts = script[i]
+        assert rnd.label == label, f"round {i + 1}: {rnd.label!r} != {label!r}"
+        return turns(rnd, texts)
+
     rounds: list[Round] = []
-    try:
-        rnd = next(gen)
-        while True:
-            i = len(rounds)
-            rounds.append(rnd)
-            assert i < len(script), f"unexpected extra round {rnd.label!r}"
-            label, texts = script[i]
-            assert rnd.label == label, f"round {i + 1}: {rnd.label!r} != {label!r}"
-            rnd = gen.send(turns(rnd, texts))
-    except StopIteration as stop:
-        assert len(rounds) == len(script), (
-            f"ended after {[r.label for r in rounds]}, expected {[s[0] for s in script]}"
-        )
-        return rounds, stop.value
+    _, outcome = base_drive(gen, answer)
+    assert len(rounds) == len(script), (
+        f"ended after {[r.label for r in rounds]}, expected {[s[0] for s in script]}"
+    )
+    return rounds, outcome
 
 
 def agents(rnd: Round) -> list[str]:

@@ -22,6 +22,7 @@ from minsky.organisations.base import (
     choice_letters,
     detect_kind,
 )
+from minsky.organisations.base import drive as base_drive
 from minsky.organisations.vote import SINGLE, VOTE, VoteParams, single, vote
 
 SOLVE_NUMBER = (
@@ -50,16 +51,15 @@ def turns(rnd: Round, texts: Sequence[str]) -> list[Turn]:
 
 def drive(gen, scripts: Sequence[Sequence[str]]) -> tuple[list[Round], Outcome]:
     """Run an organisation to the end, answering round i with scripts[i]."""
-    rounds: list[Round] = []
-    try:
-        rnd = next(gen)
-        while True:
-            rounds.append(rnd)
-            if len(rounds) > len(scripts):
-                raise AssertionError(f"unexpected extra round {rnd.label!r}: {rnd.asks}")
-            rnd = gen.send(turns(rnd, scripts[len(rounds) - 1]))
-    except StopIteration as stop:
-        return rounds, stop.value
+    asked: list[Round] = []
+
+    def answer(rnd: Round) -> list[Turn]:
+        asked.append(rnd)
+        if len(asked) > len(scripts):
+            raise AssertionError(f"unexpected extra round {rnd.label!r}: {rnd.asks}")
+        return turns(rnd, scripts[len(asked) - 1])
+
+    return base_drive(gen, answer)
 
 
 # -- round 1 -------------------------------------------------------------------------------

@@ -216,3 +216,30 @@ def test_plugins_are_cleaned_up_between_tests() -> None:
     orgs = plugins.organisations()
     assert "first-says" not in orgs
     assert orgs["vote"] is VOTE
+
+
+def test_plugin_authors_import_what_they_register_from_the_top() -> None:
+    from minsky import Case, LoaderType, Tool, ToolType, load_benchmark
+    from minsky.evals.benchmarks import load_benchmark as real_load
+    from minsky.plugin_api import Case as ApiCase
+    from minsky.tools.base import Tool as RealTool
+
+    assert load_benchmark is real_load and Case is ApiCase and Tool is RealTool
+    assert {"Case", "LoaderType", "Tool", "ToolType", "load_benchmark"} <= set(minsky.__all__)
+    assert LoaderType.__module__ == ToolType.__module__ == "minsky.plugin_api"
+
+
+def test_the_plugin_api_is_a_leaf() -> None:
+    """What a plugin imports loads no registry, no runner, no society: only the answer
+    kinds and the strict base model (and, for type checkers alone, the types it names)."""
+    tree = ast.parse(Path(minsky.__file__).with_name("plugin_api.py").read_text())
+    imported = {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
+    assert {m for m in imported if m and m.startswith("minsky")} == {"minsky.answers",
+                                                                     "minsky.strict"}
+
+
+def test_a_backend_without_scoring_refuses_clearly() -> None:
+    import asyncio
+
+    with pytest.raises(MinskyError, match="echo cannot give token log-probabilities"):
+        asyncio.run(EchoBackend().score([("a", "b")]))

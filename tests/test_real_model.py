@@ -189,7 +189,7 @@ def test_scoring_while_members_generate(backend):
 def test_contamination_detects_an_order_placed_in_context(backend):
     import random
 
-    from minsky.contamination import backend_loglik, contamination_test
+    from minsky.evals.contamination import backend_loglik, contamination_test
 
     rng = random.Random(3)
     examples = [f"Q: What is {rng.randint(10, 99)} plus {rng.randint(10, 99)}?" for _ in range(12)]

@@ -586,3 +586,94 @@ async def test_a_choice_question_offers_only_its_own_letters(make_society) -> No
     prompt = seen[0].messages[-1].content
     assert 'one of the letters A, B, C, D.' in prompt
     assert result.answer is None  # "E" is not an answer to a four-option question
+
+
+# -- the gate, the pump, events, closing ------------------------------------------------
+
+
+def test_only_the_runner_the_tool_loop_and_backends_call_a_model() -> None:
+    """`.complete(` — a model call — appears only where every call is logged and budgeted."""
+    import re
+    from pathlib import Path
+
+    import minsky
+
+    root = Path(minsky.__file__).parent
+    callers = {str(p.relative_to(root)) for p in root.rglob("*.py")
+               if re.search(r"\.complete\(", p.read_text(encoding="utf-8"))}
+    assert {c for c in callers if not c.startswith("backends/")} == {
+        "runner.py", "tools/calls.py"}
+
+
+def test_every_function_in_the_runner_fits_on_a_screen() -> None:
+    import ast
+    import inspect
+
+    import minsky.runner
+
+    tree = ast.parse(inspect.getsource(minsky.runner))
+    long = {node.name: node.end_lineno - node.lineno + 1 for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.end_lineno - node.lineno + 1 >= 60}
+    assert long == {}
+
+
+def test_drive_runs_an_organisation_without_a_runner(make_society) -> None:
+    from minsky.organisations.base import Turn, drive
+
+    society = vote_society(make_society, count=3)
+    view = SocietyView(society.members({}), society.params)
+    rounds, outcome = drive(society.organisation.run(Task(Q), view),
+                            lambda rnd: [Turn(a, ChatReply(GOOD)) for a in rnd.asks])
+    assert [r.label for r in rounds] == ["answer"]
+    assert outcome.answer == "5"
+
+
+async def test_observers_see_typed_events_in_order(make_society) -> None:
+    from minsky.run_events import CallDone, RoundStarted, RunFinished, RunStarted
+
+    seen: list[object] = []
+    r = Runner(Backends(overrides={"fake:a": ScriptedBackend([GOOD] * 3)}),
+               observers=[seen.append])
+    result = await r.run(vote_society(make_society, count=3), Q)
+    kinds = [type(e) for e in seen]
+    assert kinds == [RunStarted, RoundStarted, CallDone, CallDone, CallDone, RunFinished]
+    finished = seen[-1]
+    assert isinstance(finished, RunFinished) and finished.run_id == result.run_id
+    assert finished.status == "ok"
+
+
+async def test_async_with_closes_the_backends(make_society) -> None:
+    closed: list[str] = []
+
+    class Closing(ScriptedBackend):
+        async def aclose(self) -> None:
+            closed.append("yes")
+
+    async with Runner(Backends(overrides={"fake:a": Closing([GOOD] * 3)})) as r:
+        await r.run(vote_society(make_society, count=3), Q)
+        assert closed == []
+    assert closed == ["yes"]
+
+
+async def test_auto_answer_kind_is_guessed_once_from_the_question(make_society) -> None:
+    r = runner({"fake:a": ScriptedBackend(["The answer is B."] * 3)})
+    society = vote_society(make_society, count=3)
+    result = await r.run(society, "Which? A) one B) two\nA) one\nB) two", "auto")
+    assert result.kind == "choice"
+    with pytest.raises(ValueError, match="answer kind 'letter'"):
+        await r.run(society, Q, "letter")
+
+
+async def test_raw_calls_are_logged_as_a_run(log) -> None:
+    from minsky.messages import Options
+
+    backend = ScriptedBackend(["x", "y"])
+    r = runner({"fake:a": backend}, log)
+    requests = [ChatRequest([Message("user", "hi")], Options(seed=s)) for s in range(2)]
+    replies = await r.call("fake:a", requests, "sampling")
+    assert [x.text for x in replies] == ["x", "y"]
+    (run,) = log.list_runs()
+    shown = log.get_run(run["id"])
+    assert shown["society"] == "sampling" and shown["status"] == "ok"
+    assert [c["text"] for c in shown["calls"]] == ["x", "y"]

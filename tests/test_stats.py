@@ -1,4 +1,4 @@
-"""Tests for minsky.stats against hand-computed values, closed forms and numpy references."""
+"""Tests for minsky.evals.stats against hand-computed values, closed forms and numpy references."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minsky.ratings import bootstrap_ratings, bradley_terry, elo_ratings
-from minsky.stats import (
+from minsky.evals.ratings import bootstrap_ratings, bradley_terry, elo_ratings
+from minsky.evals.stats import (
     McNemar,
     bootstrap_interval,
     length_bias,

@@ -8,8 +8,10 @@ import math
 
 import pytest
 
+from minsky.backends.base import Backend
 from minsky.backends.scoring import Scored
-from minsky.toolformer import (
+from minsky.tools.calculator import CALCULATOR
+from minsky.tools.toolformer import (
     AnnotateConfig,
     KeptCall,
     agreement,
@@ -24,7 +26,6 @@ from minsky.toolformer import (
     weights,
     worth_trying,
 )
-from minsky.tools.calculator import CALCULATOR
 
 
 def test_weights_by_hand() -> None:
@@ -157,8 +158,10 @@ async def test_annotate_skips_hopeless_texts() -> None:
     assert result.calls == [] and result.positions == 0 and result.annotated == result.text
 
 
-class FakeModel:
+class FakeModel(Backend):
     """Stands in for the embedded backend: a call start is likely before " 24"."""
+
+    name = "fake-embedded"
 
     def __init__(self) -> None:
         self.contexts: list[str] = []
@@ -194,7 +197,7 @@ class FakeModel:
 
 
 async def test_annotate_corpus_resumes_and_summarises(tmp_path) -> None:
-    from minsky.toolformer import annotate_corpus, summarise
+    from minsky.tools.toolformer import annotate_corpus, summarise
 
     texts = ["Natalia sold 48/2 = <<48/2=24>>24 clips in May, and 48+24 = <<48+24=72>>72 in all.",
              "Only 1 and 2."]

@@ -7,6 +7,7 @@ from minsky.answers import AnswerKind, Tally, extract_answer, tally_votes
 from minsky.backends.base import Backend, Capabilities
 from minsky.backends.fakes import EchoBackend, FunctionBackend, ScriptedBackend
 from minsky.errors import MinskyError
+from minsky.evals.benchmarks import load_benchmark
 from minsky.messages import ChatReply, ChatRequest, Message, Options, Usage
 from minsky.organisations.base import (
     Ask,
@@ -19,11 +20,21 @@ from minsky.organisations.base import (
     Task,
     Turn,
 )
-from minsky.plugins import BackendSettings, BackendType, hookimpl
+from minsky.plugin_api import (
+    BackendSettings,
+    BackendType,
+    Case,
+    LoaderType,
+    ToolContext,
+    ToolType,
+    hookimpl,
+)
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner, RunResult
 from minsky.society import Society
 from minsky.society import load as load_society
+from minsky.strict import Strict
+from minsky.tools.base import Tool
 
 __all__ = [
     "AnswerKind",
@@ -33,10 +44,12 @@ __all__ = [
     "BackendType",
     "Backends",
     "Capabilities",
+    "Case",
     "ChatReply",
     "ChatRequest",
     "EchoBackend",
     "FunctionBackend",
+    "LoaderType",
     "Member",
     "MemberAnswer",
     "Message",
@@ -51,12 +64,17 @@ __all__ = [
     "ScriptedBackend",
     "Society",
     "SocietyView",
+    "Strict",
     "Tally",
     "Task",
+    "Tool",
+    "ToolContext",
+    "ToolType",
     "Turn",
     "Usage",
     "extract_answer",
     "hookimpl",
+    "load_benchmark",
     "load_society",
     "tally_votes",
 ]

@@ -7,13 +7,20 @@ from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from minsky.backends.base import Backend
 from minsky.errors import MinskyError
-from minsky.loaders import LoaderType
 from minsky.organisations.base import Organisation
-from minsky.plugins import BackendSettings, BackendType, ToolContext, ToolType, hookimpl
+from minsky.plugin_api import (
+    BackendSettings,
+    BackendType,
+    LoaderType,
+    ToolContext,
+    ToolType,
+    hookimpl,
+)
+from minsky.strict import Strict
 from minsky.tools.base import Tool, ToolError
 
 
@@ -31,9 +38,12 @@ def _llama(spec: str, settings: BackendSettings) -> Backend:
 
 
 def _openai(spec: str, settings: BackendSettings) -> Backend:
+    from minsky.backends.base import check_real_model
     from minsky.backends.openai import OpenAIBackend
 
-    return OpenAIBackend(spec, concurrency=settings.parallel)
+    backend = OpenAIBackend(spec, concurrency=settings.parallel)
+    check_real_model(f"model openai:{spec}", backend.base_url)
+    return backend
 
 
 def _echo(spec: str, settings: BackendSettings) -> Backend:
@@ -66,17 +76,16 @@ def register_organisations(register: Callable[[Organisation], None]) -> None:
     from minsky.organisations.democracy import DEMOCRACY
     from minsky.organisations.mixture import MIXTURE
     from minsky.organisations.monarchy import MONARCHY
+    from minsky.organisations.prompt import PROMPT
     from minsky.organisations.roleplay import ROLEPLAY
     from minsky.organisations.vote import SINGLE, VOTE
 
     for org in (SINGLE, VOTE, MONARCHY, DEMOCRACY, DEBATE, MIXTURE, ROLEPLAY, CONTEST,
-                CONSENSUS):
+                CONSENSUS, PROMPT):
         register(org)
 
 
-class SearchOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SearchOptions(Strict):
     path: str = Field(description="a folder of .txt/.md files or a JSONL with a text field")
     k: int = Field(1, ge=1, le=10, description="passages returned")
     max_chars: int = Field(400, ge=20)
@@ -84,9 +93,7 @@ class SearchOptions(BaseModel):
                            description="a larger collection is refused, not read")
 
 
-class AskOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AskOptions(Strict):
     society: str = Field(description="the society that answers: a built-in name or a file")
 
 
@@ -108,10 +115,9 @@ def _python(options: BaseModel, context: ToolContext) -> Tool:
     return PYTHON_TOOL
 
 
-def _search(options: BaseModel, context: ToolContext) -> Tool:
+def _search(options: SearchOptions, context: ToolContext) -> Tool:
     from minsky.tools.search import make_search
 
-    assert isinstance(options, SearchOptions)
     path = Path(options.path).expanduser()
     return make_search(path if path.is_absolute() else context.base / path, options.k,
                        options.max_chars, options.max_bytes)
@@ -120,12 +126,15 @@ def _search(options: BaseModel, context: ToolContext) -> Tool:
 # how many Ask calls deep the current task is: a society that asks itself (directly or
 # round a cycle) is stopped at the depth that also bounds nested societies
 _ASK_DEPTH: ContextVar[int] = ContextVar("minsky_ask_depth", default=0)
+# the same as `minsky.society.MAX_DEPTH`, which is not imported here: the society module
+# imports the plugin registry, which imports this module (tests check the two agree)
+MAX_DEPTH = 4
 
 
-def _ask(options: BaseModel, context: ToolContext) -> Tool:
-    from minsky.society import MAX_DEPTH, load
-
-    assert isinstance(options, AskOptions)
+def _ask(options: AskOptions, context: ToolContext) -> Tool:
+    runner, load = context.runner, context.load
+    if runner is None or load is None:
+        raise MinskyError("the Ask tool needs a runner that can load societies")
     ref = options.society
     local = context.base / ref
     society = load(str(local) if local.is_file() else ref)
@@ -149,7 +158,7 @@ def _ask(options: BaseModel, context: ToolContext) -> Tool:
                 asked = replace(society, config=config)
         token = _ASK_DEPTH.set(depth + 1)
         try:
-            result = await context.runner.run(asked, question, parent=context.parent)
+            result = await runner.run(asked, question, parent=context.parent)
         finally:
             _ASK_DEPTH.reset(token)
         if account is not None:
@@ -173,7 +182,7 @@ def register_tools(register: Callable[[ToolType], None]) -> None:
 
 @hookimpl
 def register_loaders(register: Callable[[LoaderType], None]) -> None:
-    from minsky.loaders import LOADERS
+    from minsky.evals.formats import LOADERS
 
     for loader in LOADERS:
         register(loader)

@@ -12,7 +12,7 @@ import asyncio
 
 from minsky.errors import MinskyError
 from minsky.messages import Usage
-from minsky.organisations.base import Outcome
+from minsky.organisations.base import Outcome, answer_kind
 from minsky.runner import Runner, RunResult
 from minsky.safetext import valid
 from minsky.society import Society
@@ -27,7 +27,12 @@ async def run_case(runner: Runner, society: Society, question: str,
         raise
     except Exception as exc:  # noqa: BLE001 - one case must not end the whole batch
         message = valid(f"{type(exc).__name__}: {exc}")[:500]
-        return RunResult("", society.name, valid(question), kind or "auto", "error",
+        question = valid(question)
+        try:
+            found = answer_kind(kind or society.config.answer, question)
+        except ValueError:
+            found = "text"
+        return RunResult("", society.name, question, found, "error",
                          Outcome(None, [], detail={"stopped": True}), Usage(), 0.0, [], message)
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from minsky.strict import Strict
 
 Role = Literal["system", "user", "assistant"]
 
@@ -23,10 +25,8 @@ class Message:
     content: str
 
 
-class Options(BaseModel):
+class Options(Strict):
     """Sampling options of one agent; unknown keys are rejected so typos fail loudly."""
-
-    model_config = ConfigDict(extra="forbid")
 
     temperature: float = Field(0.0, ge=0.0, le=5.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)

@@ -7,6 +7,8 @@ is reported the same way everywhere: file, line number, what was expected.
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,36 @@ def lines(path: Path) -> list[str]:
 
 
 def jsonl_rows(path: Path) -> list[dict[str, Any]]:
-    """Every object of a JSONL file this program wrote (results, annotations)."""
+    """Every object of a JSONL file this program wrote (results, annotations).
+
+    A half-written last line (a kill or a full disk mid-write) is skipped with a warning;
+    a broken line anywhere else is an error naming the file and the line."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in lines(path) if line.strip()]
+    data = path.read_text(encoding="utf-8", errors="surrogateescape")
+    numbered = [(n, line.rstrip("\r")) for n, line in enumerate(data.split("\n"), 1)
+                if line.strip()]
+    cut = bool(data) and not data.endswith("\n")
+    rows: list[dict[str, Any]] = []
+    for k, (n, line) in enumerate(numbered):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if k == len(numbered) - 1 and cut:
+                print(f"warning: {path}:{n}: the last line is half-written; skipped",
+                      file=sys.stderr)
+                continue
+            raise MinskyError(f"{path}:{n}: not a complete JSON row; remove or fix that "
+                              "line") from None
+    return rows
+
+
+def unique_ids(ids: Sequence[str]) -> list[str]:
+    """`ids` with repeats made distinct ("7", "7#2", "7#3"), first occurrence unchanged,
+    so no item is silently taken for another on resume."""
+    seen: dict[str, int] = {}
+    out = []
+    for i in ids:
+        seen[i] = seen.get(i, 0) + 1
+        out.append(i if seen[i] == 1 else f"{i}#{seen[i]}")
+    return out

@@ -1,4 +1,8 @@
-"""Terminal views of runs, with rich: the compact `ask` summary and the `logs show` transcript."""
+"""Every human view the CLI prints, with rich: the `ask` summary, the `logs show`
+transcript, the `eval` table, and the listings. Each takes what `--json` prints.
+
+Commands call `cli.core.emit(data, as_json, view)`, so the JSON and the human view always
+show the same data."""
 
 from __future__ import annotations
 
@@ -138,7 +142,7 @@ def eval_table(summary: dict[str, Any]) -> Group:
         table.add_row(r["society"], str(r["n"]), f"{r['accuracy']:.1%}",
                       f"{r['ci_low']:.1%}–{r['ci_high']:.1%}", f"{r['total_tokens']:,}",
                       f"{r['tokens_per_case']:.0f}",
-                      f"{r['calls_per_case']:.1f}",
+                      "—" if r["calls_per_case"] is None else f"{r['calls_per_case']:.1f}",
                       "—" if r["wall_s"] is None else f"{r['wall_s']:.0f}")
     lines: list[Any] = [Text(f"{summary['bench']} · {summary['cases']} cases", style="bold"),
                         table]
@@ -150,6 +154,102 @@ def eval_table(summary: dict[str, Any]) -> Group:
             f"{p['b10']} only {p['a']} right)"))
     lines.append(Text(f"results: {summary['out']}", style="dim"))
     return Group(*lines)
+
+
+def _listing(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> Table:
+    """A borderless table of `rows`, one line each (long cells are cut, `--json` has
+    them whole): (heading, key) per column; booleans as "*"."""
+    table = Table(box=None, pad_edge=False, show_header=False)
+    cells = [[("*" if r[key] else "") if isinstance(r[key], bool) else str(r[key])
+              for _, key in columns] for r in rows]
+    for k, (heading, _) in enumerate(columns):
+        # only the last column (a description, a question) gives way to a narrow terminal
+        last = k == len(columns) - 1
+        width = None if last else max((len(c[k]) for c in cells), default=0)
+        table.add_column(heading, no_wrap=True, overflow="ellipsis", min_width=width,
+                         max_width=90 if last else None)
+    for row in cells:
+        table.add_row(*(Text(c) for c in row))  # Text: a "[…]" in a cell is not markup
+    return table
+
+
+def societies_table(rows: list[dict[str, Any]]) -> Table:
+    """`minsky societies`: the default of `ask` marked *."""
+    return _listing(rows, [("", "default"), ("society", "name"),
+                           ("organisation", "organisation"), ("members", "members"),
+                           ("description", "description")])
+
+
+def models_table(rows: list[dict[str, Any]]) -> Table:
+    """`minsky models`: the default marked *."""
+    shown = [{**r, "installed": "installed" if r["installed"] else "not installed"}
+             for r in rows]
+    return _listing(shown, [("", "default"), ("model", "name"), ("", "installed"),
+                            ("description", "description")])
+
+
+def plugins_table(rows: list[dict[str, Any]]) -> Table:
+    """`minsky plugins`: what each plugin registers."""
+    return _listing(rows, [("kind", "kind"), ("name", "name"), ("plugin", "plugin"),
+                           ("description", "description")])
+
+
+def runs_table(rows: list[dict[str, Any]]) -> Table:
+    """`minsky logs list`: the latest runs."""
+    shown = [{**r, "question": " ".join(r["question"].split())[:60],
+              "answer": str(r["answer"])} for r in rows]
+    return _listing(shown, [("run", "id"), ("society", "society"), ("status", "status"),
+                            ("answer", "answer"), ("question", "question")])
+
+
+def arena_board(board: dict[str, Any]) -> Group:
+    """`minsky arena`: ratings with intervals, Elo, W/T/L, and the judge's biases."""
+    lines: list[Any] = [Text(
+        f"{r['contestant']:<16} {r['rating']:7.1f}  [{r['ci_low']:.0f}, {r['ci_high']:.0f}]"
+        f"  elo {r['elo']:.0f}  W/T/L {r['wins']}/{r['ties']}/{r['losses']}")
+        for r in board["leaderboard"]]
+
+    def share(bias: dict[str, Any]) -> str:
+        return "-" if bias["share"] is None else f"{bias['share']:.0%}"
+
+    lb, pb = board["length_bias"], board["position_bias"]
+    lines.append(Text(
+        f"order flips: {board['flip_rate']:.0%} of {board['pairs']} pairs; longer answer "
+        f"won {share(lb)} of {lb['decisive']} decisive games; answer shown first won "
+        f"{share(pb)} of {pb['decisive']} decisive verdicts · results {board['out']}"))
+    return Group(*lines)
+
+
+def economy_report(report: dict[str, Any]) -> Group:
+    """`minsky economy run`: accuracy per generation (and with the economy off), members,
+    money, births and bankruptcies, and the audit."""
+    base = {g["generation"]: g for g in report.get("baseline", [])}
+    lines: list[Any] = []
+    for g in report["generations"]:
+        off = base.get(g["generation"])
+        lines.append(Text(
+            f"generation {g['generation']}: accuracy {g['accuracy']:.0%} "
+            f"[{g['ci_low']:.0%}, {g['ci_high']:.0%}]"
+            + (f" (economy off: {off['accuracy']:.0%})" if off else "")
+            + f" · members {g['members']} · money {g['total_money']}"
+            + (f" · born {', '.join(g['born'])}" if g["born"] else "")
+            + (f" · bankrupt {', '.join(g['bankrupt'])}" if g["bankrupt"] else "")))
+    a = report["audit"]
+    lines.append(Text(f"audit: {'conserved' if a['conserved'] else 'NOT CONSERVED'} "
+                      f"(expected {a['expected_total']}, actual {a['actual_total']}) · "
+                      f"{report['out']}"))
+    return Group(*lines)
+
+
+def contamination_result(result: dict[str, Any]) -> Group:
+    """`minsky contamination`: the permutation test's difference, t and verdict."""
+    verdict = "evidence of contamination" if result["p_value"] < 0.05 else "no evidence"
+    return Group(
+        Text(f"{result['bench']}: {len(result['canonical'])} shards × {result['per_shard']} "
+             f"examples, {result['permutations']} orders each"),
+        Text(f"canonical − shuffled log-likelihood, mean {result['mean_difference']:+.2f} "
+             f"nats; t = {result['t']:.2f} (df {result['df']}); p = {result['p_value']:.3g}"
+             f" → {verdict} (at 0.05)"))
 
 
 def print_renderable(renderable: Any) -> None:

@@ -169,6 +169,20 @@ class RunLog:
                     raise
                 time.sleep(0.05)
 
+    @classmethod
+    def read_only(cls, path: Path | str) -> RunLog:
+        """An existing log opened for reading only (SQLite URI `mode=ro`): no migrations,
+        and any attempt to write fails in SQLite itself."""
+        path = Path(path)
+        if not path.is_file():
+            raise MinskyError(f"no run log at {path}")
+        log = cls.__new__(cls)
+        log.path = path
+        log.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                 check_same_thread=False)
+        log.db.row_factory = sqlite3.Row
+        return log
+
     def _migrate(self) -> None:
         names = [name for name, _ in MIGRATIONS]
         try:

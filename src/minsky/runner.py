@@ -4,8 +4,13 @@ For each round the organisation yields, the runner groups the asks by backend an
 each group as one batch (all backends at once), so the members of a round run
 concurrently. Before each round it checks the society's budgets (rounds, tokens,
 wall-clock time); a run that would exceed one stops with that status, is logged as such,
-and never hangs. Every call is logged as it returns; a resumed run replays logged replies
-for identical requests instead of asking the model again.
+and never hangs. Every call is reported as it returns, as a typed event (`minsky.run_events`)
+that observers log or show; a resumed run replays logged replies for identical requests
+instead of asking the model again.
+
+The generator is pumped by `organisations.base.advance`, the same step `drive` (the
+synchronous driver for tests and plugin authors) takes. `async with Runner(...)` closes
+the backends on the way out.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ulid import ULID
 
+from minsky.answers import AnswerKind
 from minsky.backends.base import Backend
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
@@ -26,28 +33,36 @@ from minsky.models import MODELS
 from minsky.organisations.base import (
     Ask,
     MemberAnswer,
+    OrgRun,
     Outcome,
     Round,
     SocietyView,
     Status,
     Task,
     Turn,
+    advance,
+    answer_kind,
     choice_letters,
-    detect_kind,
 )
-from minsky.plugins import (
-    BackendSettings,
-    TokenAccount,
-    ToolContext,
-    backend_types,
-    tool_types,
-)
+from minsky.plugin_api import BackendSettings, TokenAccount, ToolContext
+from minsky.plugins import backend_types, tool_types
 from minsky.prompts import render
+from minsky.run_events import (
+    CallDone,
+    Note,
+    Observer,
+    RoundStarted,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+    log_observer,
+    progress_observer,
+)
 from minsky.runlog import RunLog, request_hash
 from minsky.safetext import valid
-from minsky.society import AgentSpec, Society
+from minsky.society import Society, load
 from minsky.tools.base import Tool
-from minsky.tools.calls import ARROW, CLOSE, ToolCall, ToolLimits, resume_calls, with_call_stops
+from minsky.tools.calls import ARROW, CLOSE, ToolCall, resume_calls, with_call_stops
 
 CALL_STOPS = (ARROW, CLOSE)
 
@@ -98,7 +113,7 @@ class RunResult:
     run_id: str
     society: str
     question: str
-    kind: str
+    kind: AnswerKind
     status: Status
     outcome: Outcome
     usage: Usage
@@ -130,22 +145,62 @@ class RunResult:
 
 @dataclass
 class _RunState:
-    """What the rounds of one run share."""
+    """What the rounds of one run share, and what they found so far."""
 
     run_id: str
-    by_agent: dict[str, AgentSpec]
+    society: Society
+    task: Task
     backends: dict[str, Backend]
     replay: dict[str, deque[ChatReply]]
     tools: dict[str, Tool]
-    limits: ToolLimits
+    observers: list[Observer]
+    account: TokenAccount
+    start: float = field(default_factory=time.perf_counter)
+    usage: Usage = field(default_factory=Usage)
+    rounds: list[RoundRecord] = field(default_factory=list)
+    status: Status = "ok"
+    error: str | None = None
+
+    @property
+    def deadline(self) -> float:
+        return self.start + self.society.config.budget.timeout_s
+
+    def emit(self, event: RunEvent) -> None:
+        for observe in self.observers:
+            observe(event)
+
+
+@dataclass
+class _Batch:
+    """One round's requests as sent, and the replies as they come in."""
+
+    asks: list[Ask]
+    requests: list[ChatRequest] = field(default_factory=list)
+    tools: list[dict[str, Tool]] = field(default_factory=list)
+    replies: list[ChatReply | None] = field(default_factory=list)
 
 
 class Runner:
-    """Runs societies on tasks, with one shared pool of backends and one run log."""
+    """Runs societies on tasks, with one shared pool of backends and one run log.
 
-    def __init__(self, backends: Backends | None = None, log: RunLog | None = None) -> None:
+    `observers` receive every run's events; the run log, when given, is one of them.
+    """
+
+    def __init__(self, backends: Backends | None = None, log: RunLog | None = None,
+                 observers: Sequence[Observer] = ()) -> None:
         self.backends = backends or Backends()
         self.log = log
+        self.observers = list(observers)
+
+    async def __aenter__(self) -> Runner:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.backends.aclose()
+
+    def _observers(self, progress: Callable[[str], None] | None) -> list[Observer]:
+        found = [log_observer(self.log)] if self.log else []
+        return found + self.observers + ([progress_observer(progress)] if progress else [])
 
     async def run(
         self,
@@ -153,227 +208,243 @@ class Runner:
         question: str,
         kind: str | None = None,
         resume: str | None = None,
-        progress: Any = None,
+        progress: Callable[[str], None] | None = None,
         parent: str | None = None,
         replay: dict[str, deque[ChatReply]] | None = None,
     ) -> RunResult:
         """Run `society` on `question`; with `resume`, continue that logged run.
 
+        `kind` "auto" (or None: the society's own `answer`) is guessed from the question.
         `parent` is the run id of the society this one serves as a member of; `replay`
         holds logged replies (by request hash) that a resumed parent hands down.
         """
-        cfg = society.config
         question = valid(question)  # argv and files can hold lone surrogates
-        answer_kind = kind or (cfg.answer if cfg.answer != "auto" else detect_kind(question))
-        task = Task(question, answer_kind, choice_letters(question))  # type: ignore[arg-type]
-        backends = {
-            a.model: self.backends.get(a.model) for a in society.agents if a.society is None
-        }
-        constrained = {m: b.capabilities.grammar for m, b in backends.items()}
-        prefill = {m: b.capabilities.prefill for m, b in backends.items()}
-        view = SocietyView(society.members(constrained, prefill), society.params)
-        by_agent = {a.name: a for a in society.agents}
+        st = self._start(society, question, kind, resume, parent, replay, progress)
+        gen = society.organisation.run(st.task, SocietyView(
+            society.members(*_capabilities(st.backends)), society.params))
+        outcome: Outcome | None = None
+        try:
+            outcome = await self._pump(gen, st)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            st.status = "interrupted"
+            raise
+        except Exception as exc:
+            st.status, st.error = "error", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            gen.close()
+            wall = time.perf_counter() - st.start
+            outcome = outcome or _partial_outcome(st.rounds)
+            st.emit(RunFinished(st.run_id, st.status, outcome, st.usage, wall))
+        return RunResult(st.run_id, society.name, question, st.task.kind, st.status, outcome,
+                         st.usage, wall, st.rounds, st.error)
 
-        replay = replay if replay is not None else {}
+    def _start(
+        self, society: Society, question: str, kind: str | None, resume: str | None,
+        parent: str | None, replay: dict[str, deque[ChatReply]] | None,
+        progress: Callable[[str], None] | None,
+    ) -> _RunState:
+        """The state of a new (or resumed) run, announced to the observers."""
+        task = Task(question, answer_kind(kind or society.config.answer, question),
+                    choice_letters(question))
+        backends = {a.model: self.backends.get(a.model) for a in society.agents
+                    if a.society is None}
         if resume:
             if self.log is None:
                 raise MinskyError("--resume needs the run log")
             replay = self.log.replies_for_resume(resume)
-            self.log.restart_run(resume)
-            run_id = resume
-        else:
-            run_id = str(ULID())
-            if self.log:
-                self.log.start_run(
-                    run_id, cfg.name, cfg.model_dump(), question, answer_kind,
-                    {m: b.describe() for m, b in backends.items()}, parent,
-                )
+        run_id = resume or str(ULID())
+        # what the societies its tools ask (Ask) spend counts against this run's budget
+        account = TokenAccount(society.config.budget.max_tokens)
+        st = _RunState(run_id, society, task, backends,
+                       replay if replay is not None else {},
+                       self._tools(society, run_id, account), self._observers(progress),
+                       account)
+        st.emit(RunStarted(st.run_id, society.name, society.config.model_dump(), question,
+                           task.kind, {m: b.describe() for m, b in backends.items()},
+                           parent, resumed=resume is not None))
+        return st
 
-        account = TokenAccount(cfg.budget.max_tokens)
-        state = _RunState(run_id, by_agent, backends, replay,
-                          self._tools(society, run_id, account), cfg.tool_limits)
-        start = time.perf_counter()
-        deadline = start + cfg.budget.timeout_s
-        usage = Usage()
-        rounds: list[RoundRecord] = []
-        status: Status = "ok"
-        error: str | None = None
-        outcome: Outcome | None = None
-        gen = society.organisation.run(task, view)
+    async def _pump(self, gen: OrgRun, st: _RunState) -> Outcome | None:
+        """Answer the organisation's rounds until it decides (or a budget stops it)."""
         turns: list[Turn] | None = None
-        try:
-            while True:
-                try:
-                    rnd = next(gen) if turns is None else gen.send(turns)
-                except StopIteration as stop:
-                    outcome = stop.value
-                    break
-                n = len(rounds) + 1
-                stop_status = self._over_budget(society, n, usage, deadline)
-                if stop_status:
-                    status = stop_status
-                    if status == "timeout":
-                        error = (f"the society's timeout_s = {cfg.budget.timeout_s:g} s ran "
-                                 f"out before round {n} ({rnd.label})")
-                    self._event(run_id, n, "budget", {"status": status, "round": rnd.label})
-                    break
-                cap = (cfg.budget.max_tokens - usage.total_tokens) // max(1, len(rnd.asks))
-                if progress:
-                    progress(f"round {n}: {rnd.label} ({len(rnd.asks)} asks)")
-                if self.log:
-                    self.log.start_round(run_id, n, rnd.label)
-                try:
-                    replies = await asyncio.wait_for(
-                        self._dispatch(rnd, state, cap, n),
-                        timeout=max(0.001, deadline - time.perf_counter()),
-                    )
-                except TimeoutError:
-                    status = "timeout"
-                    error = (f"round {n} ({rnd.label}) ran out of the society's "
-                             f"timeout_s = {cfg.budget.timeout_s:g} s")
-                    self._event(run_id, n, "budget", {"status": status, "round": rnd.label})
-                    break
-                for reply in replies:
-                    usage = usage + reply.usage
-                # societies its members asked through tools spent this run's tokens too
-                usage = usage + Usage(completion_tokens=account.take())
-                account.run_total = usage.total_tokens
-                turns = [Turn(a, r) for a, r in zip(rnd.asks, replies, strict=True)]
-                rounds.append(RoundRecord(n, rnd.label, [_turn_record(t) for t in turns]))
-                failed = [r.error for r in replies if r.finish_reason == "error"]
-                optional = all(a.purpose == "repair" for a in rnd.asks)
-                if failed and len(failed) == len(replies) and not optional:
-                    status, error = "error", failed[0]
-                    self._event(run_id, n, "error", {"errors": failed})
-                    break
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            status = "interrupted"
-            raise
-        except Exception as exc:
-            status, error = "error", f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            gen.close()
-            wall = time.perf_counter() - start
-            if outcome is None:
-                outcome = _partial_outcome(rounds)
-            if self.log:
-                self.log.finish_run(
-                    run_id, status, outcome.answer, outcome.to_dict(), usage, wall
-                )
-        return RunResult(
-            run_id, cfg.name, question, answer_kind, status, outcome, usage, wall, rounds, error
-        )
+        while isinstance(step := advance(gen, turns), Round):
+            turns = await self._round(step, st)
+            if turns is None:
+                return None
+        return step
 
-    @staticmethod
-    def _over_budget(society: Society, n: int, usage: Usage, deadline: float) -> Status | None:
-        budget = society.config.budget
-        if n > budget.max_rounds:
-            return "max_rounds"
-        if usage.total_tokens >= budget.max_tokens:
-            return "max_tokens"
-        if time.perf_counter() >= deadline:
-            return "timeout"
-        return None
-
-    def _event(self, run_id: str, n: int, kind: str, data: dict[str, Any]) -> None:
-        if self.log:
-            self.log.event(run_id, n, kind, data)
+    async def _round(self, rnd: Round, st: _RunState) -> list[Turn] | None:
+        """Send one round within the budgets; None when the run must stop here."""
+        n = len(st.rounds) + 1
+        stop = _over_budget(st, n)
+        if stop is None:
+            budget = st.society.config.budget
+            cap = (budget.max_tokens - st.usage.total_tokens) // max(1, len(rnd.asks))
+            st.emit(RoundStarted(st.run_id, n, rnd.label, len(rnd.asks)))
+            try:
+                replies = await asyncio.wait_for(
+                    self._dispatch(rnd, st, cap, n),
+                    timeout=max(0.001, st.deadline - time.perf_counter()))
+            except TimeoutError:
+                stop = "timeout"
+                st.error = (f"round {n} ({rnd.label}) ran out of the society's "
+                            f"timeout_s = {st.society.config.budget.timeout_s:g} s")
+        if stop is not None:
+            st.status = stop
+            if stop == "timeout" and st.error is None:
+                st.error = (f"the society's timeout_s = {st.society.config.budget.timeout_s:g}"
+                            f" s ran out before round {n} ({rnd.label})")
+            st.emit(Note(st.run_id, n, "budget", {"status": stop, "round": rnd.label}))
+            return None
+        for reply in replies:
+            st.usage = st.usage + reply.usage
+        # societies its members asked through tools spent this run's tokens too
+        st.usage = st.usage + Usage(completion_tokens=st.account.take())
+        st.account.run_total = st.usage.total_tokens
+        turns = [Turn(a, r) for a, r in zip(rnd.asks, replies, strict=True)]
+        st.rounds.append(RoundRecord(n, rnd.label, [_turn_record(t) for t in turns]))
+        failed = [r.error for r in replies if r.finish_reason == "error"]
+        optional = all(a.purpose == "repair" for a in rnd.asks)
+        if failed and len(failed) == len(replies) and not optional:
+            st.status, st.error = "error", failed[0]
+            st.emit(Note(st.run_id, n, "error", {"errors": failed}))
+            return None
+        return turns
 
     def _tools(self, society: Society, run_id: str | None = None,
                account: TokenAccount | None = None) -> dict[str, Tool]:
-        """The tools a society's agents use, built from their validated options."""
+        """The tools a society's agents use, built from their validated options; they
+        serve run `run_id` and spend from its token `account`."""
         types = tool_types()
         base = Path(society.source).parent
-        context = ToolContext(self, base if base.is_dir() else Path.cwd(), run_id, account)
+        context = ToolContext(self, base if base.is_dir() else Path.cwd(), load, run_id,
+                              account)
         return {name: types[name].create(opts, context)
                 for name, opts in society.tool_options.items()}
 
-    async def _dispatch(self, rnd: Round, st: _RunState, cap: int, n: int) -> list[ChatReply]:
-        """Send the round's asks, one batch per backend, all backends concurrently."""
-        requests: list[ChatRequest] = []
-        replies: list[ChatReply | None] = [None] * len(rnd.asks)
-        tools: list[dict[str, Tool]] = []
-        groups: dict[str, list[int]] = {}
-        for i, ask in enumerate(rnd.asks):
-            if ask.agent not in st.by_agent:
+    def _prepare(self, rnd: Round, st: _RunState, cap: int) -> _Batch:
+        """The round's requests, each with its member's options, tools and the token cap."""
+        batch = _Batch(rnd.asks, replies=[None] * len(rnd.asks))
+        by_agent = {a.name: a for a in st.society.agents}
+        for ask in rnd.asks:
+            if ask.agent not in by_agent:
                 raise MinskyError(f"organisation asked unknown member {ask.agent!r}")
-            agent = st.by_agent[ask.agent]
+            agent = by_agent[ask.agent]
             backend = st.backends.get(agent.model)
             request = _request(ask, agent.options, backend, cap)
             # inline calls need a backend that can continue a reply after the result
             usable = backend is not None and backend.capabilities.prefill
-            tools.append({t: st.tools[t] for t in agent.tools} if usable else {})
-            requests.append(_with_tools(request, tools[i]) if tools[i] else request)
+            tools = {t: st.tools[t] for t in agent.tools} if usable else {}
+            batch.tools.append(tools)
+            batch.requests.append(_with_tools(request, tools) if tools else request)
+        return batch
+
+    async def _dispatch(self, rnd: Round, st: _RunState, cap: int, n: int) -> list[ChatReply]:
+        """Send the round's asks, one batch per backend, all backends concurrently; a
+        member that is a society runs as a sub-run. Each reply is reported as it is in, so
+        a timeout elsewhere loses nothing."""
+        batch = self._prepare(rnd, st, cap)
+        by_agent = {a.name: a for a in st.society.agents}
+
+        def done(i: int, reply: ChatReply, where: str, calls: Sequence[ToolCall] = ()) -> None:
+            batch.replies[i] = reply
+            ask = rnd.asks[i]
+            st.emit(CallDone(st.run_id, n, i, ask.agent, by_agent[ask.agent].model,
+                             ask.purpose, where, batch.requests[i], reply, list(calls)))
+
+        groups: dict[str, list[int]] = {}
+        subs: list[int] = []
+        for i, ask in enumerate(rnd.asks):
+            agent = by_agent[ask.agent]
             # hashing a request costs a JSON dump: only a resumed run has replies to match
-            logged = (st.replay.get(request_hash(ask.agent, requests[i], agent.model))
+            logged = (st.replay.get(request_hash(ask.agent, batch.requests[i], agent.model))
                       if st.replay else None)
             if logged:
-                self._record(st, n, i, ask, requests[i], logged.popleft(), "replayed", replies)
+                done(i, logged.popleft(), "replayed")
+            elif agent.society is not None:
+                subs.append(i)
             else:
                 groups.setdefault(agent.model, []).append(i)
+        await asyncio.gather(
+            *(self._send(st.backends[model], idx, batch, st, done)
+              for model, idx in groups.items()),
+            *(self._delegate(i, batch, st, cap, done) for i in subs))
+        return [r for r in batch.replies if r is not None]
 
-        async def send(model: str, idx: list[int]) -> None:
-            backend = st.backends[model]
-            got = await backend.complete([requests[i] for i in idx])
+    async def _send(self, backend: Backend, idx: list[int], batch: _Batch, st: _RunState,
+                    done: Callable[..., None]) -> None:
+        """One backend's share of the round as one batch; tool calls resumed per member."""
+        got = await backend.complete([batch.requests[i] for i in idx])
 
-            async def finish(i: int, reply: ChatReply) -> None:
-                calls: list[ToolCall] = []
-                if tools[i] and reply.stop in CALL_STOPS:
-                    # each member resumes on its own: one member's call holds up no other
-                    reply, calls = await resume_calls(
-                        backend, requests[i], reply, tools[i], st.limits
-                    )
-                # logged as soon as it is done, so a timeout elsewhere loses nothing
-                self._record(st, n, i, rnd.asks[i], requests[i], reply, backend.describe(),
-                             replies, calls)
+        async def finish(i: int, reply: ChatReply) -> None:
+            calls: list[ToolCall] = []
+            if batch.tools[i] and reply.stop in CALL_STOPS:
+                # each member resumes on its own: one member's call holds up no other
+                reply, calls = await resume_calls(backend, batch.requests[i], reply,
+                                                  batch.tools[i], st.society.config.tool_limits)
+            done(i, reply, backend.describe(), calls)
 
-            await asyncio.gather(*(finish(i, r) for i, r in zip(idx, got, strict=True)))
+        await asyncio.gather(*(finish(i, r) for i, r in zip(idx, got, strict=True)))
 
-        async def delegate(i: int) -> None:
-            # a member that is a whole society: it reads the ask, runs, replies its outcome
-            agent = st.by_agent[rnd.asks[i].agent]
-            assert agent.society is not None
-            users = [m.content for m in requests[i].messages if m.role == "user"]
-            # the first user message states the task; a later one is what is asked now
-            question = "\n\n".join(dict.fromkeys([users[0], users[-1]])) if users else ""
-            sub_society = _capped(agent.society, cap)
-            sub = await self.run(sub_society, question, parent=st.run_id, replay=st.replay)
-            text = sub.outcome.text or sub.outcome.answer or ""
-            if sub.status == "ok":
-                reply = ChatReply(text, sub.usage, sub.wall_s, "stop")
-            elif text:
-                # cut short by a budget but with something to say: like a member that
-                # hit max_tokens
-                reply = ChatReply(text, sub.usage, sub.wall_s, "length")
-            else:
-                reply = ChatReply(text, sub.usage, sub.wall_s, "error",
-                                  f"sub-society {sub.society} stopped: {sub.status}")
-            self._record(st, n, i, rnd.asks[i], requests[i], reply,
-                         f"society:{sub.society} run {sub.run_id}", replies)
+    async def _delegate(self, i: int, batch: _Batch, st: _RunState, cap: int,
+                        done: Callable[..., None]) -> None:
+        """A member that is a whole society: it reads the ask, runs, replies its outcome."""
+        agent = next(a for a in st.society.agents if a.name == batch.asks[i].agent)
+        assert agent.society is not None
+        users = [m.content for m in batch.requests[i].messages if m.role == "user"]
+        # the first user message states the task; a later one is what is asked now
+        question = "\n\n".join(dict.fromkeys([users[0], users[-1]])) if users else ""
+        sub = await self.run(_capped(agent.society, cap), question, parent=st.run_id,
+                             replay=st.replay)
+        text = sub.outcome.text or sub.outcome.answer or ""
+        if sub.status == "ok":
+            reply = ChatReply(text, sub.usage, sub.wall_s, "stop")
+        elif text:
+            # cut short by a budget but with something to say: like a member that hit
+            # max_tokens
+            reply = ChatReply(text, sub.usage, sub.wall_s, "length")
+        else:
+            reply = ChatReply(text, sub.usage, sub.wall_s, "error",
+                              f"sub-society {sub.society} stopped: {sub.status}")
+        done(i, reply, f"society:{sub.society} run {sub.run_id}")
 
-        jobs = []
-        for model, idx in groups.items():
-            if model in st.backends:
-                jobs.append(send(model, idx))
-            else:
-                jobs.extend(delegate(i) for i in idx)
-        await asyncio.gather(*jobs)
-        return [r for r in replies if r is not None]
+    async def call(self, model: str, requests: list[ChatRequest], label: str,
+                   parent: str | None = None) -> list[ChatReply]:
+        """Raw calls to one model that no society makes (sampling candidate tool calls,
+        say), logged as a run of their own named `label`; returns the replies in order."""
+        backend = self.backends.get(model)
+        run_id, start = str(ULID()), time.perf_counter()
+        observers = self._observers(None)
 
-    def _record(
-        self, st: _RunState, n: int, i: int, ask: Ask, request: ChatRequest,
-        reply: ChatReply, where: str, replies: list[ChatReply | None],
-        calls: list[ToolCall] | None = None,
-    ) -> None:
-        """Keep a reply for the organisation and commit it (and its tool calls) to the log."""
-        replies[i] = reply
-        if self.log:
-            model = st.by_agent[ask.agent].model
-            call_id = self.log.log_call(st.run_id, n, i, ask.agent, model, ask.purpose, where,
-                                        request, reply, replayed=where == "replayed")
-            if calls:
-                self.log.log_tool_calls(st.run_id, call_id, ask.agent, calls)
+        def emit(event: RunEvent) -> None:
+            for observe in observers:
+                observe(event)
+
+        emit(RunStarted(run_id, label, {}, label, "text", {model: backend.describe()}, parent))
+        replies = await backend.complete(requests)
+        for i, (request, reply) in enumerate(zip(requests, replies, strict=True)):
+            emit(CallDone(run_id, 1, i, label, model, label, backend.describe(), request, reply))
+        usage = sum((r.usage for r in replies), Usage())
+        emit(RunFinished(run_id, "ok", Outcome(None), usage, time.perf_counter() - start))
+        return replies
+
+
+def _capabilities(backends: dict[str, Backend]) -> tuple[dict[str, bool], dict[str, bool]]:
+    """Model → whether its backend honours grammars, and whether it continues a reply."""
+    return ({m: b.capabilities.grammar for m, b in backends.items()},
+            {m: b.capabilities.prefill for m, b in backends.items()})
+
+
+def _over_budget(st: _RunState, n: int) -> Status | None:
+    budget = st.society.config.budget
+    if n > budget.max_rounds:
+        return "max_rounds"
+    if st.usage.total_tokens >= budget.max_tokens:
+        return "max_tokens"
+    if time.perf_counter() >= st.deadline:
+        return "timeout"
+    return None
 
 
 def _with_tools(request: ChatRequest, tools: dict[str, Tool]) -> ChatRequest:

@@ -31,13 +31,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from minsky.errors import MinskyError
 from minsky.messages import Options
 from minsky.models import default_model
 from minsky.organisations.base import Member, Organisation
 from minsky.plugins import organisations, tool_types
+from minsky.strict import Strict
 from minsky.tools.calls import ToolLimits
 
 DEFAULT_ROLE = "You are a helpful, careful assistant. You reason step by step."
@@ -49,10 +50,8 @@ MAX_MEMBERS = 256  # members of one society, copies counted: beyond it a file is
 MAX_FILE_BYTES = 4 * 1024 * 1024  # far above any real society; parsing more takes seconds
 
 
-class Budget(BaseModel):
+class Budget(Strict):
     """Limits a run cannot exceed; hitting one stops the run with a status in the log."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_rounds: int = Field(8, ge=1, le=1000)
     max_tokens: int = Field(100_000, ge=1)
@@ -60,10 +59,8 @@ class Budget(BaseModel):
     timeout_s: float = Field(1800.0, gt=0, le=7 * 24 * 3600, allow_inf_nan=False)
 
 
-class AgentConfig(BaseModel):
+class AgentConfig(Strict):
     """One agent (or `count` copies of it)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)
     role: str = DEFAULT_ROLE
@@ -82,10 +79,8 @@ class AgentConfig(BaseModel):
         return self
 
 
-class SocietyConfig(BaseModel):
+class SocietyConfig(Strict):
     """A whole society file."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     description: str = ""
@@ -112,8 +107,8 @@ class SocietyConfig(BaseModel):
 class AgentSpec:
     """A concrete member: one copy of an AgentConfig with its model (or society) resolved.
 
-    For a member that is itself a society, `model` reads "society:NAME" and `society`
-    holds it.
+    For a member that is itself a society, `society` holds it (the runner checks that
+    field); `model` then reads "society:NAME", a label for logs and listings only.
     """
 
     name: str

@@ -8,9 +8,12 @@ ask for a grammar-constrained answer only where it will be honoured.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
+from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest
 
 
@@ -23,6 +26,35 @@ class Capabilities:
     logprobs: bool = False  # can score token log-probabilities
     prefix_cache: bool = False  # reuses a cached prompt prefix across calls
     prefill: bool = False  # continues a reply from ChatRequest.prefix
+
+
+NO_REAL_MODELS = "MINSKY_NO_REAL_MODELS"  # set (to anything): real models are refused
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def check_real_model(what: str, url: str | None = None) -> None:
+    """Refuse to load a real model (or to reach a model server off this machine) while
+    `MINSKY_NO_REAL_MODELS` is set: the unit tests set it, so none reaches a real model
+    unless it is marked `real`. A server on loopback is a test's own fake, and allowed."""
+    if not os.environ.get(NO_REAL_MODELS):
+        return
+    if url is not None and urlparse(url).hostname in _LOOPBACK:
+        return
+    raise MinskyError(f"{what}: real models are switched off ({NO_REAL_MODELS} is set; a "
+                      "test that needs one is marked `real`)")
+
+
+@dataclass
+class Scored:
+    """Log-probabilities (natural log) of a continuation's tokens, and of probe tokens."""
+
+    tokens: list[int]
+    logprobs: list[float]
+    probes: list[list[float]]  # [position][probe]: before each continuation token
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.logprobs))
 
 
 class Backend(ABC):
@@ -38,6 +70,23 @@ class Backend(ABC):
         A failure of one request is reported in its reply (finish_reason "error"),
         never by raising, so one bad call cannot lose the rest of the batch.
         """
+
+    async def score(
+        self, items: list[tuple[str, str]], probes: list[str] | tuple[str, ...] = ()
+    ) -> list[Scored]:
+        """Log-probabilities of each (context, continuation) pair's continuation tokens,
+        and of each single-token probe before every continuation token.
+
+        Only a backend whose `capabilities.logprobs` is set implements it; any other
+        refuses with one clear error (`cannot_score`)."""
+        raise self.cannot_score()
+
+    def cannot_score(self) -> MinskyError:
+        """The error of a backend asked to score that cannot."""
+        return MinskyError(
+            f"backend {self.describe()} cannot give token log-probabilities; scoring "
+            "(the contamination test, Toolformer annotation, option scoring) needs a local "
+            "model run in-process (a shipped model name or a GGUF path)")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources (threads, sockets, model memory)."""

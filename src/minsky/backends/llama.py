@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from minsky.backends.base import Backend, Capabilities
+from minsky.backends.base import Backend, Capabilities, check_real_model
 from minsky.backends.scoring import Scored, ScoreJob, ScoringEngine, logit_rows
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
@@ -135,6 +135,7 @@ class LlamaBackend(Backend):
     def _get_engine(self) -> _Engine:
         with self._lock:
             if self._engine is None:
+                check_real_model(f"model {self.model_path}")
                 self._engine = _Engine(self)
             return self._engine
 

@@ -18,20 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from minsky.backends.base import Scored
 from minsky.errors import MinskyError
 
-
-@dataclass
-class Scored:
-    """Log-probabilities (natural log) of a continuation's tokens, and of probe tokens."""
-
-    tokens: list[int]
-    logprobs: list[float]
-    probes: list[list[float]]  # [position][probe]: before each continuation token
-
-    @property
-    def total(self) -> float:
-        return float(sum(self.logprobs))
+__all__ = ["ScoreJob", "Scored", "ScoringEngine", "logit_rows", "pick_logprobs"]
 
 
 def logit_rows(logits: Any, n_rows: int, n_vocab: int) -> np.ndarray:

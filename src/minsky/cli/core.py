@@ -47,10 +47,79 @@ def emit(data: Any, as_json: bool, view: Callable[[Any], Any]) -> None:
         render.print_renderable(view(data))
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """The top-level group: a bad option or argument is one line and exit 2, like every
+    other error a user can fix (click's default is a usage block over several lines)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as err:
+            help_asked = getattr(click.exceptions, "NoArgsIsHelpError", ())
+            if isinstance(err, help_asked):  # a bare group: its help, as click shows it
+                err.show()
+                sys.exit(err.exit_code)
+            click.echo(f"error: {_usage_line(err)}", err=True)
+            sys.exit(2)
+        except click.ClickException as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(err: click.UsageError) -> str:
+    """A usage error as one line; a bad value names its option: "option --parallel: …"."""
+    param = getattr(err, "param", None)
+    if isinstance(err, click.BadParameter) and isinstance(param, click.Option):
+        return f"option {max(param.opts, key=len)}: {err.message}"
+    if isinstance(err, click.BadParameter) and param is not None:
+        return f"argument {param.human_readable_name}: {err.message}"
+    return " ".join(err.format_message().split())
+
+
+@click.group(cls=_OneLineErrors)
 @click.version_option(package_name="minsky")
 def main() -> None:
     """minsky: societies of small language models that solve tasks together."""
+
+
+def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The backend options every command that runs a model takes, with the same defaults
+    (`BackendSettings`'s); the command receives them as one `settings` argument."""
+    from minsky.plugin_api import BackendSettings
+
+    fields = BackendSettings.model_fields
+
+    @wraps(fn)
+    def wrapper(*args: Any, threads: int | None, parallel: int, n_ctx: int,
+                **kwargs: Any) -> Any:
+        settings = BackendSettings(threads=threads, parallel=parallel, n_ctx=n_ctx)
+        return fn(*args, settings=settings, **kwargs)
+
+    for option in reversed((
+        click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="CPU threads (default: all cores)"),
+        click.option("--parallel", type=click.IntRange(1, 64),
+                     default=fields["parallel"].default, show_default=True,
+                     help="sequences decoded in one batch"),
+        click.option("--ctx", "n_ctx", type=click.IntRange(min=512),
+                     default=fields["n_ctx"].default, show_default=True,
+                     help="KV cache tokens, all sequences together"),
+    )):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def concurrency_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--concurrency`: items in flight at once (at least 1)."""
+    return click.option("--concurrency", "-c", type=click.IntRange(min=1), default=4,
+                        show_default=True, help="items in flight at once")(fn)
 
 
 def run_async(work: Coroutine[Any, Any, T]) -> T:

@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 
+from minsky import render
 from minsky.cli.checks import outputs
-from minsky.cli.core import friendly, main, run_async
+from minsky.cli.core import backend_options, emit, friendly, main, run_async
 from minsky.errors import MinskyError
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
 
 
@@ -24,8 +25,9 @@ def economy() -> None:
 @economy.command("run")
 @click.option("--society", "-s", required=True, help="a built-in society or a file")
 @click.option("--bench", required=True, help="a benchmark file or folder (as for eval)")
-@click.option("--generations", "-g", default=3, show_default=True)
-@click.option("--limit", "-n", default=10, show_default=True, help="tasks per generation")
+@click.option("--generations", "-g", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=10, show_default=True,
+              help="tasks per generation")
 @click.option("--seed", default=0, show_default=True, help="task sample and mutations")
 @click.option("--model", "-m", default=None)
 @click.option("--rules", type=click.Path(path_type=Path), default=None,
@@ -36,12 +38,12 @@ def economy() -> None:
               help="ledger and task log, JSONL (for `minsky economy audit`)")
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="PNG of wealth over time")
-@click.option("--threads", type=int, default=None)
+@backend_options
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def economy_run(society: str, bench: str, generations: int, limit: int, seed: int,
                 model: str | None, rules: Path | None, compare: bool, out: Path | None,
-                plot: Path | None, threads: int | None, as_json: bool) -> None:
+                plot: Path | None, settings: BackendSettings, as_json: bool) -> None:
     """A society answers a stream of tasks while the economy runs between them."""
     import tomllib
 
@@ -50,7 +52,7 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     from minsky import society as societies
     from minsky.economy.market import EconomyConfig
     from minsky.economy.run import plot_wealth, run_economy
-    from minsky.loaders import load_benchmark
+    from minsky.evals.benchmarks import load_benchmark
     from minsky.paths import home_dir
     from minsky.runner import Backends, Runner
 
@@ -69,13 +71,13 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     cases = load_benchmark(bench, generations * limit, seed)
     out = out or home_dir() / "economy" / f"{soc.name}-g{generations}-n{limit}-s{seed}.jsonl"
     outputs(out, plot)
-    runner = Runner(Backends(BackendSettings(threads=threads)), RunLog())
+    runner = Runner(Backends(settings), RunLog())
     say = None if as_json else (
         lambda row: click.echo(f"gen {row['generation']} {row['case']}: {row['answer']} "
                                f"({'right' if row['correct'] else 'wrong'})", err=True))
 
     async def go() -> dict[str, Any]:
-        try:
+        async with runner:
             report = await run_economy(runner, soc, cases, generations, limit, cfg, out, True,
                                        seed, say)
             if compare:
@@ -83,29 +85,13 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
                                          out.with_suffix(".baseline.jsonl"), False, seed, say)
                 report["baseline"] = base["generations"]
             return report
-        finally:
-            await runner.backends.aclose()
 
     report = run_async(go())
     report["out"] = str(out)
     if plot:
         plot_wealth(report["wealth_over_time"], plot, f"{soc.name}: wealth over time")
         report["plot"] = str(plot)
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    base = {g["generation"]: g for g in report.get("baseline", [])}
-    for g in report["generations"]:
-        off = base.get(g["generation"])
-        click.echo(f"generation {g['generation']}: accuracy {g['accuracy']:.0%} "
-                   f"[{g['ci_low']:.0%}, {g['ci_high']:.0%}]"
-                   + (f" (economy off: {off['accuracy']:.0%})" if off else "")
-                   + f" · members {g['members']} · money {g['total_money']}"
-                   + (f" · born {', '.join(g['born'])}" if g["born"] else "")
-                   + (f" · bankrupt {', '.join(g['bankrupt'])}" if g["bankrupt"] else ""))
-    a = report["audit"]
-    click.echo(f"audit: {'conserved' if a['conserved'] else 'NOT CONSERVED'} "
-               f"(expected {a['expected_total']}, actual {a['actual_total']}) · {out}")
+    emit(report, as_json, render.economy_report)
 
 
 @economy.command("audit")

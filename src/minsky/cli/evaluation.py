@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,17 @@ import click
 
 from minsky import render
 from minsky.cli.checks import outputs
-from minsky.cli.core import friendly, main, run_async
+from minsky.cli.core import (
+    backend_options,
+    concurrency_option,
+    emit,
+    friendly,
+    main,
+    run_async,
+)
 from minsky.errors import MinskyError
 from minsky.models import default_model
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
 
 
@@ -23,7 +29,7 @@ from minsky.runlog import RunLog
 @click.option("--society", "-s", "society_refs", multiple=True, required=True,
               help="a society to evaluate (repeat to compare; the first is the reference)")
 @click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
-@click.option("--limit", type=int, default=None, help="number of cases")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="number of cases")
 @click.option("--seed", type=int, default=None, help="sample --limit cases with this seed")
 @click.option("--map", "mapping", default=None,
               help="generic JSONL fields, e.g. question=q,answer=a,choices=opts")
@@ -35,21 +41,21 @@ from minsky.runlog import RunLog
               help="results JSONL (default under $MINSKY_HOME/evals); reruns resume")
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="PNG of accuracy against members/samples")
-@click.option("--concurrency", "-c", default=4, show_default=True)
-@click.option("--threads", type=int, default=None)
-@click.option("--parallel", type=int, default=16, show_default=True)
+@concurrency_option
+@backend_options
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                  limit: int | None, seed: int | None, mapping: str | None, matched: bool,
                  prefixes: str | None, out: Path | None, plot: Path | None, concurrency: int,
-                 threads: int | None, parallel: int, as_json: bool) -> None:
+                 settings: BackendSettings, as_json: bool) -> None:
     """Evaluate societies on a benchmark: accuracy with CIs, tokens, time, paired tests."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from minsky import society as societies
-    from minsky.evaluate import (
+    from minsky.evals.benchmarks import load_benchmark
+    from minsky.evals.harness import (
         evaluate_society,
         matched_vote,
         plot_levels,
@@ -58,9 +64,9 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
         read_rows,
         vote_prefixes,
     )
-    from minsky.evaluate import summarise as summarise_eval
-    from minsky.loaders import load_benchmark
+    from minsky.evals.harness import summarise as summarise_eval
     from minsky.paths import home_dir
+    from minsky.results import open_results
     from minsky.runner import Backends, Runner
 
     fields = None
@@ -89,14 +95,20 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     prefix_ks = {name: {k for k in ks if k < size} for name, size in votes.items()}
     pairs: list[tuple[str, str]] = []  # (compute-matched vote, society)
     stem = Path(bench).stem
-    out = out or home_dir() / "evals" / f"{stem}-n{len(cases)}-s{seed}.jsonl"
+    # the benchmark's folder and the model are in the default name: runs of another
+    # benchmark or model get a file of their own (results.py refuses to mix them anyway)
+    where = Path(bench).resolve().parent.name
+    tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in model)[:40] if model else ""
+    out = out or home_dir() / "evals" / (f"{where}-{stem}-n{len(cases)}-s{seed}"
+                                         f"{'-' + tag if tag else ''}.jsonl")
     outputs(out, plot)
-    runner = Runner(Backends(BackendSettings(threads=threads, parallel=parallel)), RunLog())
+    runner = Runner(Backends(settings), RunLog())
     console = Console(stderr=True)
 
     async def run_all() -> list[str]:
         names = []
-        try:
+        # one lock on the results file for the whole evaluation, every society
+        with open_results(out) as results:
             queue = list(socs)
             while queue:
                 soc = queue.pop(0)
@@ -115,14 +127,15 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                         bar.update(task, advance=1,
                                    acc=f"accuracy {seen['right'] / seen['n']:.0%}")
 
-                    done = sum(1 for r in read_rows(out)  # of this run's cases only
+                    done = sum(1 for r in results.rows  # of this run's cases only
                                if r.get("society") == soc.name and r.get("case") in case_ids)
                     bar.update(task, completed=done)
-                    await evaluate_society(runner, soc, cases, out, concurrency, tick)
+                    await evaluate_society(runner, soc, cases, out, concurrency, tick,
+                                           str(bench), results)
                 if matched and soc.config.organisation not in ("vote", "single"):
-                    mine = [r for r in read_rows(out)
+                    mine = [r for r in results.rows
                             if r.get("society") == soc.name and r.get("case") in case_ids]
-                    calls = sum(r["calls"] for r in mine) / max(1, len(mine))
+                    calls = sum(r.get("calls", 0) for r in mine) / max(1, len(mine))
                     own = next((a.model for a in soc.agents if a.society is None), None)
                     baseline = matched_vote(calls, model or own)
                     source = prefix_source(baseline, socs)
@@ -137,12 +150,14 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                             prefix_ks[source.name].add(n)
                         pairs.append((source.name if n == size else f"{source.name}[:{n}]",
                                       soc.name))
-        finally:
-            await runner.backends.aclose()
         return names
 
+    async def measured() -> list[str]:
+        async with runner:
+            return await run_all()
+
     try:
-        names = run_async(run_all())
+        names = run_async(measured())
     except KeyboardInterrupt:
         saved = sum(1 for r in read_rows(out) if "case" in r)
         click.echo(f"interrupted: {saved} finished case(s) are in {out}; rerun the same "
@@ -164,10 +179,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                      f"{Path(bench).parent.name}/{stem}: {len(cases)} cases",
                      plot_levels(socs))
         summary["plot"] = str(plot)
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-        return
-    render.print_renderable(render.eval_table(summary))
+    emit(summary, as_json, render.eval_table)
 
 
 @main.command()
@@ -183,20 +195,20 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 @click.option("--constitution", type=click.Path(path_type=Path), default=None,
               help="a text file of principles the judge is told to judge by")
 @click.option("--model", "-m", default=None, help="model for every agent of every society")
-@click.option("--limit", type=int, default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=None)
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None)
 @click.option("--plot", type=click.Path(path_type=Path), default=None)
-@click.option("--concurrency", "-c", default=4, show_default=True)
-@click.option("--threads", type=int, default=None)
+@concurrency_option
+@backend_options
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
           judge_prompts: Path | None, judge_prompt_name: str, constitution: Path | None,
           model: str | None, limit: int | None, out: Path | None, plot: Path | None,
-          concurrency: int, threads: int | None, as_json: bool) -> None:
+          concurrency: int, settings: BackendSettings, as_json: bool) -> None:
     """Pairwise judging in both orders; Bradley–Terry and Elo ratings with CIs."""
     from minsky import society as societies
-    from minsky.arena import (
+    from minsky.evals.arena import (
         judge_template,
         leaderboard,
         plot_leaderboard,
@@ -216,15 +228,13 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
     rules = constitution.read_text(encoding="utf-8") if constitution else None
     out = out or home_dir() / "arenas" / f"{prompts.stem}-{len(items)}.jsonl"
     outputs(out, plot)
-    runner = Runner(Backends(BackendSettings(threads=threads)), RunLog())
+    runner = Runner(Backends(settings), RunLog())
     say = None if as_json else (lambda msg: click.echo(msg, err=True))
 
     async def go() -> None:
-        try:
+        async with runner:
             await run_arena(runner, items, socs, judge_soc, template, out, rules,
                             concurrency, say)
-        finally:
-            await runner.backends.aclose()
 
     run_async(go())
     board = leaderboard(jsonl_rows(out))
@@ -232,42 +242,31 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
     if plot:
         plot_leaderboard(board["leaderboard"], plot, f"{prompts.stem}: {len(items)} prompts")
         board["plot"] = str(plot)
-    if as_json:
-        click.echo(json.dumps(board, indent=2))
-        return
-    for r in board["leaderboard"]:
-        click.echo(f"{r['contestant']:<16} {r['rating']:7.1f}  [{r['ci_low']:.0f}, "
-                   f"{r['ci_high']:.0f}]  elo {r['elo']:.0f}  W/T/L {r['wins']}/{r['ties']}/"
-                   f"{r['losses']}")
-    def share(bias: dict[str, Any]) -> str:
-        return "-" if bias["share"] is None else f"{bias['share']:.0%}"
-
-    lb, pb = board["length_bias"], board["position_bias"]
-    click.echo(f"order flips: {board['flip_rate']:.0%} of {board['pairs']} pairs; "
-               f"longer answer won {share(lb)} of {lb['decisive']} decisive games; "
-               f"answer shown first won {share(pb)} of {pb['decisive']} decisive verdicts · "
-               f"results {out}")
+    emit(board, as_json, render.arena_board)
 
 
 @main.command()
 @click.option("--bench", type=click.Path(path_type=Path), required=True,
               help="a benchmark file (JSONL or text, examples in canonical order)")
 @click.option("--model", "-m", default=None, help="a shipped model name or a GGUF path")
-@click.option("--shards", default=5, show_default=True)
-@click.option("--per-shard", default=8, show_default=True, help="examples per shard")
-@click.option("--permutations", default=10, show_default=True, help="random orders per shard")
+@click.option("--shards", type=click.IntRange(min=2), default=5, show_default=True)
+@click.option("--per-shard", type=click.IntRange(min=2), default=8, show_default=True,
+              help="examples per shard")
+@click.option("--permutations", type=click.IntRange(min=1), default=10, show_default=True,
+              help="random orders per shard")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--threads", type=int, default=None)
+@backend_options
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
-                  permutations: int, seed: int, threads: int | None, as_json: bool) -> None:
+                  permutations: int, seed: int, settings: BackendSettings,
+                  as_json: bool) -> None:
     """Was BENCH in the model's training data? The permutation test of Oren et al. (2023)."""
-    from minsky.contamination import backend_loglik, contamination_test, examples_of
+    from minsky.evals.contamination import backend_loglik, contamination_test, examples_of
     from minsky.runner import Backends
 
     examples = examples_of(bench)
-    backend = Backends(BackendSettings(threads=threads)).get(model or default_model())
+    backend = Backends(settings).get(model or default_model())
     loglik = backend_loglik(backend)
 
     async def go() -> dict[str, Any]:
@@ -279,11 +278,4 @@ def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
 
     result = run_async(go())
     result.update({"bench": str(bench), "model": backend.describe()})
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    verdict = "evidence of contamination" if result["p_value"] < 0.05 else "no evidence"
-    click.echo(f"{bench}: {shards} shards × {per_shard} examples, {permutations} orders each")
-    click.echo(f"canonical − shuffled log-likelihood, mean {result['mean_difference']:+.2f} "
-               f"nats; t = {result['t']:.2f} (df {result['df']}); p = {result['p_value']:.3g}"
-               f" → {verdict} (at 0.05)")
+    emit(result, as_json, render.contamination_result)

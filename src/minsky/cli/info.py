@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -27,28 +26,37 @@ def list_societies(as_json: bool) -> None:
         rows.append({"name": name, "organisation": soc.config.organisation,
                      "members": len(soc.agents), "description": soc.config.description,
                      "default": name == societies.DEFAULT_SOCIETY})
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        mark = "*" if r["default"] else " "
-        click.echo(f"{mark} {r['name']:<{width}}  {r['organisation']:<9} {r['members']:>2} "
-                   f"member(s)  {r['description']}")
+    emit(rows, as_json, render.societies_table)
 
 
 @main.command("models")
+@click.option("--json", "as_json", is_flag=True)
 @friendly
-def list_models() -> None:
+def list_models(as_json: bool) -> None:
     """List the models that ship as packages (the default is marked *)."""
     import importlib.util
 
     default = default_model()
-    for m in MODELS.values():
-        installed = importlib.util.find_spec(m.packages[0]) is not None
-        mark = "*" if m.name == default else " "
-        click.echo(f"{mark} {m.name:<14} {'installed' if installed else 'not installed':<14} "
-                   f"{m.description}")
+    rows = [{"name": m.name, "installed": importlib.util.find_spec(m.packages[0]) is not None,
+             "default": m.name == default, "description": m.description}
+            for m in MODELS.values()]
+    emit(rows, as_json, render.models_table)
+
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def list_plugins(as_json: bool) -> None:
+    """List what plugins register — organisations, tools, backends, benchmark formats —
+    with the plugin that registered each."""
+    from minsky.plugins import registry
+
+    kinds = {"organisation": "register_organisations", "tool": "register_tools",
+             "backend": "register_backends", "benchmark format": "register_loaders"}
+    rows = [{"kind": kind, "name": name, "plugin": plugin,
+             "description": getattr(item, "description", "")}
+            for kind, hook in kinds.items() for name, (item, plugin) in registry(hook).items()]
+    emit(rows, as_json, render.plugins_table)
 
 
 @main.group()
@@ -57,20 +65,15 @@ def logs() -> None:
 
 
 @logs.command("list")
-@click.option("-n", "limit", default=20, show_default=True)
+@click.option("-n", "limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def logs_list(limit: int, as_json: bool) -> None:
     """The latest runs, newest first."""
-    runs = RunLog().list_runs(limit)
-    if as_json:  # JSON escapes control characters itself, and keeps the text exact
-        click.echo(json.dumps(runs, indent=2))
-        return
-    runs = printable_tree(runs)  # logged text may hold terminal escape codes
-    for r in runs:
-        q = " ".join(r["question"].split())[:60]
-        click.echo(f"{r['id']}  {r['society']:<10} {r['status']:<11} "
-                   f"answer={r['answer']!s:<8} {q}")
+    # logged text may hold terminal escape codes (set the title, clear the screen); JSON
+    # escapes control characters itself, and keeps the text exact
+    emit(RunLog().list_runs(limit), as_json,
+         lambda runs: render.runs_table(printable_tree(runs)))
 
 
 @logs.command("show")

@@ -11,10 +11,10 @@ import click
 
 from minsky import render
 from minsky.cli.checks import outputs
-from minsky.cli.core import emit, friendly, main, run_async
+from minsky.cli.core import backend_options, concurrency_option, emit, friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.models import MODELS
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
 from minsky.safetext import printable_tree
 from minsky.society import DEFAULT_SOCIETY
@@ -29,21 +29,14 @@ from minsky.society import DEFAULT_SOCIETY
                    "(default: the society's, else $MINSKY_MODEL, else qwen0.5b)")
 @click.option("--answer", "kind", type=click.Choice(["auto", "number", "choice", "text"]),
               default=None, help="kind of answer to extract (default: the society's, auto)")
-@click.option("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-@click.option("--parallel", type=int, default=8, show_default=True,
-              help="sequences decoded in one batch")
-@click.option("--ctx", "n_ctx", type=int, default=16384, show_default=True,
-              help="KV cache tokens, all sequences together")
+@backend_options
 @click.option("--resume", default=None, help="continue an interrupted run from the log")
 @click.option("--no-log", is_flag=True, help="do not write this run to the run log")
 @click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object")
 @friendly
 def ask(question: str | None, society: str, model: str | None, kind: str | None,
-        threads: int | None, parallel: int, n_ctx: int, resume: str | None, no_log: bool,
-        as_json: bool) -> None:
+        settings: BackendSettings, resume: str | None, no_log: bool, as_json: bool) -> None:
     """Ask a society QUESTION and print its answer, who said what, tokens and time."""
-    from pydantic import ValidationError
-
     from minsky import society as societies
     from minsky.runner import Backends, Runner
 
@@ -63,11 +56,6 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
         if not question:
             raise MinskyError("ask needs a QUESTION (or --resume RUN_ID)")
         soc = societies.load(society, model)
-    try:
-        settings = BackendSettings(threads=threads, parallel=parallel, n_ctx=n_ctx)
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise MinskyError(f"option --{first['loc'][0]}: {first['msg']}") from None
     runner = Runner(Backends(settings), log)
     say = (lambda msg: click.echo(msg, err=True)) if not as_json else None
     if say:
@@ -75,11 +63,8 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
             f"{', '.join(sorted({a.model for a in soc.agents}))}")
 
     async def go() -> Any:
-        try:
-            return await runner.run(soc, question, None if kind == "auto" else kind,
-                                    resume=resume, progress=say)
-        finally:
-            await runner.backends.aclose()
+        async with runner:
+            return await runner.run(soc, question, kind, resume=resume, progress=say)
 
     try:
         result = run_async(go())
@@ -99,15 +84,13 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
               help="the question's key in a JSONL file")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="results JSONL (default: QUESTIONS.SOCIETY.results.jsonl); reruns resume")
-@click.option("--concurrency", "-c", default=4, show_default=True,
-              help="questions in flight at once")
+@concurrency_option
 @click.option("--answer", "kind", type=click.Choice(["auto", "number", "choice", "text"]),
               default=None)
-@click.option("--threads", type=int, default=None)
-@click.option("--parallel", type=int, default=16, show_default=True)
+@backend_options
 @friendly
 def batch(questions: Path, society: str, model: str | None, field: str, out: Path | None,
-          concurrency: int, kind: str | None, threads: int | None, parallel: int) -> None:
+          concurrency: int, kind: str | None, settings: BackendSettings) -> None:
     """Run a society on every question of a JSONL or text file, several at once."""
     from minsky import society as societies
     from minsky.batch import read_questions, run_batch
@@ -117,7 +100,7 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
     soc = societies.load(society, model)
     out = out or questions.with_name(f"{questions.stem}.{soc.name}.results.jsonl")
     outputs(out)
-    runner = Runner(Backends(BackendSettings(threads=threads, parallel=parallel)), RunLog())
+    runner = Runner(Backends(settings), RunLog())
     click.echo(f"{len(items)} question(s) · society {soc.name} · results → {out}", err=True)
 
     def show(row: dict[str, Any]) -> None:
@@ -125,11 +108,8 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
                    err=True)
 
     async def go() -> list[dict[str, Any]]:
-        try:
-            return await run_batch(runner, soc, items, out, concurrency,
-                                   None if kind in (None, "auto") else kind, show)
-        finally:
-            await runner.backends.aclose()
+        async with runner:
+            return await run_batch(runner, soc, items, out, concurrency, kind, show)
 
     rows = run_async(go())
     click.echo(json.dumps({"questions": len(items), "answered_now": len(rows), "out": str(out)}))

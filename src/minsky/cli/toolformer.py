@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from minsky.cli.core import friendly, main, run_async
+from minsky.cli.core import backend_options, friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.models import default_model
+from minsky.plugin_api import BackendSettings
 
 
 @main.group()
@@ -26,21 +27,22 @@ def toolformer() -> None:
 @click.option("--model", "-m", default=None, help="a shipped model name or GGUF path")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="augmented corpus, JSONL; reruns resume")
-@click.option("--limit", type=int, default=None, help="first N texts only")
-@click.option("--tau-s", type=float, default=0.05, show_default=True)
-@click.option("--k", type=int, default=5, show_default=True)
-@click.option("--m", "m", type=int, default=5, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="first N texts only")
+@click.option("--tau-s", type=click.FloatRange(0, 1), default=0.05, show_default=True)
+@click.option("--k", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--m", "m", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--tau-f", type=float, default=1.0, show_default=True)
-@click.option("--threads", type=int, default=None)
+@backend_options
 @friendly
 def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | None,
                         out: Path, limit: int | None, tau_s: float, k: int, m: int,
-                        tau_f: float, threads: int | None) -> None:
+                        tau_f: float, settings: BackendSettings) -> None:
     """Find where calls to a tool help the model predict a text, and keep those calls."""
-    from minsky.backends.llama import LlamaBackend
-    from minsky.models import resolve_gguf
-    from minsky.plugins import NoOptions, ToolContext, tool_types
-    from minsky.toolformer import AnnotateConfig, annotate_corpus, read_corpus
+    from minsky.plugin_api import NoOptions, ToolContext
+    from minsky.plugins import tool_types
+    from minsky.runlog import RunLog
+    from minsky.runner import Backends
+    from minsky.tools.toolformer import AnnotateConfig, annotate_corpus, read_corpus
 
     types = tool_types()
     if tool_name not in types or types[tool_name].options is not NoOptions:
@@ -49,12 +51,12 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
     tool = types[tool_name].create(NoOptions(), ToolContext(None, Path.cwd()))
     cfg = AnnotateConfig(tau_s=tau_s, k=k, m=m, tau_f=tau_f)
     texts = read_corpus(corpus, field)[:limit]
-    backend = LlamaBackend(resolve_gguf(model or default_model()), n_threads=threads)
+    backend = Backends(settings).get(model or default_model())
 
     async def go() -> dict[str, Any]:
         try:
             return await annotate_corpus(texts, tool, backend, cfg, out,
-                                         lambda msg: click.echo(msg, err=True))
+                                         lambda msg: click.echo(msg, err=True), RunLog())
         finally:
             await backend.aclose()
 

@@ -18,20 +18,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.economy.ledger import Context, Ledger
 from minsky.prompts import render
 from minsky.runner import Runner
 from minsky.society import Society
+from minsky.strict import Strict
 
 RULE_BOOK = render("rule_book")  # the default rule book, a prompt template
 
 
-class Contract(BaseModel):
+class Contract(Strict):
     """A service one member sells another."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: str
     client: str
@@ -98,7 +97,9 @@ class Market:
         return None
 
     async def _ask(self, question: str) -> tuple[str | None, str]:
-        result = await self.runner.run(self.authority, question, "choice")
+        # a run under the task being settled, so `logs show` lists the rulings' calls
+        result = await self.runner.run(self.authority, question, "choice",
+                                       parent=self.ctx.get("run_id"))
         return result.answer, result.outcome.text or (
             result.outcome.members[0].text if result.outcome.members else "")
 
@@ -107,13 +108,8 @@ class Market:
         problem = self._mechanical(contract, now)
         if problem:
             return self._rule(Ruling(contract.id, "validity", "invalid", problem, "rules"))
-        verdict, why = await self._ask(
-            f"You are the legal authority of a society. Rule book:\n{self.rule_book}\n\n"
-            f"Contract {contract.id}: {contract.client} pays {contract.price} cents to "
-            f"{contract.provider} for this service, to be delivered by task "
-            f"{contract.deadline}: {contract.service}\n\n"
-            "Is this contract valid and enforceable under the rule book? A: valid. B: invalid."
-        )
+        verdict, why = await self._ask(render("ruling_validity", rule_book=self.rule_book,
+                                              c=contract))
         decision = "valid" if verdict == "A" else "invalid"
         if decision == "valid":
             self.contracts[contract.id] = contract
@@ -138,13 +134,8 @@ class Market:
     async def dispute(self, contract_id: str, claim: str) -> Ruling:
         """The client says the service was not delivered: the authority rules."""
         c = self._open(contract_id)
-        verdict, why = await self._ask(
-            f"You are the legal authority of a society. Rule book:\n{self.rule_book}\n\n"
-            f"Contract {c.id}: {c.client} paid {c.price} cents into escrow for {c.provider} "
-            f"to deliver: {c.service}\nThe client's claim: {claim}\n\n"
-            "Was the service delivered? A: not delivered, refund the client. "
-            "B: delivered, pay the provider."
-        )
+        verdict, why = await self._ask(render("ruling_dispute", rule_book=self.rule_book,
+                                              c=c, claim=claim))
         if verdict == "A":
             self.ledger.refund(contract_id, "dispute: not delivered", **self.ctx)
             self.state[contract_id], decision = "refunded", "refund"

@@ -27,18 +27,19 @@ import re
 from dataclasses import replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.economy.credit import bucket_brigade, leave_one_out, shapley, split
 from minsky.economy.ledger import Ledger, LedgerError
-from minsky.runner import RunResult
+from minsky.messages import Options
+from minsky.prompts import render
+from minsky.runner import Runner, RunResult
 from minsky.society import AgentSpec
+from minsky.strict import Strict
 
 
-class EconomyConfig(BaseModel):
+class EconomyConfig(Strict):
     """The economy's rules; money in cents."""
-
-    model_config = ConfigDict(extra="forbid")
 
     endowment: int = Field(1000, ge=0)
     reward: int = Field(1000, ge=0, description="paid for a correct outcome")
@@ -76,11 +77,11 @@ def credit_weights(result: RunResult, gold: str, cfg: EconomyConfig) -> dict[str
     """Who the environment's payment goes to first, by the credit rule."""
     outcome = result.outcome
     answers = {m.name: m.answer for m in outcome.members}
-    kind = result.kind  # type: ignore[arg-type]
+    kind = result.kind
     if cfg.credit == "leave_one_out":
-        return leave_one_out(answers, gold, kind)  # type: ignore[arg-type]
+        return leave_one_out(answers, gold, kind)
     if cfg.credit == "shapley":
-        return shapley(answers, gold, kind)  # type: ignore[arg-type]
+        return shapley(answers, gold, kind)
     if cfg.credit in ("equal", "leader"):  # (a leader's own split is passed to settle)
         return dict.fromkeys(answers, 1.0)
     # bucket brigade: the members who said what was decided are paid first
@@ -98,21 +99,18 @@ def parse_allocation(text: str, names: list[str]) -> dict[str, float]:
     return weights
 
 
-async def leader_weights(runner: Any, leader: AgentSpec, result: RunResult) -> dict[str, float]:
-    """Credit by judgement: the leader splits the reward among the members (one call)."""
-    from minsky.messages import ChatRequest, Message
+async def leader_weights(runner: Runner, leader: AgentSpec, result: RunResult) -> dict[str, float]:
+    """Credit by judgement: the leader splits the reward among the members (one logged
+    call, a run under the task's run)."""
+    from minsky.economy.calls import consult
 
     names = [m.name for m in result.outcome.members]
-    lines = "\n".join(f"- {m.name} answered {m.answer}: {' '.join(m.text.split())[-200:]}"
-                      for m in result.outcome.members)
-    ask = (f"Your society answered correctly: {result.outcome.answer}. Members and what "
-           f"they said:\n{lines}\n\nSplit the reward among them by how much each "
-           "contributed. Reply with one line per member, \"name: percent\", nothing else.")
-    backend = runner.backends.get(leader.model)
+    members = [{"name": m.name, "answer": m.answer, "said": " ".join(m.text.split())[-200:]}
+               for m in result.outcome.members]
+    ask = render("leader_split", answer=result.outcome.answer, members=members)
     options = leader.options.model_copy(update={"max_tokens": 16 * len(names) + 16})
-    (reply,) = await backend.complete([ChatRequest(
-        [Message("system", leader.role), Message("user", ask)], options)])
-    return parse_allocation(reply.text, names)
+    text, _ = await consult(runner, leader, ask, "leader split", options, result.run_id)
+    return parse_allocation(text, names)
 
 
 def settle(
@@ -184,17 +182,17 @@ def births(
     return children
 
 
-async def mutate_role(runner: Any, child: AgentSpec) -> AgentSpec:
-    """The child with a role prompt its parent's model proposed (one call); unchanged if
-    the proposal is empty or the call fails."""
-    from minsky.messages import ChatRequest, Message, Options
-    from minsky.prompts import render
+async def mutate_role(runner: Runner, child: AgentSpec, parent: str | None = None) -> AgentSpec:
+    """The child with a role prompt its parent's model proposed (one logged call, a run
+    under `parent`); unchanged if the proposal is empty or the call fails."""
+    from minsky.economy.calls import consult
 
-    backend = runner.backends.get(child.model)
-    ask = ChatRequest([Message("user", render("mutate_role", role=child.role))],
-                      Options(temperature=0.7, max_tokens=96, seed=child.options.seed))
-    (reply,) = await backend.complete([ask])
-    role = " ".join(reply.text.split()).strip('"')
-    if reply.finish_reason == "error" or len(role) < 10:
+    options = Options(temperature=0.7, max_tokens=96, seed=child.options.seed)
+    # no role of its own: the parent's model answers as itself, not in the role it rewrites
+    text, _ = await consult(runner, replace(child, role=""),
+                            render("mutate_role", role=child.role), "mutate role", options,
+                            parent)
+    role = " ".join(text.split()).strip('"')
+    if len(role) < 10:
         return child
     return replace(child, role=role)

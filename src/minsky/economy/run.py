@@ -14,7 +14,6 @@ already in its file for the same case and the same members.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -32,11 +31,11 @@ from minsky.economy.market import (
 )
 from minsky.economy.services import trade_advice
 from minsky.errors import MinskyError
-from minsky.loaders import Case, score
-from minsky.records import jsonl_rows
+from minsky.evals.formats import Case, score
+from minsky.evals.stats import wilson_interval
+from minsky.results import Results, open_results, read_rows, society_identity
 from minsky.runner import Runner
 from minsky.society import AgentSpec, Society, load
-from minsky.stats import wilson_interval
 
 
 def _staffed(society: Society, agents: Sequence[AgentSpec]) -> bool:
@@ -73,14 +72,23 @@ async def run_economy(
     if len(cases) < generations * per_generation:
         raise MinskyError(f"{generations} generations of {per_generation} tasks need "
                           f"{generations * per_generation} cases, got {len(cases)}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    answered = {} if enabled or not out.exists() else {
-        (r["case"], tuple(r["members"])): r for r in jsonl_rows(out) if r.get("kind") == "task"}
-    out.write_text("")
+    with open_results(out, fresh=True) as results:
+        return await _stream(runner, society, cases, generations, per_generation, cfg,
+                             results, enabled, seed, on_task, ledger)
 
-    def write(row: dict[str, Any]) -> None:
-        with out.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+async def _stream(
+    runner: Runner, society: Society, cases: Sequence[Case], generations: int,
+    per_generation: int, cfg: EconomyConfig, results: Results, enabled: bool, seed: int,
+    on_task: Callable[[dict[str, Any]], None] | None, ledger: Ledger | None,
+) -> dict[str, Any]:
+    identity = society_identity(society)
+    # the baseline's tasks are independent: answers of the same members under the same
+    # settings are reused from the file this run replaces
+    answered = {} if enabled else {
+        (r["case"], tuple(r["members"])): r for r in results.previous
+        if r.get("kind") == "task" and r.get("config", identity["config"]) == identity["config"]}
+    write = results.append
 
     def sink(entry: Entry) -> None:
         write({"kind": "entry", "entry": entry.to_dict()})
@@ -121,7 +129,7 @@ async def run_economy(
             done += 1
             row: dict[str, Any] = {"kind": "task", "generation": g + 1, "case": case.id,
                                    "answer": answer, "correct": correct, "members": names,
-                                   "run_id": run_id}
+                                   "run_id": run_id, "config": identity["config"]}
             if enabled:
                 weights = None
                 if cfg.credit == "leader" and correct:
@@ -132,7 +140,7 @@ async def run_economy(
                 kids = [k for k in births(ledger, cfg, members, rng, result.run_id)
                         if _has_room(society, [*members], k.group)]
                 if cfg.mutate_role:
-                    kids = [await mutate_role(runner, k) for k in kids]
+                    kids = [await mutate_role(runner, k, result.run_id) for k in kids]
                 agents += kids
                 born += [k.name for k in kids]
                 row.update({"paid": events["paid"], "bankrupt": events["bankrupt"],
@@ -171,7 +179,7 @@ async def run_economy(
 def _market(runner: Runner, society: Society, cfg: EconomyConfig, ledger: Ledger,
             write: Callable[[dict[str, Any]], None]) -> Market:
     """The advice market under the configured legal authority, its rulings logged."""
-    model = next((a.model for a in society.agents if not a.model.startswith("society:")), None)
+    model = next((a.model for a in society.agents if a.society is None), None)
     authority = load(cfg.authority, model)
 
     def on_ruling(ruling: Ruling) -> None:
@@ -190,7 +198,7 @@ def audit_file(path: Path) -> dict[str, Any]:
         raise MinskyError(f"economy file {path} does not exist")
     fields = set(Entry.__dataclass_fields__)
     try:
-        rows = [r["entry"] for r in jsonl_rows(path) if r.get("kind") == "entry"]
+        rows = [r["entry"] for r in read_rows(path) if r.get("kind") == "entry"]
         entries = [Entry(**{k: v for k, v in r.items() if k in fields}) for r in rows]
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise MinskyError(f"{path}: not an economy output file ({type(err).__name__}: "

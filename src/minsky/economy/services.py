@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from minsky.economy.calls import consult
 from minsky.economy.contracts import Contract, Market
-from minsky.loaders import Case, score
-from minsky.messages import ChatRequest, Message
+from minsky.evals.formats import Case, score
 from minsky.prompts import render
 from minsky.runner import Runner, RunResult
 from minsky.society import AgentSpec
@@ -86,9 +86,9 @@ async def trade_advice(
     spec = by_name[provider]
     ask = render("advice", question=case.question, solution=" ".join(solution.split())[-800:])
     options = spec.options.model_copy(update={"max_tokens": _ADVICE_TOKENS})
-    (reply,) = await runner.backends.get(spec.model).complete(
-        [ChatRequest([Message("system", base_role(spec.role)), Message("user", ask)], options)])
-    advice = " ".join(reply.text.split()) if reply.finish_reason != "error" else ""
+    text, _ = await consult(runner, replace(spec, role=base_role(spec.role)), ask,
+                                "advice", options, market.ctx.get("run_id"))
+    advice = " ".join(text.split())
     if len(advice) >= _MIN_ADVICE:
         market.deliver(contract.id)
         record.update(delivered=True, advice=advice)

@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from minsky.answers import AnswerKind
 from minsky.messages import ChatReply, Message, Options
+from minsky.strict import Strict
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,17 @@ def detect_kind(question: str) -> AnswerKind:
     if re.search(r"\d", question) or re.search(r"\bhow (many|much)\b", question, re.I):
         return "number"
     return "text"
+
+
+def answer_kind(requested: str | None, question: str) -> AnswerKind:
+    """The answer kind a run uses: the one requested, or for "auto" (and None) the one
+    `detect_kind` guesses. The one place "auto" is resolved."""
+    if requested is None or requested == "auto":
+        return detect_kind(question)
+    for kind in get_args(AnswerKind):
+        if requested == kind:
+            return kind  # type: ignore[no-any-return]
+    raise ValueError(f"answer kind {requested!r}: expected auto, number, choice or text")
 
 
 @dataclass(frozen=True)
@@ -136,12 +148,16 @@ class Outcome:
         }
 
 
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+
+
 @dataclass(frozen=True)
-class SocietyView:
-    """What an organisation is given: its members and its validated parameters."""
+class SocietyView(Generic[ParamsT]):
+    """What an organisation is given: its members and its validated parameters, typed
+    as the organisation's own parameter model (`SocietyView[VoteParams]`)."""
 
     members: list[Member]
-    params: BaseModel
+    params: ParamsT
 
     def member(self, name: str) -> Member:
         return next(m for m in self.members if m.name == name)
@@ -154,21 +170,41 @@ class SocietyView:
 OrgRun = Generator[Round, list[Turn], Outcome]
 
 
-class NoParams(BaseModel):
+class NoParams(Strict):
     """For organisations without parameters: any key is a typo."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
-class Organisation:
-    """A registered organisation: its name, parameter model and generator function."""
+class Organisation(Generic[ParamsT]):
+    """A registered organisation: its name, parameter model and generator function; the
+    generator receives its parameters already validated as that model."""
 
     name: str
-    run: Callable[[Task, SocietyView], OrgRun]
-    params: type[BaseModel] = NoParams
+    run: Callable[[Task, SocietyView[ParamsT]], OrgRun]
+    params: type[ParamsT] = NoParams  # type: ignore[assignment]  # (then it is NoParams)
     description: str = ""
     # group name → (fewest, most) members; None: no upper bound. Checked on load.
     groups: dict[str, tuple[int, int | None]] = field(
         default_factory=lambda: {"member": (1, None)}
     )
+
+
+def advance(gen: OrgRun, turns: list[Turn] | None) -> Round | Outcome:
+    """One step of an organisation: send it the last round's turns (None to start) and
+    get its next round, or its outcome when it is done. The runner and `drive` share it."""
+    try:
+        return next(gen) if turns is None else gen.send(turns)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def drive(gen: OrgRun, answer: Callable[[Round], list[Turn]]) -> tuple[list[Round], Outcome]:
+    """Run an organisation synchronously, with no runner and no backend: `answer(round)`
+    gives each round's turns. For tests and plugin authors; returns the rounds and outcome.
+    """
+    rounds: list[Round] = []
+    turns: list[Turn] | None = None
+    while isinstance(step := advance(gen, turns), Round):
+        rounds.append(step)
+        turns = answer(step)
+    return rounds, step

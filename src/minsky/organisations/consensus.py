@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
+from functools import cache
+from importlib import resources
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.answers import answers_match, extract_answer
 from minsky.messages import Message
@@ -45,6 +48,7 @@ from minsky.organisations.base import (
     Turn,
 )
 from minsky.pyrun import extract_program, program_answer, run_program_guarded
+from minsky.strict import Strict
 from minsky.weighing import Ballot, Confidence, confidence, cross_check, settled, weigh
 
 CODE_OPEN = "```python\n"
@@ -53,9 +57,7 @@ CHOICE_PREFIX = "The answer is"
 _OPTION = re.compile(r"^\s*\(?([A-Z])[).:]\s+(.*)$")
 
 
-class ConsensusParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ConsensusParams(Strict):
     window: int = Field(0, ge=0, description="asks per round; 0: everyone at once")
     weights: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
         default_factory=lambda: {"reasoner": 1.0, "programmer": 1.0, "expert": 2.0},
@@ -71,12 +73,27 @@ class ConsensusParams(BaseModel):
     escalate_below: float = Field(0.0, ge=0.0, le=1.0,
                                   description="ask the experts when the winner's share is lower")
     choice: Literal["score", "generate"] = "score"
+    examples: int = Field(0, ge=0, le=3,
+                          description="worked programs shown to programmers before the problem")
 
 
-def _params(society: SocietyView) -> ConsensusParams:
-    params = society.params
-    assert isinstance(params, ConsensusParams)
-    return params
+def _params(society: SocietyView[ConsensusParams]) -> ConsensusParams:
+    return society.params
+
+
+@cache
+def _example_turns() -> tuple[Message, ...]:
+    text = resources.files("minsky.prompts").joinpath("program_examples.toml").read_text("utf-8")
+    turns: list[Message] = []
+    for example in tomllib.loads(text)["example"]:
+        turns += [Message("user", prompt("program", Task(example["question"], "number"))),
+                  Message("assistant", f"{CODE_OPEN}{example['program']}{FENCE}")]
+    return tuple(turns)
+
+
+def program_examples(k: int) -> list[Message]:
+    """The first k worked programs (`prompts/program_examples.toml`) as chat turns."""
+    return list(_example_turns()[: 2 * k])
 
 
 def _ask(member: Member, task: Task, p: ConsensusParams) -> Ask:
@@ -86,7 +103,8 @@ def _ask(member: Member, task: Task, p: ConsensusParams) -> Ask:
         update["logprobs"] = True
     prefix = ""
     if member.group == "programmer":
-        messages = [Message("system", member.role), Message("user", prompt("program", task))]
+        messages = [Message("system", member.role), *program_examples(p.examples),
+                    Message("user", prompt("program", task))]
         if member.prefill:
             # the reply starts inside the code block, so the first fence to come closes it
             # and the chatter small models add after their code is never generated
@@ -145,7 +163,7 @@ def _decide(ballots: list[Ballot], task: Task, p: ConsensusParams, remaining: fl
     return tally.to_dict(), leader, settled(tally, remaining + swing), tally.share
 
 
-def consensus(task: Task, society: SocietyView) -> OrgRun:
+def consensus(task: Task, society: SocietyView[ConsensusParams]) -> OrgRun:
     p = _params(society)
     pool = [m for m in society.members if m.group != "expert"]
     stem, options = _options(task.question)

@@ -9,7 +9,7 @@ it cannot miscount — returns the winning proposal. Ties go to the first propos
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.messages import Message, Options
 from minsky.organisations.base import (
@@ -23,21 +23,19 @@ from minsky.organisations.base import (
     Task,
 )
 from minsky.prompts import render
+from minsky.strict import Strict
 from minsky.voting import LABELS, Rule, ballot_grammar, count, parse_ballot
 
 
-class ContestParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ContestParams(Strict):
     # what proposers are asked; {question} is the user's request
     brief: str = Field("{question}", description="the proposers' instruction")
     rule: Rule = "plurality"
     excerpt_chars: int = Field(600, ge=50, description="of each proposal shown to critics")
 
 
-def contest(task: Task, society: SocietyView) -> OrgRun:
+def contest(task: Task, society: SocietyView[ContestParams]) -> OrgRun:
     params = society.params
-    assert isinstance(params, ContestParams)
     proposers, critics = society.group("proposer"), society.group("critic")
     brief = params.brief.replace("{question}", task.question)
     turns = yield Round("propose", [

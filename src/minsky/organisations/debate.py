@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.answers import tally_votes
 from minsky.organisations.answering import (
@@ -22,11 +22,10 @@ from minsky.organisations.answering import (
     solve_messages,
 )
 from minsky.organisations.base import Ask, Organisation, OrgRun, Outcome, SocietyView, Task
+from minsky.strict import Strict
 
 
-class DebateParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DebateParams(Strict):
     rounds: int = Field(2, ge=1, le=10, description="answering rounds, the first included")
     decide: Literal["majority", "editor"] = "majority"
     excerpt_chars: int = Field(800, ge=50, description="of each other answer shown")
@@ -38,9 +37,8 @@ def _excerpt(text: str, chars: int) -> str:
     return text if len(text) <= chars else "…" + text[-chars:]
 
 
-def debate(task: Task, society: SocietyView) -> OrgRun:
+def debate(task: Task, society: SocietyView[DebateParams]) -> OrgRun:
     params = society.params
-    assert isinstance(params, DebateParams)
     debaters = society.group("debater")
     convs = {d.name: solve_messages(d, task) for d in debaters}
     asks = [Ask(d.name, convs[d.name], purpose="answer") for d in debaters]

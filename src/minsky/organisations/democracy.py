@@ -10,7 +10,7 @@ first. The NLSOM paper compares this structure with the monarchy.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.answers import answers_match
 from minsky.messages import Message, Options
@@ -32,12 +32,11 @@ from minsky.organisations.base import (
     Task,
 )
 from minsky.prompts import render
+from minsky.strict import Strict
 from minsky.voting import LABELS, Rule, ballot_grammar, count, parse_ballot
 
 
-class DemocracyParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DemocracyParams(Strict):
     revise: bool = True
     neighbours: int | None = Field(None, ge=1, description="ring neighbours seen; None: all")
     rule: Rule = "plurality"
@@ -59,9 +58,8 @@ def neighbours_of(i: int, n: int, k: int | None) -> list[int]:
     return [(i + d) % n for d in range(1, k + 1)]
 
 
-def democracy(task: Task, society: SocietyView) -> OrgRun:
+def democracy(task: Task, society: SocietyView[DemocracyParams]) -> OrgRun:
     params = society.params
-    assert isinstance(params, DemocracyParams)
     members = society.members
     answers = yield from answer_all(members, task, "answer", params.repair)
     reads: dict[str, list[str]] = {}

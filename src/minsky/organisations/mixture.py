@@ -7,23 +7,21 @@ last layer's responses into the final answer. Groups: `proposer`s and one `aggre
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.messages import Message
 from minsky.organisations.answering import answer_all, ask_all, decide, prompt
 from minsky.organisations.base import Ask, Organisation, OrgRun, Outcome, SocietyView, Task
+from minsky.strict import Strict
 
 
-class MixtureParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MixtureParams(Strict):
     layers: int = Field(2, ge=1, le=8, description="proposer layers before the aggregator")
     repair: bool = True
 
 
-def mixture(task: Task, society: SocietyView) -> OrgRun:
+def mixture(task: Task, society: SocietyView[MixtureParams]) -> OrgRun:
     params = society.params
-    assert isinstance(params, MixtureParams)
     proposers = society.group("proposer")
     answers = yield from answer_all(proposers, task, "layer 1", repair=False)
     for k in range(2, params.layers + 1):

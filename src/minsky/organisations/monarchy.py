@@ -9,7 +9,7 @@ is none), any number of `expert`s.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.messages import Message
 from minsky.organisations.answering import decide, prompt
@@ -23,18 +23,16 @@ from minsky.organisations.base import (
     SocietyView,
     Task,
 )
+from minsky.strict import Strict
 
 
-class MonarchyParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MonarchyParams(Strict):
     rounds: int = Field(2, ge=1, le=20, description="sub-questions the organizer poses")
     repair: bool = True
 
 
-def monarchy(task: Task, society: SocietyView) -> OrgRun:
+def monarchy(task: Task, society: SocietyView[MonarchyParams]) -> OrgRun:
     params = society.params
-    assert isinstance(params, MonarchyParams)
     organizer = society.group("organizer")[0]
     leader = (society.group("leader") or [organizer])[0]
     experts = society.group("expert")

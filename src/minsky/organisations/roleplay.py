@@ -9,7 +9,7 @@ optional `specifier`.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.messages import Message
 from minsky.organisations.answering import ask_all, prompt
@@ -23,11 +23,10 @@ from minsky.organisations.base import (
     Task,
 )
 from minsky.prompts import render
+from minsky.strict import Strict
 
 
-class RoleplayParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RoleplayParams(Strict):
     user_role: str = "Student"
     assistant_role: str = "Tutor"
     max_turns: int = Field(3, ge=1, le=50, description="instruction–solution pairs at most")

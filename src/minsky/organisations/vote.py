@@ -8,30 +8,25 @@ decision. The simple, strong baseline every other organisation must beat at equa
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from minsky.answers import tally_votes
 from minsky.organisations.answering import answer_all
 from minsky.organisations.base import Organisation, OrgRun, Outcome, SocietyView, Task
+from minsky.strict import Strict
 
 
-class VoteParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class VoteParams(Strict):
     repair: bool = True  # re-ask, under a grammar, members whose answer cannot be extracted
 
 
-def vote(task: Task, society: SocietyView) -> OrgRun:
+def vote(task: Task, society: SocietyView[VoteParams]) -> OrgRun:
     params = society.params
-    assert isinstance(params, VoteParams)
     answers = yield from answer_all(society.members, task, repair=params.repair)
     tally = tally_votes([a.answer for a in answers], task.kind)
     return Outcome(tally.winner, answers, tally.to_dict())
 
 
-def single(task: Task, society: SocietyView) -> OrgRun:
+def single(task: Task, society: SocietyView[VoteParams]) -> OrgRun:
     params = society.params
-    assert isinstance(params, VoteParams)
     answers = yield from answer_all(society.members[:1], task, repair=params.repair)
     return Outcome(answers[0].answer, answers)
 

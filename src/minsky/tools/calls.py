@@ -21,10 +21,11 @@ import re
 import time
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.backends.base import Backend
 from minsky.messages import ChatReply, ChatRequest
+from minsky.strict import Strict
 from minsky.tools.base import Tool, ToolError
 
 ARROW, CLOSE = "->", ")]"
@@ -32,10 +33,8 @@ ARROW, CLOSE = "->", ")]"
 _OPEN_CALL = re.compile(r"\[(?P<name>[A-Za-z][A-Za-z0-9_]*)\((?P<input>[^\[\]\n]{0,500})$")
 
 
-class ToolLimits(BaseModel):
+class ToolLimits(Strict):
     """Limits on tool use within one reply."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_calls: int = Field(5, ge=0, le=100, description="tool calls per reply")
     timeout_s: float = Field(10.0, gt=0, le=3600, allow_inf_nan=False, description="per call")

@@ -27,9 +27,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.backends.scoring import Scored
+from minsky.strict import Strict
 from minsky.tools.base import Tool, ToolError
 
 # (context, continuation) pairs → their scores; probes are reported before each token
@@ -38,10 +39,8 @@ Scorer = Callable[[list[tuple[str, str]], Sequence[str]], Awaitable[list[Scored]
 Sampler = Callable[[str, str, int], Awaitable[list[str]]]
 
 
-class AnnotateConfig(BaseModel):
+class AnnotateConfig(Strict):
     """The annotation's thresholds; defaults are the paper's."""
-
-    model_config = ConfigDict(extra="forbid")
 
     tau_s: float = Field(0.05, ge=0, le=1, description="call-start probability threshold")
     k: int = Field(5, ge=1, description="positions kept per text")
@@ -273,10 +272,11 @@ def annotation_messages(tool: str, text: str) -> list[Any]:
                                    text=text))]
 
 
-def chat_sampler(backend: Any, text_of: Callable[[], str], temperature: float = 1.0,
+def chat_sampler(complete: Any, text_of: Callable[[], str], temperature: float = 1.0,
                  max_tokens: int = 24) -> Sampler:
     """A Sampler that continues "Output: …[Tool(" under the few-shot annotation prompt.
 
+    `complete(requests)` answers a batch (through the runner, so every sample is logged);
     `text_of()` gives the whole text being annotated (the prompt shows it as Input).
     """
     from minsky.messages import ChatRequest, Options
@@ -290,7 +290,7 @@ def chat_sampler(backend: Any, text_of: Callable[[], str], temperature: float = 
                         prefix=f"Output: {before}[{tool}(")
             for s in range(m)
         ]
-        replies = await backend.complete(requests)
+        replies = await complete(requests)
         return [r.text for r in replies if r.finish_reason == "stop" and r.text.strip()]
 
     return sample
@@ -335,19 +335,26 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 async def annotate_corpus(
     texts: Sequence[str], tool: Tool, backend: Any, cfg: AnnotateConfig, out: Any,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, log: Any = None,
 ) -> dict[str, Any]:
-    """Annotate every text not yet in `out` (JSONL, appended as it goes); summarise all."""
+    """Annotate every text not yet in `out` (JSONL, appended as it goes); summarise all.
+
+    The sampled calls go through a runner (logged to `log`, a RunLog, when given)."""
     import json
     from pathlib import Path
 
     from minsky.records import jsonl_rows
+    from minsky.runner import Backends, Runner
+
+    runner = Runner(Backends(overrides={"toolformer": backend}), log)
 
     out = Path(out)
     done = {row["index"] for row in jsonl_rows(out)}
     score = llama_scorer(backend)
     current = {"text": ""}
-    sample = chat_sampler(backend, lambda: current["text"])
+    sample = chat_sampler(lambda requests: runner.call("toolformer", requests,
+                                                       "toolformer sample"),
+                          lambda: current["text"])
     out.parent.mkdir(parents=True, exist_ok=True)
     for index, raw in enumerate(texts):
         if index in done:

@@ -1,0 +1,19 @@
+"""Evaluation: benchmark formats and loading, the evaluation harness, the arena,
+contamination tests, statistics and ratings.
+
+    formats       the benchmark formats (GSM8K, MAWPS, ARC, MMLU, …) and scoring
+    benchmarks    load a benchmark: detect its format, sample, unique ids
+    harness       `minsky eval`: societies on the same cases, intervals, paired tests
+    arena         `minsky arena`: pairwise judging in both orders, ratings
+    contamination the permutation test for benchmark contamination
+    stats         Wilson intervals, McNemar, bootstrap, t-tests
+    ratings       Bradley–Terry and Elo
+
+Running a society over many items and keeping the results file is `minsky.results`.
+"""
+
+from minsky.evals.benchmarks import detect_loader, load_benchmark
+from minsky.evals.formats import score
+from minsky.plugin_api import Case, LoaderType
+
+__all__ = ["Case", "LoaderType", "detect_loader", "load_benchmark", "score"]

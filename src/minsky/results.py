@@ -1,0 +1,232 @@
+"""Results files and the one resumable engine that runs a society over many items.
+
+`batch`, `eval`, `arena` and the economy append one JSON line per finished item to a
+results file, so a killed run loses nothing and a rerun skips what is done. This module
+is that machinery, written once:
+
+- **It knows what produced each row.** A row carries its society's `config` (a hash of
+  the society as run: members, roles, options and resolved models), its `models`, and
+  a `case_sha` (a hash of the item's question and gold answer). A rerun reuses a row only
+  when all three match; a row of the same society name made with other settings (another
+  `--model`, an edited society file) or for another question under the same id (another
+  benchmark file) stops the run with one line naming the file, instead of being passed
+  off as this run's result. Rows written before these fields existed carry none of them:
+  they are taken as done by the society of their name, as they always were.
+- **One writer at a time.** While a run appends, it holds an exclusive lock on
+  `FILE.lock`; a second process on the same file stops at once with a clear message.
+- **Appends are whole lines.** A row is one `write` of its complete line to a file
+  opened for appending, flushed before the next.
+- **A half-written last line** (a full disk, a kill mid-write) is cut off with a warning
+  when the file is next opened for writing, and skipped with a warning when it is read;
+  a broken line anywhere else is an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from minsky.caserun import run_case
+from minsky.errors import MinskyError
+from minsky.records import jsonl_rows, unique_ids
+from minsky.runner import Runner, RunResult
+
+__all__ = ["Item", "Results", "RunResult", "open_results", "read_rows", "run_many",
+           "society_identity", "unique_ids"]
+from minsky.society import Society
+
+try:  # POSIX advisory locks; without them (Windows) a second writer is not detected
+    import fcntl
+except ImportError:  # pragma: no cover - not on the platforms CI runs
+    fcntl = None  # type: ignore[assignment]
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _sha(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def society_identity(society: Society) -> dict[str, Any]:
+    """What a row records of the society that produced it: name, config hash, models."""
+    agents = [(a.name, a.role, a.model, a.options.model_dump(), a.group, a.tools,
+               society_identity(a.society)["config"] if a.society else None)
+              for a in society.agents]
+    config = society.config.model_dump(exclude={"description", "agents", "model"})
+    return {"society": society.name, "config": _sha([config, agents]),
+            "models": sorted({a.model for a in society.agents})}
+
+
+def case_sha(question: str, gold: Any = None) -> str:
+    """A hash of what an item asks (and expects), so one id cannot stand for two items."""
+    return _sha([question, gold])
+
+
+read_rows = jsonl_rows
+
+
+def _repair(path: Path) -> None:
+    """Cut a half-written last line off a results file before appending to it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    head, _, tail = data.rpartition(b"\n")
+    try:
+        json.loads(tail)
+    except ValueError:
+        warn(f"{path}: the last line was half-written ({len(tail)} bytes); removed it")
+        with path.open("r+b") as f:
+            f.truncate(len(head) + 1 if head else 0)
+        return
+    with path.open("ab") as f:  # a whole row that only lost its newline
+        f.write(b"\n")
+
+
+class Results:
+    """A results file open for appending, locked against a second writer."""
+
+    def __init__(self, path: Path, handle: IO[bytes], rows: list[dict[str, Any]]) -> None:
+        self.path = path
+        self._handle = handle
+        self.rows = rows
+        self.previous: list[dict[str, Any]] = rows  # what the file held when opened
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Append one row as one whole line."""
+        line = json.dumps(row, ensure_ascii=False) + "\n"
+        self._handle.write(line.encode("utf-8", "surrogatepass"))
+        self._handle.flush()
+        self.rows.append(row)
+
+    def done(self, key_of: Callable[[dict[str, Any]], str | None],
+             identity: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The rows already finished for this scope (`key_of` gives a row's key, None for
+        rows of another scope); a row of other settings in the scope is an error."""
+        found: dict[str, dict[str, Any]] = {}
+        legacy = 0
+        for row in self.rows:
+            key = key_of(row)
+            if key is None:
+                continue
+            legacy += "config" not in row
+            if "config" in row and row["config"] != identity["config"]:
+                raise MinskyError(
+                    f"{self.path}: holds rows of {identity['society']!r} made with other "
+                    f"settings (models {', '.join(row.get('models') or ['?'])}; this run: "
+                    f"{', '.join(identity['models'])}); use another --out or remove the file")
+            found[key] = row
+        if legacy:
+            warn(f"{self.path}: {legacy} row(s) of {identity['society']!r} predate recorded "
+                 "settings; they are taken as this run's (as before)")
+        return found
+
+
+@contextmanager
+def open_results(path: Path, fresh: bool = False) -> Iterator[Results]:
+    """Open (creating) a results file for appending: locked, a broken last line repaired.
+
+    With `fresh`, the file is emptied once locked (a run that cannot resume, such as an
+    economy's stream); the rows it held are in `previous`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = (path.parent / f"{path.name}.lock").open("a")
+    except OSError as err:
+        raise MinskyError(f"results file {path}: cannot write there ({err.strerror})") from None
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise MinskyError(
+                    f"results file {path} is being written by another minsky process; "
+                    "wait for it to finish or use another --out") from None
+        if path.is_dir():
+            raise MinskyError(f"results file {path} is a directory")
+        _repair(path)
+        rows = read_rows(path)
+        with path.open("wb" if fresh else "ab") as handle:
+            results = Results(path, handle, [] if fresh else rows)
+            results.previous = rows
+            yield results
+    finally:
+        lock.close()  # releases the lock
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to run the society on: its key (unique in the run), its question, its
+    gold answer (part of what identifies it), the fields its row starts with, and `data`
+    for the caller's `describe` (not written)."""
+
+    key: str
+    question: str
+    kind: str | None = None
+    gold: Any = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    data: Any = None
+
+
+async def run_many(
+    runner: Runner,
+    society: Society,
+    items: Sequence[Item],
+    results: Results,
+    key_of: Callable[[dict[str, Any]], str | None],
+    describe: Callable[[Item, RunResult], dict[str, Any]],
+    concurrency: int = 4,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    gate: asyncio.Semaphore | None = None,
+) -> list[dict[str, Any]]:
+    """Run `society` on every item not yet done in `results`, `concurrency` at once; each
+    finished item's row (`fields`, then `describe(item, result)`, then who made it) is
+    appended as it finishes. Returns the rows written now.
+
+    A row in the file for the same key but another question stops the run (the id was
+    reused for something else); so do duplicate keys among `items`. Runs sharing one
+    `gate` (several societies over the same items) share its `concurrency`.
+    """
+    if concurrency < 1:
+        raise MinskyError(f"--concurrency {concurrency}: expected at least 1")
+    keys = [it.key for it in items]
+    if len(set(keys)) != len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise MinskyError(f"item ids must be unique; repeated: {', '.join(twice[:5])}")
+    identity = society_identity(society)
+    done = results.done(key_of, identity)
+    todo = []
+    for it in items:
+        sha = case_sha(it.question, it.gold)
+        row = done.get(it.key)
+        if row is None:
+            todo.append((it, sha))
+        elif row.get("case_sha", sha) != sha:
+            raise MinskyError(
+                f"{results.path}: {it.key!r} was answered for a different question (another "
+                "benchmark or questions file?); use another --out or remove the file")
+    gate = gate or asyncio.Semaphore(concurrency)
+    written: list[dict[str, Any]] = []
+
+    async def one(it: Item, sha: str) -> None:
+        async with gate:
+            result = await run_case(runner, society, it.question, it.kind)
+        row = {**it.fields, **describe(it, result), "config": identity["config"],
+               "models": identity["models"], "case_sha": sha}
+        results.append(row)
+        written.append(row)
+        if on_row:
+            on_row(row)
+
+    await asyncio.gather(*(one(it, sha) for it, sha in todo))
+    return written

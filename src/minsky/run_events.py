@@ -1,0 +1,115 @@
+"""What a run reports as it goes: typed events, and the observers that log and show them.
+
+The runner emits one event per step (a run starts, a round starts, a call returns, a
+budget or error note, a run finishes) and knows nothing of where they go. The run log is
+one observer (`log_observer`), a progress line on the terminal another
+(`progress_observer`); a web view or a metrics sink would be a third.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from minsky.messages import ChatReply, ChatRequest, Usage
+from minsky.organisations.base import Outcome, Status
+from minsky.runlog import RunLog
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """A run begins (or, with `resumed`, begins again after a stop)."""
+
+    run_id: str
+    society: str
+    config: dict[str, Any]
+    question: str
+    kind: str
+    models: dict[str, str]
+    parent: str | None = None
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class RoundStarted:
+    run_id: str
+    round: int
+    label: str
+    asks: int
+
+
+@dataclass(frozen=True)
+class CallDone:
+    """One member's reply, as soon as it is in (`where`: the backend, "replayed", or the
+    sub-society run that produced it)."""
+
+    run_id: str
+    round: int
+    index: int
+    agent: str
+    model: str
+    purpose: str
+    where: str
+    request: ChatRequest
+    reply: ChatReply
+    tool_calls: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the run decided: a budget stop ("budget"), every call failed ("error")."""
+
+    run_id: str
+    round: int
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: str
+    status: Status
+    outcome: Outcome
+    usage: Usage
+    wall_s: float
+
+
+RunEvent = RunStarted | RoundStarted | CallDone | Note | RunFinished
+Observer = Callable[[RunEvent], None]
+
+
+def log_observer(log: RunLog) -> Observer:
+    """Commit each event to the run log as it happens."""
+
+    def observe(e: RunEvent) -> None:
+        if isinstance(e, RunStarted):
+            if e.resumed:
+                log.restart_run(e.run_id)
+            else:
+                log.start_run(e.run_id, e.society, e.config, e.question, e.kind, e.models,
+                              e.parent)
+        elif isinstance(e, RoundStarted):
+            log.start_round(e.run_id, e.round, e.label)
+        elif isinstance(e, CallDone):
+            call_id = log.log_call(e.run_id, e.round, e.index, e.agent, e.model, e.purpose,
+                                   e.where, e.request, e.reply, replayed=e.where == "replayed")
+            if e.tool_calls:
+                log.log_tool_calls(e.run_id, call_id, e.agent, e.tool_calls)
+        elif isinstance(e, Note):
+            log.event(e.run_id, e.round, e.kind, e.data)
+        else:
+            log.finish_run(e.run_id, e.status, e.outcome.answer, e.outcome.to_dict(), e.usage,
+                           e.wall_s)
+
+    return observe
+
+
+def progress_observer(say: Callable[[str], None]) -> Observer:
+    """One line per round: "round 2: vote (5 asks)"."""
+
+    def observe(e: RunEvent) -> None:
+        if isinstance(e, RoundStarted):
+            say(f"round {e.round}: {e.label} ({e.asks} asks)")
+
+    return observe

@@ -1,0 +1,58 @@
+"""The `minsky view` command: serve the viewer, or export it as a static folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from minsky.cli.core import friendly, main
+from minsky.errors import MinskyError
+
+
+@main.command("view")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="0 picks a free port")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to bind; anything but loopback lets others read the log")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
+              help="the run log (default $MINSKY_HOME/logs.db)")
+@click.option("--results", "results_files", type=click.Path(path_type=Path), multiple=True,
+              help="an eval, arena or economy results JSONL (repeat for more)")
+@click.option("--export", "export_dir", type=click.Path(path_type=Path), default=None,
+              help="write the pages as a static folder here instead of serving")
+@friendly
+def view(port: int, host: str, log_path: Path | None, results_files: tuple[Path, ...],
+         export_dir: Path | None) -> None:
+    """Browse runs, evaluations, arenas and economies in a local, read-only web viewer."""
+    from minsky.paths import log_path as default_log
+    from minsky.view import App, ViewServer, detect, export
+    from minsky.view.server import is_loopback
+
+    log_file = log_path or default_log()
+    files = [detect(p) for p in results_files]
+    if export_dir is not None:
+        count = export(log_file, files, export_dir, lambda m: click.echo(m, err=True))
+        click.echo(f"wrote {count} pages to {export_dir}/ (open index.html)")
+        return
+    app = App(log_file, files)
+    try:
+        server = ViewServer(host, port, app)
+    except OSError as err:
+        raise MinskyError(f"--host {host} --port {port}: cannot listen ({err.strerror})") \
+            from None
+    if not is_loopback(host):
+        click.echo(f"warning: serving on {host}: anyone who can reach it can read the log",
+                   err=True)
+    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    click.echo(f"minsky view: http://{shown}:{bound_port}/ (read-only; Ctrl-C stops)",
+               err=True)
+    sys.stderr.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

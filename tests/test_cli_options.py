@@ -1,0 +1,136 @@
+"""One CLI style: the same backend options everywhere, a bad value is one line and exit 2
+(issue 16 outcome 4, issue 17 item 7), `--json` on every listing, `minsky plugins`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from minsky.cli import main
+from minsky.plugins import BackendSettings
+
+MODEL_COMMANDS = {
+    "ask": ["ask", "What is 2+3?", "-m", "echo:"],
+    "batch": ["batch", "{questions}", "-m", "echo:"],
+    "eval": ["eval", "--bench", "{bench}", "-s", "single", "-m", "echo:"],
+    "arena": ["arena", "--prompts", "{prompts}", "--contestant", "single",
+              "--contestant", "vote3", "-m", "echo:"],
+    "economy run": ["economy", "run", "-s", "vote3", "--bench", "{bench}", "-m", "echo:"],
+    "contamination": ["contamination", "--bench", "{questions}", "-m", "echo:"],
+    "toolformer annotate": ["toolformer", "annotate", "--corpus", "{questions}",
+                            "--out", "{out}"],
+}
+CONCURRENT = ("batch", "eval", "arena")
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": "1", "question": "What is 2+3?"}\n')
+    bench = tmp_path / "b.jsonl"
+    bench.write_text('{"question": "What is 1 + 1?", "answer": "#### 2"}\n')
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"question_id": 1, "turns": ["Say hi."]}\n')
+    return {"questions": str(q), "bench": str(bench), "prompts": str(prompts),
+            "out": str(tmp_path / "out.jsonl")}
+
+
+def invoke(name: str, files: dict[str, str], *extra: str) -> Result:
+    args = [a.format(**files) for a in MODEL_COMMANDS[name]]
+    return CliRunner().invoke(main, [*args, *extra])
+
+
+def one_line(result: Result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.exception is None or \
+        isinstance(result.exception, SystemExit)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in line, line
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_COMMANDS))
+def test_every_model_command_takes_the_same_backend_options(name: str) -> None:
+    command = main
+    for part in name.split():
+        command = command.commands[part]  # type: ignore[attr-defined]
+    options = {o.name: o for o in command.params}
+    defaults = BackendSettings()
+    assert options["threads"].default is None
+    assert options["parallel"].default == defaults.parallel == 16
+    assert options["n_ctx"].default == defaults.n_ctx
+    assert {o.opts[0] for o in command.params if o.name in ("parallel", "n_ctx")} == {
+        "--parallel", "--ctx"}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_COMMANDS))
+@pytest.mark.parametrize(("option", "value"), [("--parallel", "0"), ("--parallel", "x"),
+                                               ("--ctx", "10"), ("--threads", "0")])
+def test_a_bad_backend_option_is_one_line_naming_it(name: str, option: str, value: str,
+                                                    files: dict[str, str]) -> None:
+    one_line(invoke(name, files, option, value), f"option {option}")
+
+
+@pytest.mark.parametrize("name", CONCURRENT)
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_concurrency_below_one_is_refused_not_hung(name: str, value: str,
+                                                   files: dict[str, str]) -> None:
+    one_line(invoke(name, files, "--concurrency", value), "option --concurrency")
+
+
+@pytest.mark.parametrize(("name", "option", "value"), [
+    ("eval", "--limit", "0"), ("arena", "--limit", "-1"), ("economy run", "--limit", "0"),
+    ("economy run", "--generations", "0"), ("contamination", "--shards", "1"),
+    ("toolformer annotate", "--k", "0"), ("toolformer annotate", "--tau-s", "2"),
+    ("ask", "--answer", "essay"), ("eval", "--no-such-option", "1"),
+])
+def test_other_bad_values_are_one_line_too(name: str, option: str, value: str,
+                                           files: dict[str, str]) -> None:
+    one_line(invoke(name, files, option, value), option)
+
+
+@pytest.mark.parametrize("args", [["logs", "list", "-n", "0"], ["logs", "lst"],
+                                  ["societies", "--jsn"]])
+def test_reading_commands_too(args: list[str]) -> None:
+    one_line(CliRunner().invoke(main, args))
+
+
+@pytest.mark.parametrize("listing", [["societies"], ["models"], ["plugins"],
+                                     ["logs", "list"]])
+def test_every_listing_has_json(listing: list[str]) -> None:
+    result = CliRunner().invoke(main, [*listing, "--json"])
+    assert result.exit_code == 0, result.output
+    assert isinstance(json.loads(result.stdout), list)
+
+
+def test_plugins_lists_every_kind_with_the_plugin_that_registered_it() -> None:
+    result = CliRunner().invoke(main, ["plugins", "--json"])
+    rows = json.loads(result.stdout)
+    by_kind: dict[str, set[str]] = {}
+    for r in rows:
+        by_kind.setdefault(r["kind"], set()).add(r["name"])
+        assert r["plugin"] == "builtin"
+    assert {"vote", "consensus", "prompt"} <= by_kind["organisation"]
+    assert {"Calculator", "Search", "Ask"} <= by_kind["tool"]
+    assert by_kind["backend"] == {"llama", "openai", "echo"}
+    assert {"gsm8k", "arc", "mmlu"} <= by_kind["benchmark format"]
+    text = CliRunner().invoke(main, ["plugins"])
+    assert text.exit_code == 0
+    assert ["organisation", "consensus", "builtin"] in [
+        line.split()[:3] for line in text.stdout.splitlines()]
+
+
+def test_models_json_marks_the_default() -> None:
+    rows = json.loads(CliRunner().invoke(main, ["models", "--json"]).stdout)
+    assert [r["name"] for r in rows if r["default"]] == ["qwen0.5b"]
+    assert {"name", "installed", "default", "description"} == set(rows[0])
+
+
+@pytest.mark.parametrize("args", [[], ["logs"], ["economy"]])
+def test_a_bare_group_still_shows_its_help(args: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert "Commands:" in result.output and "error: Usage" not in result.output
