@@ -287,7 +287,7 @@ def test_a_failed_migration_leaves_no_trace(
     RunLog(db_path).close()
     broken = ("900_extra", "CREATE TABLE extra (x INTEGER); CREATE TABLE oops (")
     monkeypatch.setattr(runlog_module, "MIGRATIONS", [*runlog_module.MIGRATIONS, broken])
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(MinskyError, match="run log .*: incomplete input"):
         RunLog(db_path)
     fixed = ("900_extra", "CREATE TABLE extra (x INTEGER); CREATE TABLE oops (y INTEGER);")
     monkeypatch.setattr(runlog_module, "MIGRATIONS", [*runlog_module.MIGRATIONS[:-1], fixed])

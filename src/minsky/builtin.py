@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -19,7 +21,7 @@ from minsky.plugin_api import (
     hookimpl,
 )
 from minsky.strict import Strict
-from minsky.tools.base import Tool
+from minsky.tools.base import Tool, ToolError
 
 
 def _llama(spec: str, settings: BackendSettings) -> Backend:
@@ -87,6 +89,8 @@ class SearchOptions(Strict):
     path: str = Field(description="a folder of .txt/.md files or a JSONL with a text field")
     k: int = Field(1, ge=1, le=10, description="passages returned")
     max_chars: int = Field(400, ge=20)
+    max_bytes: int = Field(8 * 1024 * 1024, ge=1, le=1024**3,
+                           description="a larger collection is refused, not read")
 
 
 class AskOptions(Strict):
@@ -116,7 +120,15 @@ def _search(options: SearchOptions, context: ToolContext) -> Tool:
 
     path = Path(options.path).expanduser()
     return make_search(path if path.is_absolute() else context.base / path, options.k,
-                       options.max_chars)
+                       options.max_chars, options.max_bytes)
+
+
+# how many Ask calls deep the current task is: a society that asks itself (directly or
+# round a cycle) is stopped at the depth that also bounds nested societies
+_ASK_DEPTH: ContextVar[int] = ContextVar("minsky_ask_depth", default=0)
+# the same as `minsky.society.MAX_DEPTH`, which is not imported here: the society module
+# imports the plugin registry, which imports this module (tests check the two agree)
+MAX_DEPTH = 4
 
 
 def _ask(options: AskOptions, context: ToolContext) -> Tool:
@@ -126,9 +138,31 @@ def _ask(options: AskOptions, context: ToolContext) -> Tool:
     ref = options.society
     local = context.base / ref
     society = load(str(local) if local.is_file() else ref)
+    account = context.account
 
     async def ask(question: str) -> str:
-        result = await runner.run(society, question)
+        depth = _ASK_DEPTH.get()
+        if depth >= MAX_DEPTH:
+            raise ToolError(f"Ask calls nest deeper than {MAX_DEPTH} levels "
+                            "(does a society ask itself?)")
+        asked = society
+        if account is not None:
+            left = account.left
+            if left <= 0:
+                raise ToolError("no tokens left in the asking society's budget")
+            # the society asked spends the asker's tokens: it gets no more than are left
+            budget = society.config.budget
+            if budget.max_tokens > left:
+                config = society.config.model_copy(update={
+                    "budget": budget.model_copy(update={"max_tokens": left})})
+                asked = replace(society, config=config)
+        token = _ASK_DEPTH.set(depth + 1)
+        try:
+            result = await runner.run(asked, question, parent=context.parent)
+        finally:
+            _ASK_DEPTH.reset(token)
+        if account is not None:
+            account.spend(result.usage.total_tokens)
         return result.outcome.text or result.outcome.answer or f"no answer ({result.status})"
 
     return Tool("Ask", f"question answering by the society {society.name}", ask,

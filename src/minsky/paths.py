@@ -12,19 +12,27 @@ from pathlib import Path
 
 import platformdirs
 
+from minsky.errors import MinskyError
+
+
+def _made(path: Path, variable: str) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MinskyError(f"{variable} {path}: cannot create it ({err.strerror})") from None
+    return path
+
 
 def home_dir() -> Path:
     """The user directory (run log, user societies)."""
     path = Path(os.environ.get("MINSKY_HOME") or platformdirs.user_data_dir("minsky"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _made(path, "MINSKY_HOME")
 
 
 def cache_dir() -> Path:
     """The cache directory (assembled model files)."""
     path = Path(os.environ.get("MINSKY_CACHE") or platformdirs.user_cache_dir("minsky"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _made(path, "MINSKY_CACHE")
 
 
 def log_path() -> Path:

@@ -29,7 +29,7 @@ from minsky.answers import AnswerKind
 from minsky.strict import Strict
 
 __all__ = ["BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions", "Specs",
-           "Strict", "ToolContext", "ToolType", "hookimpl", "hookspec"]
+           "Strict", "TokenAccount", "ToolContext", "ToolType", "hookimpl", "hookspec"]
 
 if TYPE_CHECKING:
     from minsky.backends.base import Backend
@@ -64,15 +64,41 @@ class NoOptions(Strict):
     """For tools without options: any key is a typo."""
 
 
+class TokenAccount:
+    """Tokens a run's tools spend on its behalf (a society asked through `Ask`): the
+    runner counts them against the run's token budget, as it does its members' replies."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.run_total = 0  # the run's usage as of its last round (the runner keeps it)
+        self._untaken = 0  # spent since the runner last took it into the run's usage
+
+    @property
+    def left(self) -> int:
+        """Tokens the run has left to spend."""
+        return self.limit - self.run_total - self._untaken
+
+    def spend(self, tokens: int) -> None:
+        self._untaken += max(0, tokens)
+
+    def take(self) -> int:
+        """The tokens spent since the last call."""
+        tokens, self._untaken = self._untaken, 0
+        return tokens
+
+
 @dataclass(frozen=True)
 class ToolContext:
     """What a tool factory may use: the runner (for a society as a tool), the folder of
-    the society file (for relative paths), and `load(ref)`, which loads a society (a
-    built-in name or a file) for a tool that asks one."""
+    the society file (for relative paths), `load(ref)`, which loads a society (a built-in
+    name or a file) for a tool that asks one, the run the tool serves (its `parent`) and
+    that run's token account."""
 
     runner: Runner | None
     base: Path
     load: Callable[[str], Society] | None = None
+    parent: str | None = None
+    account: TokenAccount | None = None
 
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)

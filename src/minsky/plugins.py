@@ -20,6 +20,7 @@ from minsky.plugin_api import (
     LoaderType,
     NoOptions,
     Specs,
+    TokenAccount,
     ToolContext,
     ToolType,
     hookimpl,
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
     from minsky.organisations.base import Organisation
 
 __all__ = ["BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions", "Specs",
-           "ToolContext", "ToolType", "backend_types", "hookimpl", "hookspec", "loader_types",
-           "manager", "organisations", "registry", "tool_types"]
+           "TokenAccount", "ToolContext", "ToolType", "backend_types", "hookimpl", "hookspec",
+           "loader_types", "manager", "organisations", "registry", "tool_types"]
 
 
 @cache

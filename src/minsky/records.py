@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from minsky.errors import MinskyError
+from minsky.safetext import valid_tree
 
 
 def jsonl_objects(path: Path, what: str = "file") -> list[tuple[int, Any]]:
@@ -24,9 +25,11 @@ def jsonl_objects(path: Path, what: str = "file") -> list[tuple[int, Any]]:
     for n, line in enumerate(lines(path), 1):
         if line.strip():
             try:
-                out.append((n, json.loads(line)))
+                out.append((n, valid_tree(json.loads(line))))
             except json.JSONDecodeError as err:
                 raise MinskyError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+            except RecursionError:
+                raise MinskyError(f"{path}:{n}: JSON nested too deeply") from None
     return out
 
 
@@ -55,7 +58,11 @@ def lines(path: Path) -> list[str]:
     subtle: str.splitlines also splits at U+0085 and U+2028, which JSON strings may hold
     raw (one MMLU record does), so a JSONL file is split on "\n" alone.
     """
-    return [line.rstrip("\r") for line in path.read_text(encoding="utf-8").split("\n")]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise MinskyError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    return [line.rstrip("\r") for line in text.split("\n")]
 
 
 def jsonl_rows(path: Path) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from minsky.caserun import run_case
 from minsky.errors import MinskyError
 from minsky.records import jsonl_rows, unique_ids
 from minsky.runner import Runner, RunResult
@@ -219,7 +220,7 @@ async def run_many(
 
     async def one(it: Item, sha: str) -> None:
         async with gate:
-            result = await runner.run(society, it.question, it.kind)
+            result = await run_case(runner, society, it.question, it.kind)
         row = {**it.fields, **describe(it, result), "config": identity["config"],
                "models": identity["models"], "case_sha": sha}
         results.append(row)

@@ -3,13 +3,19 @@
 Written as the run goes (each call is committed when it returns), so a crash or Ctrl-C
 loses nothing already computed, and `minsky ask --resume RUN_ID` can replay the logged
 replies instead of asking the model again. Ids are ULIDs, so they sort by time. The
-schema evolves through named migrations, applied once each, in order.
+schema evolves through named migrations, applied once each, in order, under a write lock
+(several processes may open a fresh log at once). Text is made valid UTF-8 before it is
+written. Each run records the process that runs it, so a run whose process died without
+finishing it (kill -9, a crash) reads as `interrupted`, not as `running` for ever.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections import defaultdict, deque
@@ -21,6 +27,7 @@ from ulid import ULID
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.paths import log_path
+from minsky.safetext import valid
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -82,7 +89,41 @@ MIGRATIONS: list[tuple[str, str]] = [
         # votes and option scoring read them, so a resumed run must get them back
         "ALTER TABLE calls ADD COLUMN logprobs_json TEXT;",
     ),
+    (
+        "005_run_process",
+        # which process runs a run: one whose process is gone never finishes it
+        "ALTER TABLE runs ADD COLUMN pid INTEGER; ALTER TABLE runs ADD COLUMN host TEXT;",
+    ),
 ]
+# how long a process waits for another's write lock (SQLite's busy handler) before failing
+BUSY_TIMEOUT_S = 30.0
+_HOST = socket.gethostname()
+
+
+def _valid(params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Parameters with every str made valid UTF-8: SQLite refuses lone surrogates."""
+    return tuple(valid(p) if isinstance(p, str) else p for p in params)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as err:
+        return err.errno == errno.EPERM  # exists, but another user's
+    return True
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration, one by one (executescript would commit)."""
+    out, current = [], ""
+    for char in script:
+        current += char
+        if char == ";" and sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip():
+        out.append(current.strip())  # an unfinished statement fails when it is run
+    return out
 
 
 def request_hash(agent: str, request: ChatRequest, model: str = "") -> str:
@@ -103,11 +144,30 @@ class RunLog:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path else log_path()
-        self.db = sqlite3.connect(self.path, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        try:
+            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
+                                      check_same_thread=False, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self._set_wal()
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as err:
+            raise MinskyError(f"run log {self.path}: {err} (--no-log runs without it)") from None
+        # writes commit through `with self.db`, as in the default transaction mode
+        self.db.isolation_level = "DEFERRED"
+
+    def _set_wal(self) -> None:
+        # subtle: switching the journal mode takes an exclusive lock that the busy handler
+        # does not always wait for, so a process racing another on a fresh file retries
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @classmethod
     def read_only(cls, path: Path | str) -> RunLog:
@@ -124,23 +184,30 @@ class RunLog:
         return log
 
     def _migrate(self) -> None:
-        with self.db:
+        names = [name for name, _ in MIGRATIONS]
+        try:
+            done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+            if all(n in done for n in names):
+                return  # the common case: no write lock needed
+        except sqlite3.OperationalError:
+            pass  # a fresh file
+        # BEGIN IMMEDIATE takes the write lock before reading what is applied, so two
+        # processes never both apply a migration; all of them commit together, or none
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)"
             )
-        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
-        for name, sql in MIGRATIONS:
-            if name not in done:
-                # one transaction per migration: executescript would commit statement by
-                # statement, and a half-applied migration could never be applied again
-                try:
-                    self.db.executescript(
-                        f"BEGIN;\n{sql}\nINSERT INTO migrations VALUES "
-                        f"('{name}', {time.time()});\nCOMMIT;"
-                    )
-                except sqlite3.Error:
-                    self.db.rollback()
-                    raise
+            done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name not in done:
+                    for statement in _statements(sql):
+                        self.db.execute(statement)
+                    self.db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -160,9 +227,10 @@ class RunLog:
         with self.db:
             self.db.execute(
                 "INSERT INTO runs (id, created_at, society, society_json, question, kind, "
-                "models_json, status, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
-                (run_id, time.time(), society, json.dumps(society_json), question, kind,
-                 json.dumps(models), parent_id),
+                "models_json, status, parent_id, pid, host) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                _valid((run_id, time.time(), society, json.dumps(society_json), question, kind,
+                        json.dumps(models), parent_id, os.getpid(), _HOST)),
             )
 
     def _family(self, run_id: str) -> list[str]:
@@ -184,12 +252,14 @@ class RunLog:
                     self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (rid,))  # noqa: S608
                 if rid != run_id:
                     self.db.execute("DELETE FROM runs WHERE id = ?", (rid,))
-            self.db.execute("UPDATE runs SET status = 'running' WHERE id = ?", (run_id,))
+            self.db.execute("UPDATE runs SET status = 'running', pid = ?, host = ? WHERE id = ?",
+                            (os.getpid(), _HOST, run_id))
 
     def start_round(self, run_id: str, round_no: int, label: str) -> None:
         with self.db:
             self.db.execute(
-                "INSERT INTO rounds VALUES (?, ?, ?, ?)", (run_id, round_no, label, time.time())
+                "INSERT INTO rounds VALUES (?, ?, ?, ?)",
+                _valid((run_id, round_no, label, time.time())),
             )
 
     def log_call(
@@ -213,17 +283,18 @@ class RunLog:
                 "request_json, request_hash, text, finish_reason, error, prompt_tokens, "
                 "completion_tokens, cached_tokens, latency_s, replayed, created_at, "
                 "logprobs_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (call_id, run_id, round_no, idx, agent, purpose, backend,
-                 json.dumps(request.to_dict()), request_hash(agent, request, model), reply.text,
-                 reply.finish_reason, reply.error, u.prompt_tokens, u.completion_tokens,
-                 u.cached_tokens, reply.latency_s, int(replayed), time.time(),
-                 _logprobs_json(reply)),
+                _valid((call_id, run_id, round_no, idx, agent, purpose, backend,
+                        json.dumps(request.to_dict()), request_hash(agent, request, model),
+                        reply.text, reply.finish_reason, reply.error, u.prompt_tokens,
+                        u.completion_tokens, u.cached_tokens, reply.latency_s, int(replayed),
+                        time.time(), _logprobs_json(reply))),
             )
             rows = [(m.role, m.content) for m in request.messages] + [("assistant", reply.text)]
             self.db.executemany(
                 "INSERT INTO messages (run_id, call_id, round, agent, role, content) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, call_id, round_no, agent, role, content) for role, content in rows],
+                [_valid((run_id, call_id, round_no, agent, role, content))
+                 for role, content in rows],
             )
         return call_id
 
@@ -233,8 +304,8 @@ class RunLog:
             self.db.executemany(
                 "INSERT INTO tool_calls (run_id, call_id, agent, tool, input, result, error, "
                 "latency_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, call_id, agent, c.tool, c.input, c.result, int(c.error), c.latency_s)
-                 for c in calls],
+                [_valid((run_id, call_id, agent, c.tool, c.input, c.result, int(c.error),
+                         c.latency_s)) for c in calls],
             )
 
     def event(self, run_id: str, round_no: int | None, kind: str, data: dict[str, Any]) -> None:
@@ -258,8 +329,8 @@ class RunLog:
             self.db.execute(
                 "UPDATE runs SET status=?, answer=?, outcome_json=?, prompt_tokens=?, "
                 "completion_tokens=?, wall_s=?, finished_at=? WHERE id=?",
-                (status, answer, json.dumps(outcome), usage.prompt_tokens,
-                 usage.completion_tokens, wall_s, time.time(), run_id),
+                _valid((status, answer, json.dumps(outcome), usage.prompt_tokens,
+                        usage.completion_tokens, wall_s, time.time(), run_id)),
             )
 
     # -- reading -----------------------------------------------------------------------
@@ -267,17 +338,18 @@ class RunLog:
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT id, created_at, society, question, status, answer, prompt_tokens, "
-            "completion_tokens, wall_s, parent_id FROM runs ORDER BY id DESC LIMIT ?",
+            "completion_tokens, wall_s, parent_id, pid, host FROM runs ORDER BY id DESC "
+            "LIMIT ?",
             (limit,),
         )
-        return [dict(r) for r in rows]
+        return [_settled(dict(r)) for r in rows]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """A whole run: its record, rounds, calls, messages and events."""
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise MinskyError(f"run {run_id!r} is not in the log {self.path}")
-        run = dict(row)
+        run = _settled(dict(row))
         for key, new in (("society_json", "society_config"), ("models_json", "models"),
                          ("outcome_json", "outcome")):
             raw = run.pop(key)
@@ -329,6 +401,16 @@ class RunLog:
                 reply.logprobs, reply.top_logprobs = probs["logprobs"], probs["top_logprobs"]
             found[c["request_hash"]].append(reply)
         return found
+
+
+def _settled(run: dict[str, Any]) -> dict[str, Any]:
+    """A logged run as it stands: `running` whose process on this host is gone (killed
+    before it could log its end) reads `interrupted`; resuming it works as for any other.
+    A run on another host cannot be checked from here and is left as logged."""
+    pid, host = run.pop("pid", None), run.pop("host", None)
+    if run["status"] == "running" and pid is not None and host == _HOST and not _alive(pid):
+        run["status"] = "interrupted"
+    return run
 
 
 __all__ = ["RunLog", "request_hash"]

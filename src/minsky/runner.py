@@ -44,7 +44,7 @@ from minsky.organisations.base import (
     answer_kind,
     choice_letters,
 )
-from minsky.plugin_api import BackendSettings, ToolContext
+from minsky.plugin_api import BackendSettings, TokenAccount, ToolContext
 from minsky.plugins import backend_types, tool_types
 from minsky.prompts import render
 from minsky.run_events import (
@@ -59,6 +59,7 @@ from minsky.run_events import (
     progress_observer,
 )
 from minsky.runlog import RunLog, request_hash
+from minsky.safetext import valid
 from minsky.society import Society, load
 from minsky.tools.base import Tool
 from minsky.tools.calls import ARROW, CLOSE, ToolCall, resume_calls, with_call_stops
@@ -153,6 +154,7 @@ class _RunState:
     replay: dict[str, deque[ChatReply]]
     tools: dict[str, Tool]
     observers: list[Observer]
+    account: TokenAccount
     start: float = field(default_factory=time.perf_counter)
     usage: Usage = field(default_factory=Usage)
     rounds: list[RoundRecord] = field(default_factory=list)
@@ -216,6 +218,7 @@ class Runner:
         `parent` is the run id of the society this one serves as a member of; `replay`
         holds logged replies (by request hash) that a resumed parent hands down.
         """
+        question = valid(question)  # argv and files can hold lone surrogates
         st = self._start(society, question, kind, resume, parent, replay, progress)
         gen = society.organisation.run(st.task, SocietyView(
             society.members(*_capabilities(st.backends)), society.params))
@@ -250,9 +253,13 @@ class Runner:
             if self.log is None:
                 raise MinskyError("--resume needs the run log")
             replay = self.log.replies_for_resume(resume)
-        st = _RunState(resume or str(ULID()), society, task, backends,
-                       replay if replay is not None else {}, self._tools(society),
-                       self._observers(progress))
+        run_id = resume or str(ULID())
+        # what the societies its tools ask (Ask) spend counts against this run's budget
+        account = TokenAccount(society.config.budget.max_tokens)
+        st = _RunState(run_id, society, task, backends,
+                       replay if replay is not None else {},
+                       self._tools(society, run_id, account), self._observers(progress),
+                       account)
         st.emit(RunStarted(st.run_id, society.name, society.config.model_dump(), question,
                            task.kind, {m: b.describe() for m, b in backends.items()},
                            parent, resumed=resume is not None))
@@ -281,12 +288,20 @@ class Runner:
                     timeout=max(0.001, st.deadline - time.perf_counter()))
             except TimeoutError:
                 stop = "timeout"
+                st.error = (f"round {n} ({rnd.label}) ran out of the society's "
+                            f"timeout_s = {st.society.config.budget.timeout_s:g} s")
         if stop is not None:
             st.status = stop
+            if stop == "timeout" and st.error is None:
+                st.error = (f"the society's timeout_s = {st.society.config.budget.timeout_s:g}"
+                            f" s ran out before round {n} ({rnd.label})")
             st.emit(Note(st.run_id, n, "budget", {"status": stop, "round": rnd.label}))
             return None
         for reply in replies:
             st.usage = st.usage + reply.usage
+        # societies its members asked through tools spent this run's tokens too
+        st.usage = st.usage + Usage(completion_tokens=st.account.take())
+        st.account.run_total = st.usage.total_tokens
         turns = [Turn(a, r) for a, r in zip(rnd.asks, replies, strict=True)]
         st.rounds.append(RoundRecord(n, rnd.label, [_turn_record(t) for t in turns]))
         failed = [r.error for r in replies if r.finish_reason == "error"]
@@ -297,11 +312,14 @@ class Runner:
             return None
         return turns
 
-    def _tools(self, society: Society) -> dict[str, Tool]:
-        """The tools a society's agents use, built from their validated options."""
+    def _tools(self, society: Society, run_id: str | None = None,
+               account: TokenAccount | None = None) -> dict[str, Tool]:
+        """The tools a society's agents use, built from their validated options; they
+        serve run `run_id` and spend from its token `account`."""
         types = tool_types()
         base = Path(society.source).parent
-        context = ToolContext(self, base if base.is_dir() else Path.cwd(), load)
+        context = ToolContext(self, base if base.is_dir() else Path.cwd(), load, run_id,
+                              account)
         return {name: types[name].create(opts, context)
                 for name, opts in society.tool_options.items()}
 

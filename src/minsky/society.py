@@ -25,6 +25,7 @@ Built-in societies ship in `minsky/societies/` and are addressed by name (`vote5
 from __future__ import annotations
 
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -45,6 +46,8 @@ DEFAULT_ROLE = "You are a helpful, careful assistant. You reason step by step."
 # measurably beats its single member (docs/benchmarks.md, "A society that beats its member")
 DEFAULT_SOCIETY = "consensus"
 MAX_DEPTH = 4  # societies nested deeper than this are refused (it also stops cycles)
+MAX_MEMBERS = 256  # members of one society, copies counted: beyond it a file is refused
+MAX_FILE_BYTES = 4 * 1024 * 1024  # far above any real society; parsing more takes seconds
 
 
 class Budget(Strict):
@@ -52,7 +55,8 @@ class Budget(Strict):
 
     max_rounds: int = Field(8, ge=1, le=1000)
     max_tokens: int = Field(100_000, ge=1)
-    timeout_s: float = Field(1800.0, gt=0)
+    # finite: "no run can go on forever" (a week is far beyond any real run)
+    timeout_s: float = Field(1800.0, gt=0, le=7 * 24 * 3600, allow_inf_nan=False)
 
 
 class AgentConfig(Strict):
@@ -194,20 +198,31 @@ def _format_error(source: str, err: ValidationError) -> str:
 def from_dict(
     data: dict[str, Any], source: str, model: str | None = None, depth: int = 0
 ) -> Society:
-    """Validate a parsed society file; errors name `source`, the field and what was expected."""
+    """Validate a parsed society file; errors name `source`, the field and what was expected.
+
+    Validation is strict: TOML has real types, so `count = "3"` is a mistake to report,
+    not a string to convert.
+    """
+    entries = data.get("agents")
+    if isinstance(entries, list) and len(entries) > MAX_MEMBERS:  # before validating them all
+        raise MinskyError(f"{source}: field 'agents': {len(entries)} entries; a society has "
+                          f"at most {MAX_MEMBERS} members")
     try:
-        config = SocietyConfig.model_validate(data)
+        config = SocietyConfig.model_validate(data, strict=True)
         org = organisations()[config.organisation]
-        params = org.params.model_validate(config.params)
+        params = org.params.model_validate(config.params, strict=True)
     except ValidationError as err:
         if err.title != SocietyConfig.__name__:
             # the organisation's own parameters: prefix their fields with "params."
             message = _format_error(source, err).replace("field '", "field 'params.")
             raise MinskyError(message) from None
         raise MinskyError(_format_error(source, err)) from None
+    copies = sum(a.count for a in config.agents)
+    if copies > MAX_MEMBERS:
+        raise MinskyError(f"{source}: field 'agents': {copies} members (copies counted); "
+                          f"a society has at most {MAX_MEMBERS}")
     agents = _expand(config, model, source, depth)
-    names = [a.name for a in agents]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in Counter(a.name for a in agents).items() if k > 1)
     if dupes:
         raise MinskyError(f"{source}: field 'agents': duplicate agent names {dupes}")
     _check_groups(org, agents, source)
@@ -231,7 +246,8 @@ def _tool_options(config: SocietyConfig, source: str) -> dict[str, BaseModel]:
     options: dict[str, BaseModel] = {}
     for name in sorted(set(used) | set(config.tools)):
         try:
-            options[name] = known[name].options.model_validate(config.tools.get(name, {}))
+            options[name] = known[name].options.model_validate(config.tools.get(name, {}),
+                                                               strict=True)
         except ValidationError as err:
             message = _format_error(source, err).replace("field '", f"field 'tools.{name}.")
             raise MinskyError(message) from None
@@ -274,7 +290,17 @@ def load(ref: str, model: str | None = None, depth: int = 0) -> Society:
             raise MinskyError(
                 f"society {ref!r}: no such file and not a built-in ({', '.join(builtin_names())})"
             )
-        text, source = path.read_text(encoding="utf-8"), str(path)
+        source = str(path)
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise MinskyError(f"{source}: {path.stat().st_size:,} bytes; a society file is at "
+                              f"most {MAX_FILE_BYTES:,}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise MinskyError(f"{source}: not UTF-8 text (byte {err.start}); a society file "
+                              "is TOML in UTF-8") from None
+        except OSError as err:
+            raise MinskyError(f"{source}: cannot read it ({err.strerror})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -6,6 +6,12 @@ failures (transport errors, timeouts, 429 and 5xx gateway errors) are retried wi
 exponential backoff and full jitter, honouring `Retry-After`. A request that still fails is
 reported in its reply (finish_reason "error"), never raised.
 
+The server is not trusted: each attempt has a total deadline (`timeout_s`, not per read,
+so a server that trickles bytes cannot hold it), a request and its retries together have
+one (`deadline_s`), a reply body is read up to `max_reply_bytes` and no further, and
+every field used is type-checked (`content` a string, token counts non-negative
+integers) with text made valid UTF-8.
+
 Left out on purpose: streaming, tool calls, logprobs, `n > 1` and provider-specific extras
 other than llama.cpp's `grammar` field. The server is trusted to apply `json_schema` itself;
 the caller validates the answer.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import random
 import time
@@ -26,12 +33,15 @@ import httpx
 
 from minsky.backends.base import Backend, Capabilities
 from minsky.messages import ChatReply, ChatRequest, Usage
+from minsky.safetext import valid
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Rate limiting and gateway/overload errors are worth another try; other 4xx mean the
 # request itself is wrong and would fail again.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SNIPPET_CHARS = 200
+# far above any real reply (32768 tokens of text and logprobs), far below harm to memory
+MAX_REPLY_BYTES = 16 * 1024 * 1024
 
 
 def _snippet(text: str) -> str:
@@ -70,6 +80,31 @@ class _Fatal(Exception):
     """A failure that another attempt would not fix."""
 
 
+async def _read_capped(response: httpx.Response, limit: int, url: str) -> bytes:
+    """The body of a streamed response, refusing one longer than `limit` bytes."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _Fatal(f"reply from {url} is {int(declared):,} bytes, over the {limit:,} limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _Fatal(f"reply from {url} is over the {limit:,}-byte limit (stopped reading)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _count(value: Any, name: str) -> int:
+    """A token count from a reply: a non-negative integer (missing or null counts as 0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise TypeError(f"usage {name} is {value!r}, expected a number")
+    # a negative count would switch the token budget off; a server may not do that
+    return max(0, int(value))
+
+
 class OpenAIBackend(Backend):
     """Chat completions over HTTP against an OpenAI-compatible server."""
 
@@ -86,9 +121,14 @@ class OpenAIBackend(Backend):
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         grammar_field: bool = False,
+        deadline_s: float = 180.0,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        for label, value in (("timeout_s", timeout_s), ("deadline_s", deadline_s)):
+            if not 0 < value < float("inf"):
+                raise ValueError(f"{label} must be a positive, finite number of seconds")
         self.model = model
         self.base_url = (
             base_url
@@ -100,7 +140,9 @@ class OpenAIBackend(Backend):
             api_key or os.environ.get("MINSKY_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
         )
         self.concurrency = concurrency
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # one attempt, all of it: connect, send, every byte back
+        self.deadline_s = deadline_s  # a request and all its retries
+        self.max_reply_bytes = max_reply_bytes
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -187,14 +229,23 @@ class OpenAIBackend(Backend):
         # Held across retries: backing off while still holding a slot keeps a rate-limited
         # server from being hit by fresh requests meanwhile.
         async with self._semaphore:
+            # from here, not from `start`: waiting for a slot behind a large batch is not
+            # the server failing to answer
+            deadline = time.perf_counter() + self.deadline_s
             attempt = 0
             while True:
                 try:
-                    reply = await self._post(body)
+                    reply = await self._post(body, deadline)
                 except _Retryable as exc:
-                    if attempt >= self.max_retries:
-                        return self._error(f"{exc} (after {attempt + 1} attempts)", start)
-                    await self._sleep(self._backoff(attempt, exc.wait_s))
+                    wait = self._backoff(attempt, exc.wait_s)
+                    left = deadline - time.perf_counter()
+                    if attempt >= self.max_retries or left <= wait:
+                        why = (f"{exc} (after {attempt + 1} attempts"
+                               + ("" if attempt >= self.max_retries else
+                                  f"; no time left of its {self.deadline_s:g} s deadline")
+                               + ")")
+                        return self._error(why, start)
+                    await self._sleep(wait)
                     attempt += 1
                     continue
                 except _Fatal as exc:
@@ -208,42 +259,59 @@ class OpenAIBackend(Backend):
         latency_s = time.perf_counter() - start
         return ChatReply(text="", finish_reason="error", error=message, latency_s=latency_s)
 
-    async def _post(self, body: dict[str, Any]) -> ChatReply:
+    async def _post(self, body: dict[str, Any], deadline: float) -> ChatReply:
         url = f"{self.base_url}/chat/completions"
         client = self._get_client()
+        limit_s = max(0.001, min(self.timeout_s, deadline - time.perf_counter()))
         try:
-            response = await client.post(url, json=body)
+            # subtle: httpx's own timeout is per read, so a server sending a byte every few
+            # seconds never trips it; this bounds the whole attempt
+            async with asyncio.timeout(limit_s):
+                async with client.stream("POST", url, json=body) as response:
+                    raw = await _read_capped(response, self.max_reply_bytes, url)
+        except TimeoutError:
+            raise _Retryable(f"no complete reply from {url} within {limit_s:.3g} s") from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:  # another try cannot help
+            raise _Fatal(f"invalid URL {url}: {_snippet(str(exc))}") from exc
         except httpx.TransportError as exc:  # connect errors, timeouts, dropped connections
             raise _Retryable(f"{type(exc).__name__} from {url}: {_snippet(str(exc))}") from exc
-        except httpx.HTTPError as exc:  # e.g. an invalid URL: retrying cannot help
+        except httpx.HTTPError as exc:  # e.g. a malformed URL: retrying cannot help
             raise _Fatal(f"{type(exc).__name__} for {url}: {_snippet(str(exc))}") from exc
         if response.status_code != 200:
-            message = f"HTTP {response.status_code} from {url}: {_snippet(response.text)}"
+            text = raw.decode("utf-8", "replace")
+            message = f"HTTP {response.status_code} from {url}: {_snippet(text)}"
             if response.status_code in RETRY_STATUSES:
                 raise _Retryable(message, _retry_after(response.headers.get("Retry-After")))
             raise _Fatal(message)
-        return self._parse(response, url)
+        return self._parse(raw, url)
 
     @staticmethod
-    def _parse(response: httpx.Response, url: str) -> ChatReply:
+    def _parse(raw: bytes, url: str) -> ChatReply:
         try:
-            data = response.json()
+            data = json.loads(raw)
             choice = data["choices"][0]
-            content = choice["message"].get("content") or ""
+            content = choice["message"].get("content")
+            if content is None:
+                content = ""
+            if not isinstance(content, str):
+                raise TypeError(f"content is {type(content).__name__}, expected a string")
             # Servers differ in what they report; anything missing counts as zero.
             usage = data.get("usage") or {}
             details = usage.get("prompt_tokens_details") or {}
             counts = Usage(
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-                cached_tokens=int(details.get("cached_tokens") or 0),
+                prompt_tokens=_count(usage.get("prompt_tokens"), "prompt_tokens"),
+                completion_tokens=_count(usage.get("completion_tokens"), "completion_tokens"),
+                cached_tokens=_count(details.get("cached_tokens"), "cached_tokens"),
             )
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError,
+                OverflowError) as exc:
+            detail = f"{exc}; " if isinstance(exc, TypeError) else ""
             raise _Fatal(
-                f"malformed response from {url} ({type(exc).__name__}): {_snippet(response.text)}"
+                f"malformed response from {url} ({type(exc).__name__}): {detail}"
+                f"{_snippet(valid(raw[:4096].decode('utf-8', 'replace')))}"
             ) from exc
         # "stop", "eos", "tool_calls", "content_filter", None... only truncation matters here.
         finish: Literal["stop", "length"] = (
             "length" if choice.get("finish_reason") == "length" else "stop"
         )
-        return ChatReply(text=content, finish_reason=finish, usage=counts)
+        return ChatReply(text=valid(content), finish_reason=finish, usage=counts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
@@ -17,7 +18,9 @@ from typing import Any, TypeVar
 import click
 
 from minsky import render
+from minsky.cli.checks import one_line
 from minsky.errors import MinskyError
+from minsky.safetext import printable
 
 T = TypeVar("T")
 
@@ -28,7 +31,10 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except MinskyError as err:
-            click.echo(f"error: {err}", err=True)
+            click.echo(f"error: {printable(str(err))}", err=True)
+            sys.exit(2)
+        except (OSError, sqlite3.Error) as err:  # a full disk, a read-only folder, …
+            click.echo(f"error: {printable(one_line(err))}", err=True)
             sys.exit(2)
 
     return wrapper

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from minsky import render
+from minsky.cli.checks import outputs
 from minsky.cli.core import backend_options, emit, friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.plugin_api import BackendSettings
@@ -69,6 +70,7 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     soc = societies.load(society, model)
     cases = load_benchmark(bench, generations * limit, seed)
     out = out or home_dir() / "economy" / f"{soc.name}-g{generations}-n{limit}-s{seed}.jsonl"
+    outputs(out, plot)
     runner = Runner(Backends(settings), RunLog())
     say = None if as_json else (
         lambda row: click.echo(f"gen {row['generation']} {row['case']}: {row['answer']} "

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from minsky import render
+from minsky.cli.checks import outputs
 from minsky.cli.core import (
     backend_options,
     concurrency_option,
@@ -100,6 +101,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in model)[:40] if model else ""
     out = out or home_dir() / "evals" / (f"{where}-{stem}-n{len(cases)}-s{seed}"
                                          f"{'-' + tag if tag else ''}.jsonl")
+    outputs(out, plot)
     runner = Runner(Backends(settings), RunLog())
     console = Console(stderr=True)
 
@@ -225,6 +227,7 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
         raise MinskyError(f"constitution {constitution} does not exist")
     rules = constitution.read_text(encoding="utf-8") if constitution else None
     out = out or home_dir() / "arenas" / f"{prompts.stem}-{len(items)}.jsonl"
+    outputs(out, plot)
     runner = Runner(Backends(settings), RunLog())
     say = None if as_json else (lambda msg: click.echo(msg, err=True))
 

@@ -10,6 +10,7 @@ from minsky import render
 from minsky.cli.core import emit, friendly, main
 from minsky.models import MODELS, default_model
 from minsky.runlog import RunLog
+from minsky.safetext import printable_tree
 
 
 @main.command("societies")
@@ -69,7 +70,10 @@ def logs() -> None:
 @friendly
 def logs_list(limit: int, as_json: bool) -> None:
     """The latest runs, newest first."""
-    emit(RunLog().list_runs(limit), as_json, render.runs_table)
+    # logged text may hold terminal escape codes (set the title, clear the screen); JSON
+    # escapes control characters itself, and keeps the text exact
+    emit(RunLog().list_runs(limit), as_json,
+         lambda runs: render.runs_table(printable_tree(runs)))
 
 
 @logs.command("show")
@@ -78,4 +82,7 @@ def logs_list(limit: int, as_json: bool) -> None:
 @friendly
 def logs_show(run_id: str, as_json: bool) -> None:
     """One run, round by round: who was asked what, what each said, the decision."""
-    emit(RunLog().get_run(run_id), as_json, render.run_transcript)
+    run = RunLog().get_run(run_id)
+    # a model's reply can hold terminal escape codes (set the title, clear the screen);
+    # JSON escapes them itself, and keeps the text exact
+    emit(run if as_json else printable_tree(run), as_json, render.run_transcript)

@@ -10,11 +10,13 @@ from typing import Any
 import click
 
 from minsky import render
+from minsky.cli.checks import outputs
 from minsky.cli.core import backend_options, concurrency_option, emit, friendly, main, run_async
 from minsky.errors import MinskyError
 from minsky.models import MODELS
 from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
+from minsky.safetext import printable_tree
 from minsky.society import DEFAULT_SOCIETY
 
 
@@ -69,7 +71,7 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
     except KeyboardInterrupt:
         click.echo("interrupted; what finished is in the run log (minsky logs list)", err=True)
         sys.exit(130)
-    emit(result.to_dict(), as_json, render.run_summary)
+    emit(result.to_dict(), as_json, lambda data: render.run_summary(printable_tree(data)))
     if result.status not in ("ok",):
         sys.exit(1)
 
@@ -97,6 +99,7 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
     items = read_questions(questions, field)
     soc = societies.load(society, model)
     out = out or questions.with_name(f"{questions.stem}.{soc.name}.results.jsonl")
+    outputs(out)
     runner = Runner(Backends(settings), RunLog())
     click.echo(f"{len(items)} question(s) · society {soc.name} · results → {out}", err=True)
 

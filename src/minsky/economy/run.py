@@ -196,9 +196,13 @@ def audit_file(path: Path) -> dict[str, Any]:
     """Replay an economy's ledger entries from its output file and audit them."""
     if not path.exists():
         raise MinskyError(f"economy file {path} does not exist")
-    rows = [r["entry"] for r in read_rows(path) if r.get("kind") == "entry"]
     fields = set(Entry.__dataclass_fields__)
-    entries = [Entry(**{k: v for k, v in r.items() if k in fields}) for r in rows]
+    try:
+        rows = [r["entry"] for r in read_rows(path) if r.get("kind") == "entry"]
+        entries = [Entry(**{k: v for k, v in r.items() if k in fields}) for r in rows]
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+        raise MinskyError(f"{path}: not an economy output file ({type(err).__name__}: "
+                          f"{str(err)[:200]})") from None
     try:
         audit = Ledger.replay(entries).audit()
     except LedgerError as err:

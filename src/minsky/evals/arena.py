@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,32 @@ def judge_template(path: Path | None, name: str = "pair-v2") -> dict[str, str]:
         if row.get("name") == name:
             if "{answer_a}" not in row.get("prompt_template", ""):
                 raise MinskyError(f"{path}: judge prompt {name!r} is not a pairwise one")
+            _check_template(path, name, row)
             return {"system_prompt": row["system_prompt"],
                     "prompt_template": row["prompt_template"]}
     raise MinskyError(f"{path}: no judge prompt named {name!r}")
+
+
+_PLACEHOLDERS = ("question", "answer_a", "answer_b")
+
+
+def _check_template(path: Path, name: str, row: dict[str, object]) -> None:
+    """Refuse a judge prompt that would fail (or reach into objects) when filled in, before
+    any contestant answers: only the plain placeholders {question}, {answer_a}, {answer_b}."""
+    for key in ("system_prompt", "prompt_template"):
+        if not isinstance(row.get(key), str):
+            raise MinskyError(f"{path}: judge prompt {name!r}: field {key!r}: expected a string")
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(str(row["prompt_template"]))
+                  if f is not None]
+    except ValueError as err:
+        raise MinskyError(f"{path}: judge prompt {name!r}: field 'prompt_template': "
+                          f"{err}") from None
+    for found in fields:
+        if found not in _PLACEHOLDERS:
+            raise MinskyError(
+                f"{path}: judge prompt {name!r}: field 'prompt_template': unknown placeholder "
+                f"{{{found}}}; expected only {', '.join('{' + p + '}' for p in _PLACEHOLDERS)}")
 
 
 def judge_question(template: dict[str, str], question: str, a: str, b: str,

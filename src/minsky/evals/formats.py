@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from minsky.answers import answers_match, normalise_number, normalise_text
 from minsky.errors import MinskyError
 from minsky.plugin_api import Case, LoaderType
+from minsky.safetext import valid_tree
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAPPING_KEYS = ("question", "answer", "choices", "id")
@@ -88,9 +89,11 @@ def rows_of(path: Path) -> Generator[_Row, None, None]:
                 if not line.strip():
                     continue
                 try:
-                    data = json.loads(line)
+                    data = valid_tree(json.loads(line))
                 except json.JSONDecodeError as err:
                     raise MinskyError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+                except RecursionError:
+                    raise MinskyError(f"{path}:{n}: JSON nested too deeply") from None
                 if not isinstance(data, dict):
                     raise MinskyError(f"{path}:{n}: expected a JSON object, got {_show(data)}")
                 yield _Row(path, n, data)

@@ -4,12 +4,17 @@ Tools are called inline, Toolformer style: a model writes `[Calculator(3*12-7)]`
 minsky completes it as `[Calculator(3*12-7)->29]`. A tool receives the text between the
 parentheses and returns the result as text; it raises `ToolError` for input it cannot
 handle, and the error goes back into the text as the result (`->error: …`), so a bad
-call never crashes a run. Tool inputs are parsed, never executed.
+call never crashes a run. Tool inputs are parsed, never executed. A synchronous tool runs
+in a worker thread, so a slow one holds up no other member and its timeout can fire.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
@@ -35,10 +40,41 @@ class Tool:
     demo: tuple[str, str] | None = None
 
     async def __call__(self, text: str) -> str:
-        result = self.run(text)
+        if inspect.iscoroutinefunction(self.run):
+            result = await self.run(text)
+            return str(result)
+        result = await _in_daemon_thread(self.run, text)
         if inspect.isawaitable(result):
             result = await result
         return str(result)
+
+
+async def _in_daemon_thread(fn: Callable[[str], Any], text: str) -> Any:
+    """`fn(text)` in a thread of its own, awaited without blocking the event loop.
+
+    subtle: a thread cannot be stopped, so a call that timed out runs on to its end in the
+    background (tools bound their own work: Search caps what it reads). A daemon thread,
+    unlike asyncio.to_thread's pool, does not hold up the process's exit meanwhile.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Any, failed: bool) -> None:
+        if not done.done():  # nobody waits any more after a timeout
+            (done.set_exception if failed else done.set_result)(outcome)
+
+    def work() -> None:
+        try:
+            outcome, failed = context.run(fn, text), False
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            outcome, failed = exc, True
+        # a RuntimeError: the loop is gone, and the run it belonged to has ended
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, outcome, failed)
+
+    threading.Thread(target=work, name="minsky-tool", daemon=True).start()
+    return await done
 
 
 def tool_from_function(fn: Callable[..., Any], name: str | None = None) -> Tool:

@@ -37,7 +37,7 @@ class ToolLimits(Strict):
     """Limits on tool use within one reply."""
 
     max_calls: int = Field(5, ge=0, le=100, description="tool calls per reply")
-    timeout_s: float = Field(10.0, gt=0, description="per call")
+    timeout_s: float = Field(10.0, gt=0, le=3600, allow_inf_nan=False, description="per call")
     max_result_chars: int = Field(200, ge=1)
 
 

@@ -10,6 +10,10 @@ each record is one passage. The index is cached as JSON under
 every file's name, modification time and size, so a changed collection is re-indexed
 and an unchanged one is loaded, not rebuilt.
 
+A collection stays inside its folder: a file reached through a symbolic link that leads
+out of it is left out. A collection larger than `max_bytes` (8 MB by default) is refused
+rather than read, so one call cannot hold a member (or memory) for minutes.
+
 What it does not do: no stemming, synonyms, phrase queries or embeddings; words are
 lowercased `\\w+` runs less a small English stopword list. The cache is never pruned;
 old entries for changed collections stay until the cache directory is cleared.
@@ -36,6 +40,7 @@ MIN_WORDS = 100  # passages from text files: at least this many words where poss
 MAX_WORDS = 200  # …and at most this many
 FORMAT = "minsky-bm25-1"  # part of the cache key: bump it when indexing changes
 TEXT_SUFFIXES = (".txt", ".md")
+MAX_BYTES = 8 * 1024 * 1024  # a collection larger than this is refused, not read
 
 STOPWORDS = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "did", "do", "does", "for",
@@ -98,12 +103,15 @@ def _files(root: Path) -> list[Path]:
     """The files that make up a collection, in a stable order."""
     if root.is_dir():
         # Hidden folders (.git, .venv) hold tooling, not the collection.
+        # `root` is resolved, so a file whose real path is not under it came in through
+        # a symbolic link out of the collection (`notes/x.md -> /etc/passwd`)
         return sorted(
             p
             for p in root.rglob("*")
             if p.suffix.lower() in TEXT_SUFFIXES
             and p.is_file()
             and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            and p.resolve().is_relative_to(root)
         )
     if root.is_file():
         if root.suffix.lower() not in (*TEXT_SUFFIXES, ".jsonl"):
@@ -115,14 +123,20 @@ def _files(root: Path) -> list[Path]:
     raise _missing(root)
 
 
-def collection_key(root: Path, files: list[Path]) -> str:
-    """A hash that changes whenever a file is added, removed, touched or resized."""
+def collection_key(root: Path, files: list[Path], max_bytes: int = MAX_BYTES) -> str:
+    """A hash that changes whenever a file is added, removed, touched or resized; a
+    collection of more than `max_bytes` is a ToolError."""
     digest = hashlib.sha256(f"{FORMAT}\0{root}\0".encode())
+    total = 0
     for path in files:
         try:
             stat = path.stat()
         except OSError as error:  # removed or unreadable since it was listed
             raise ToolError(f"search index: cannot read {path}: {error.strerror}") from None
+        total += stat.st_size
+        if total > max_bytes:
+            raise ToolError(f"search index: collection {root} is over its size limit of "
+                            f"{max_bytes:,} bytes (option max_bytes)")
         rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
         digest.update(f"{rel}\0{stat.st_mtime_ns}\0{stat.st_size}\n".encode())
     return digest.hexdigest()
@@ -185,13 +199,13 @@ class SearchIndex:
         return cls(passages, lengths, postings)
 
     @classmethod
-    def build(cls, path: str | os.PathLike[str]) -> SearchIndex:
+    def build(cls, path: str | os.PathLike[str], max_bytes: int = MAX_BYTES) -> SearchIndex:
         """The index of the collection at `path`, from the cache when it is unchanged."""
         root = Path(path).expanduser().resolve()
         if not root.exists():
             raise _missing(root)
         files = _files(root)
-        cache = cache_dir() / "search" / f"{collection_key(root, files)}.json"
+        cache = cache_dir() / "search" / f"{collection_key(root, files, max_bytes)}.json"
         if cache.is_file():
             try:
                 return cls.from_json(json.loads(cache.read_text(encoding="utf-8")))
@@ -258,7 +272,8 @@ def truncate(text: str, max_chars: int) -> str:
     return cut.rstrip() + "…"
 
 
-def make_search(path: str | os.PathLike[str], k: int = 1, max_chars: int = 400) -> Tool:
+def make_search(path: str | os.PathLike[str], k: int = 1, max_chars: int = 400,
+                max_bytes: int = MAX_BYTES) -> Tool:
     """A "Search" tool over the collection at `path`, answering with the top k passages.
 
     Nothing is read until the first call, so a missing collection is a ToolError in the
@@ -271,10 +286,10 @@ def make_search(path: str | os.PathLike[str], k: int = 1, max_chars: int = 400) 
         root = Path(path).expanduser().resolve()
         if not root.exists():
             raise _missing(root)
-        key = collection_key(root, _files(root))
+        key = collection_key(root, _files(root), max_bytes)
         if key not in loaded:
             loaded.clear()
-            loaded[key] = SearchIndex.build(root)
+            loaded[key] = SearchIndex.build(root, max_bytes)
         hits = loaded[key].search(query, k)
         if not hits:
             return "no results"
