@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from conftest import society_dict
 
 from minsky.backends.base import Backend
-from minsky.backends.fakes import FunctionBackend
+from minsky.backends.fakes import FunctionBackend, ScriptedBackend
 from minsky.cli import main
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.runlog import RunLog
@@ -182,7 +182,7 @@ def test_stream_shows_progress_then_answer_then_usage(tmp_path, make_society) ->
 def test_unsupported_and_invalid_fields_are_400_naming_the_field(tmp_path, make_society) -> None:
     backend = FunctionBackend(lambda r: ANSWER)
     tool = {"type": "function", "function": {"name": "f", "parameters": {}}}
-    with serving(tmp_path, [trio(make_society)], backend) as (server, _):
+    with serving(tmp_path, [trio(make_society)], backend, max_concurrent=2) as (server, _):
         c = client(server)
         cases: list[tuple[dict[str, Any], str]] = [
             ({"tools": [tool]}, "tools"),
@@ -192,12 +192,14 @@ def test_unsupported_and_invalid_fields_are_400_naming_the_field(tmp_path, make_
             ({"extra_body": {"bogus": 1}}, "bogus"),
             ({"messages": [{"role": "assistant", "content": "hi"}]}, "messages[0].role"),
             ({"model": "nope"}, "model"),
+            ({"n": 3}, "n"),  # more choices than runs in flight (max_concurrent=2)
+            ({"metadata": {"answer": "essay"}}, "metadata.answer"),
         ]
         for extra, field in cases:
             kwargs: dict[str, Any] = {"model": "trio", "messages": ask(), **extra}
             with pytest.raises(openai.APIStatusError) as err:
                 c.chat.completions.create(**kwargs)
-            assert err.value.status_code in (400, 404), field
+            assert err.value.status_code == (404 if field == "model" else 400), field
             assert err.value.param == field
             assert field in err.value.message
     assert backend.requests == []  # nothing reached a model
@@ -234,6 +236,31 @@ def test_cancelled_stream_ends_its_run_and_frees_its_slot(tmp_path, make_society
         slow.delay_s = 0.0
         assert c.chat.completions.create(model="trio", messages=ask()).choices[0].message.\
             content == "42"
+
+
+def test_a_client_gone_before_the_answer_cancels_its_run(tmp_path, make_society) -> None:
+    slow = FunctionBackend(lambda r: ANSWER, delay_s=30.0)
+    body = {"model": "trio", "messages": ask()}
+    with serving(tmp_path, [trio(make_society)], slow, keepalive_s=0.1) as (server, served):
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=1.0,
+                       headers={"Authorization": f"Bearer {KEY}"})
+        wait_until(lambda: served.slots.in_use == 0)
+        wait_until(lambda: runs(tmp_path)[0]["status"] != "running")
+    assert runs(tmp_path)[0]["status"] == "interrupted"
+
+
+def test_a_failed_run_is_500_in_openai_format(tmp_path, make_society) -> None:
+    empty = ScriptedBackend([])  # every call is an error reply
+    with serving(tmp_path, [trio(make_society)], empty) as (server, _):
+        with pytest.raises(openai.InternalServerError) as err:
+            client(server).chat.completions.create(model="trio", messages=ask())
+        assert err.value.code == "run_failed" and "no reply left" in err.value.message
+        stream = client(server).chat.completions.create(model="trio", messages=ask(),
+                                                        stream=True)
+        with pytest.raises(openai.APIError, match="no reply left"):
+            list(stream)
+    assert [r["status"] for r in runs(tmp_path)] == ["error", "error"]
 
 
 def test_keep_alive_comments_while_the_society_works(tmp_path, make_society) -> None:

@@ -215,6 +215,10 @@ def create_app(societies: dict[str, Society], runner: Runner,
         society = served.society(req.model)
         conversation = Conversation.from_messages(req.messages)
         kind = answer_kind(req)
+        if req.n > served.slots.limit:
+            raise ApiError(400, f"'n': at most {served.slots.limit} choices on this server "
+                                f"(--max-concurrent), got {req.n}", param="n",
+                           code="invalid_value")
         plans = [for_choice(society, req, i) for i in range(req.n)]
         try:
             await served.slots.acquire(req.n)
