@@ -1,7 +1,7 @@
 """Load test for `minsky serve`: the same requests all at once, then one at a time.
 
-    minsky serve --society vote5 --parallel 16 &            # the server under test
-    python benchmarks/serve_load.py --model vote5 --log ~/.minsky/logs.db [--requests 32]
+    minsky serve --society vote5 --parallel 16 --log /tmp/serve-load.db &   # under test
+    python benchmarks/serve_load.py --model vote5 --log /tmp/serve-load.db [--requests 32]
     python benchmarks/serve_load.py --fake                   # check the script itself
 
 Sends `--requests` chat completions (case i asks "what is i + i?") concurrently and then
