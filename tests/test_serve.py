@@ -179,6 +179,23 @@ def test_stream_shows_progress_then_answer_then_usage(tmp_path, make_society) ->
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
+def test_stream_of_n_choices_keeps_them_apart(tmp_path, make_society) -> None:
+    backend = FunctionBackend(lambda r: ANSWER)
+    with serving(tmp_path, [trio(make_society)], backend) as (server, _):
+        chunks = list(client(server).chat.completions.create(
+            model="trio", messages=ask(), stream=True, n=2))
+    by_index: dict[int, str] = {0: "", 1: ""}
+    finishes, run_ids = {}, set()
+    for c in chunks:
+        for ch in c.choices:
+            by_index[ch.index] += ch.delta.content or ""
+            if ch.finish_reason:
+                finishes[ch.index] = ch.finish_reason
+                run_ids.add(c.to_dict()["minsky"]["run_id"])
+    assert by_index == {0: "42", 1: "42"} and finishes == {0: "stop", 1: "stop"}
+    assert run_ids == {r["id"] for r in runs(tmp_path)} and len(run_ids) == 2
+
+
 def test_unsupported_and_invalid_fields_are_400_naming_the_field(tmp_path, make_society) -> None:
     backend = FunctionBackend(lambda r: ANSWER)
     tool = {"type": "function", "function": {"name": "f", "parameters": {}}}
