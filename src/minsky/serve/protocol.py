@@ -134,13 +134,20 @@ def parse_request(raw: bytes) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
+        # the deepest error: for a union (content: text or parts) the branch that got
+        # furthest says what is wrong ("messages[0].content[0].type"), not "a string"
+        first = max(err.errors(), key=lambda e: len(e["loc"]) - _tags(e["loc"]))
         param = _param(first["loc"])
         message = first["msg"]
         if first["type"] == "extra_forbidden":
             message = "unknown field"
         raise ApiError(400, f"'{param}': {message}", param=param,
                        code="invalid_value") from None
+
+
+def _tags(loc: tuple[Any, ...]) -> int:
+    """How many parts of a location name a union's branch rather than a field."""
+    return sum(1 for p in loc if p == "str" or str(p).startswith("list["))
 
 
 def _param(loc: tuple[Any, ...]) -> str:
