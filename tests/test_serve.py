@@ -4,10 +4,12 @@ hides what is checked: keep-alive comments, missing keys)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -194,6 +196,40 @@ def test_stream_of_n_choices_keeps_them_apart(tmp_path, make_society) -> None:
                 run_ids.add(c.to_dict()["minsky"]["run_id"])
     assert by_index == {0: "42", 1: "42"} and finishes == {0: "stop", 1: "stop"}
     assert run_ids == {r["id"] for r in runs(tmp_path)} and len(run_ids) == 2
+
+
+class Gathering(Backend):
+    """Answers only once `calls` batches are in flight together (else an error after 10 s):
+    requests served one after another could never all be answered."""
+
+    name = "gathering"
+
+    def __init__(self, calls: int) -> None:
+        self.calls, self.in_flight, self.most = calls, 0, 0
+
+    async def complete(self, requests: list[ChatRequest]) -> list[ChatReply]:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            for _ in range(1000):
+                if self.most >= self.calls:
+                    return [ChatReply(ANSWER, Usage(1, 4)) for _ in requests]
+                await asyncio.sleep(0.01)
+            return [ChatReply("", finish_reason="error", error="alone") for _ in requests]
+        finally:
+            self.in_flight -= 1
+
+
+def test_concurrent_requests_share_the_backends(tmp_path, make_society) -> None:
+    gathering = Gathering(calls=4)
+    with serving(tmp_path, [trio(make_society)], gathering) as (server, _), \
+            ThreadPoolExecutor(4) as pool:
+        c = client(server)
+        answers = list(pool.map(
+            lambda _: c.chat.completions.create(model="trio", messages=ask()), range(4)))
+    assert [a.choices[0].message.content for a in answers] == ["42"] * 4
+    assert gathering.most == 4
+    assert len({a.to_dict()["minsky"]["run_id"] for a in answers}) == 4
 
 
 def test_unsupported_and_invalid_fields_are_400_naming_the_field(tmp_path, make_society) -> None:
