@@ -5,7 +5,10 @@ hides what is checked: keep-alive comments, missing keys)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -410,3 +413,42 @@ def test_cli_bad_society_and_bad_limit_are_one_line(tmp_path) -> None:
     result = CliRunner().invoke(main, ["serve", "--society", "vote3", "--max-concurrent", "0"])
     assert result.exit_code == 2
     assert result.output.startswith("error: option --max-concurrent:")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_command_serves_a_society_file_with_the_key_from_the_env(tmp_path) -> None:
+    team = tmp_path / "team.toml"
+    team.write_text('name = "team"\norganisation = "vote"\nmodel = "qwen0.5b"\n'
+                    '[[agents]]\nname = "solver"\ncount = 2\n', encoding="utf-8")
+    port = free_port()
+    env = {**os.environ, "MINSKY_API_KEY": KEY,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
+                                          os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minsky", "serve", "--society", str(team), "--port", str(port),
+         "--log", str(tmp_path / "cli.db")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                return False
+
+        wait_until(up, timeout_s=30)
+        url = f"http://127.0.0.1:{port}/v1"
+        assert httpx.get(f"{url}/models", timeout=5).status_code == 401
+        models = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0).models.list()
+        assert [m.id for m in models.data] == ["team"]
+        assert models.data[0].to_dict()["minsky"]["members"] == ["solver-1", "solver-2"]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "serving 1 society at http://127.0.0.1:" in err
+    assert "Traceback" not in err

@@ -88,7 +88,8 @@ def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | No
     if not _loopback(host) and not limits.api_key:
         click.echo(f"warning: serving on {host} without --api-key: anyone who can reach it "
                    "can run societies", err=True)
-    click.echo(f"serving {len(served)} societies at http://{host}:{port}/v1 "
+    noun = "society" if len(served) == 1 else "societies"
+    click.echo(f"serving {len(served)} {noun} at http://{host}:{port}/v1 "
                f"(models: {', '.join(served)})", err=True)
     import uvicorn
 
