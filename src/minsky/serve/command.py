@@ -1,0 +1,96 @@
+"""The `minsky serve` command: serve societies as OpenAI-compatible models."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import click
+
+from minsky.cli.core import friendly, main
+from minsky.errors import MinskyError
+from minsky.models import MODELS
+
+INSTALL = "minsky serve needs FastAPI and uvicorn: pip install 'minsky[serve]'"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@main.command("serve")
+@click.option("--society", "-s", "society_refs", multiple=True,
+              help="a built-in society name or a society TOML file (repeat for more; "
+                   "default: every built-in society)")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to bind; anything but loopback lets others run societies")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--api-key", envvar="MINSKY_API_KEY", default=None,
+              help="clients must send 'Authorization: Bearer KEY' (also $MINSKY_API_KEY)")
+@click.option("--model", "-m", default=None,
+              help=f"model for every agent: {', '.join(MODELS)}, a GGUF path or openai:MODEL "
+                   "(default: each society's)")
+@click.option("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+@click.option("--parallel", type=int, default=16, show_default=True,
+              help="sequences decoded in one batch (members of all requests together)")
+@click.option("--ctx", "n_ctx", type=int, default=16384, show_default=True,
+              help="KV cache tokens, all sequences together")
+@click.option("--max-concurrent", type=int, default=16, show_default=True,
+              help="society runs in flight at once (a request for n choices takes n)")
+@click.option("--max-queue", type=int, default=64, show_default=True,
+              help="requests that may wait for a slot; more get 429 with Retry-After")
+@click.option("--max-body", "max_body_bytes", type=int, default=1_048_576, show_default=True,
+              help="largest request body in bytes")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
+              help="the run log (default $MINSKY_HOME/logs.db)")
+@friendly
+def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | None,
+          model: str | None, threads: int | None, parallel: int, n_ctx: int,
+          max_concurrent: int, max_queue: int, max_body_bytes: int,
+          log_path: Path | None) -> None:
+    """Serve societies as OpenAI-compatible models at http://HOST:PORT/v1 (model = the
+    society's name)."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise MinskyError(INSTALL) from None
+    from pydantic import ValidationError
+
+    from minsky import society as societies
+    from minsky.plugins import BackendSettings
+    from minsky.runlog import RunLog
+    from minsky.runner import Backends, Runner
+    from minsky.serve.app import ServeSettings, create_app
+    from minsky.serve.server import config
+
+    try:
+        backend = BackendSettings(threads=threads, parallel=parallel, n_ctx=n_ctx)
+        limits = ServeSettings(api_key=api_key or None, max_concurrent=max_concurrent,
+                               max_queue=max_queue, max_body_bytes=max_body_bytes)
+    except ValidationError as err:
+        first = err.errors()[0]
+        option = str(first["loc"][0]).replace("_bytes", "").replace("_", "-")
+        raise MinskyError(f"option --{option}: {first['msg']}") from None
+    served = {}
+    for ref in society_refs or societies.builtin_names():
+        soc = societies.load(ref, model)
+        if soc.name in served:
+            raise MinskyError(f"option --society: two societies are named {soc.name!r}")
+        served[soc.name] = soc
+    runner = Runner(Backends(backend), RunLog(log_path))
+    app = create_app(served, runner, limits)
+    if not _loopback(host) and not limits.api_key:
+        click.echo(f"warning: serving on {host} without --api-key: anyone who can reach it "
+                   "can run societies", err=True)
+    noun = "society" if len(served) == 1 else "societies"
+    click.echo(f"serving {len(served)} {noun} at http://{host}:{port}/v1 "
+               f"(models: {', '.join(served)})", err=True)
+    import uvicorn
+
+    uvicorn.Server(config(app, host, port)).run()

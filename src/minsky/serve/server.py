@@ -1,0 +1,55 @@
+"""Running the application under uvicorn: in the foreground (the command) or in a
+background thread on a free loopback port (tests, the load benchmark)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+from fastapi import FastAPI
+
+START_TIMEOUT_S = 30.0
+
+
+def config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    # graceful shutdown is bounded: streams in flight get a few seconds, then are cut
+    return uvicorn.Config(app, host=host, port=port, log_level="warning",
+                          timeout_graceful_shutdown=5, lifespan="on")
+
+
+class BackgroundServer:
+    """uvicorn serving `app` in a daemon thread; `port` is the one it bound."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.server = uvicorn.Server(config(app, host, port))
+        self.host = host
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="minsky-serve")
+
+    def start(self) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("minsky serve did not start")
+            time.sleep(0.02)
+        return self
+
+    @property
+    def port(self) -> int:
+        sockets = self.server.servers[0].sockets
+        return int(sockets[0].getsockname()[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=START_TIMEOUT_S)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
