@@ -17,6 +17,7 @@ from minsky.cli.core import (
     main,
     run_async,
 )
+from minsky.cluster.options import make_runner, ray_option
 from minsky.errors import MinskyError
 from minsky.models import default_model
 from minsky.plugin_api import BackendSettings
@@ -42,12 +43,13 @@ from minsky.runlog import RunLog
               help="PNG of accuracy against members/samples")
 @concurrency_option
 @backend_options
+@ray_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                  limit: int | None, seed: int | None, mapping: str | None, matched: bool,
                  prefixes: str | None, out: Path | None, plot: Path | None, concurrency: int,
-                 settings: BackendSettings, as_json: bool) -> None:
+                 settings: BackendSettings, ray_address: str | None, as_json: bool) -> None:
     """Evaluate societies on a benchmark: accuracy with CIs, tokens, time, paired tests."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -66,7 +68,6 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     from minsky.evals.harness import summarise as summarise_eval
     from minsky.paths import home_dir
     from minsky.results import open_results
-    from minsky.runner import Backends, Runner
 
     fields = None
     if mapping:
@@ -100,7 +101,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in model)[:40] if model else ""
     out = out or home_dir() / "evals" / (f"{where}-{stem}-n{len(cases)}-s{seed}"
                                          f"{'-' + tag if tag else ''}.jsonl")
-    runner = Runner(Backends(settings), RunLog())
+    runner, concurrency = make_runner(settings, RunLog(), ray_address, concurrency)
     console = Console(stderr=True)
 
     async def run_all() -> list[str]:
