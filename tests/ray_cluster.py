@@ -5,6 +5,7 @@ that belong to its private temp dir (never `ray stop`, which would stop anyone's
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,17 +28,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _env(tmp: str) -> dict[str, str]:
+def auth_env() -> dict[str, str]:
+    """One explicit auth mode for the head, the workers and the driver. Left unset, Ray
+    2.60 looks for ~/.ray/auth_token (which a plain `ray.init()` may have created) and a
+    head and a worker can disagree about token auth, and then cannot talk; loopback
+    needs none."""
+    return {"RAY_AUTH_MODE": "disabled"}
+
+
+def _env(tmp: str, auth: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     # the engines import this checkout's minsky, and may never load a real model
     env.update(PYTHONPATH=SRC, MINSKY_NO_REAL_MODELS="1", RAY_USAGE_STATS_ENABLED="0",
-               MINSKY_CLUSTER_TEST=tmp)
+               MINSKY_CLUSTER_TEST=tmp, **auth)
     return env
 
 
 def _ray_start(args: list[str], env: dict[str, str]) -> None:
-    subprocess.run(["ray", "start", *args, *COMMON], env=env, check=True, timeout=120,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(["ray", "start", *args, *COMMON], env=env, timeout=120,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout[-2000:]}\n"
+                           f"{done.stderr[-2000:]}")
 
 
 def _ours(tmp: str) -> list[int]:
@@ -57,11 +69,12 @@ def _ours(tmp: str) -> list[int]:
 
 
 @contextmanager
-def local_cluster(workers: int = 2) -> Iterator[str]:
-    """Start the cluster; yield the head's address; kill it all afterwards."""
+def local_cluster(auth: dict[str, str], workers: int = 2) -> Iterator[str]:
+    """Start the cluster (`auth`: from `auth_env`); yield the head's address; kill it all
+    afterwards."""
     # short: Ray's unix socket paths must stay under ~107 characters
     tmp = tempfile.mkdtemp(prefix="mr", dir="/tmp")
-    env = _env(tmp)
+    env = _env(tmp, auth)
     address = f"127.0.0.1:{_free_port()}"
     try:
         # the head runs no engine (no CPUs): engines go to the two worker nodes
@@ -79,3 +92,4 @@ def local_cluster(workers: int = 2) -> Iterator[str]:
             if not pids:
                 break
             time.sleep(0.5)
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import ray
 from click.testing import CliRunner
-from ray_cluster import local_cluster
+from ray_cluster import auth_env, local_cluster
 
 from minsky.cli import main
 from minsky.cluster.pool import ClusterRunner, _Engine
@@ -33,7 +33,10 @@ from minsky.society import load
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    with local_cluster(workers=2) as address:
+    auth = auth_env()
+    with pytest.MonkeyPatch.context() as env, local_cluster(auth, workers=2) as address:
+        for key, value in auth.items():
+            env.setenv(key, value)
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         try:
             yield address
@@ -181,6 +184,43 @@ def test_a_case_that_keeps_losing_its_engine_is_an_error_row(tmp_path: Path) -> 
     assert row["status"] == "error" and row["answer"] is None
     run = RunLog.read_only(tmp_path / "log.db").get_run(row["run_id"])
     assert run["status"] == "error"
+
+
+class _Stuck:
+    """An engine handle whose cases never answer."""
+
+    class run_case:  # noqa: N801 - mimics a Ray actor method
+        @staticmethod
+        def remote(*args: Any) -> Any:
+            return asyncio.sleep(3600)
+
+
+class _AlwaysStuck(ClusterRunner):
+    restarted: list[int]
+
+    def _launch(self, count: int | None, max_restarts: int, timeout_s: float) -> list[_Engine]:
+        self.restarted = []
+        return [_Engine(1, _Stuck(), "a"), _Engine(2, _Stuck(), "b")]
+
+    def _restart(self, engine: _Engine) -> None:
+        self.restarted.append(engine.number)
+
+
+def test_a_stuck_engine_is_restarted_and_the_wait_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "quick.toml"
+    path.write_text('name = "quick"\norganisation = "single"\nmodel = "echo:"\n'
+                    '[budget]\ntimeout_s = 0.2\n[[agents]]\nname = "solver"\n')
+    soc, out = load(str(path)), tmp_path / "res.jsonl"
+
+    async def go() -> _AlwaysStuck:
+        runner = _AlwaysStuck(log=RunLog(tmp_path / "log.db"), attempts=2, grace_s=0.3)
+        await asyncio.wait_for(evaluate_society(runner, soc, cases(1), out, 1), timeout=10)
+        return runner
+
+    runner = asyncio.run(go())
+    assert runner.restarted == [1, 2]  # each engine once, the case sent to the other
+    [row] = read_rows(out)
+    assert row["status"] == "error"
 
 
 def test_without_ray_the_option_says_what_to_install(tmp_path: Path,

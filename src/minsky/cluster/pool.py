@@ -183,7 +183,9 @@ class ClusterRunner(Runner):
             try:
                 result, events, raised = await asyncio.wait_for(ref, timeout=timeout)
             except TimeoutError:
-                ray.cancel(ref, force=True)  # force: a stuck engine is restarted by Ray
+                # the engine enforces the society's own time budget, so a case this late
+                # means a stuck engine: have Ray restart it (its other cases are re-sent)
+                self._restart(engine)
                 failures.append(f"engine {engine.number}: no answer in {timeout:.0f} s")
             except ray.exceptions.RayTaskError as err:  # not the engine: the run itself
                 raise err.as_instanceof_cause() from None
@@ -204,6 +206,10 @@ class ClusterRunner(Runner):
             self.lost += 1
             print(f"warning: --ray: {failures[-1]}; sending the case again", file=sys.stderr)
         return self._failed(society, question, kind, failures, progress)
+
+    def _restart(self, engine: _Engine) -> None:
+        """Kill a stuck engine's process; Ray restarts it (`max_restarts`)."""
+        _ray().kill(engine.handle, no_restart=False)
 
     def _failed(self, society: Society, question: str, kind: str | None,
                 failures: list[str], progress: Callable[[str], None] | None) -> RunResult:
