@@ -87,6 +87,7 @@ class _Engine:
     node: str
     busy: int = 0  # cases in flight
     done: int = 0  # cases finished here
+    taken_over: int = 0  # of those, cases another engine had lost
     lost: int = 0  # times it was lost under a case
 
 
@@ -199,6 +200,7 @@ class ClusterRunner(Runner):
                 if raised is not None:
                     raise raised
                 engine.done += 1
+                engine.taken_over += bool(failures)
                 return result
             finally:
                 engine.busy -= 1
