@@ -157,6 +157,24 @@ def test_batch_cli_over_ray(cluster: str, tmp_path: Path) -> None:
     assert {r["id"]: r["answer"] for r in read_rows(out)} == {str(i + 1): str(i) for i in range(6)}
 
 
+def test_arena_cli_over_ray_judges_as_locally(cluster: str, tmp_path: Path) -> None:
+    data = Path(__file__).resolve().parents[2] / "shared" / "data"
+    prompts = data / "mt_bench" / "question.jsonl"
+    base = ["arena", "--prompts", str(prompts), "--limit", "2", "--contestant", "single",
+            "--contestant", "vote3", "--judge", "single", "--model", "echo:", "--json"]
+    local = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "local.jsonl")])
+    over = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "ray.jsonl"),
+                                     "--ray", cluster])
+    assert local.exit_code == 0 and over.exit_code == 0, over.output
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        drop = {"run_id", "wall_s", "judge_run_id"}
+        return sorted(json.dumps({k: v for k, v in r.items() if k not in drop},
+                                  sort_keys=True) for r in read_rows(tmp_path / name))
+
+    assert rows("ray.jsonl") == rows("local.jsonl") and len(rows("ray.jsonl")) == 2 * 2 + 4
+
+
 class _Lost:
     """An engine handle whose every case dies with its actor."""
 

@@ -199,12 +199,14 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 @click.option("--plot", type=click.Path(path_type=Path), default=None)
 @concurrency_option
 @backend_options
+@ray_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
           judge_prompts: Path | None, judge_prompt_name: str, constitution: Path | None,
           model: str | None, limit: int | None, out: Path | None, plot: Path | None,
-          concurrency: int, settings: BackendSettings, as_json: bool) -> None:
+          concurrency: int, settings: BackendSettings, ray_address: str | None,
+          as_json: bool) -> None:
     """Pairwise judging in both orders; Bradley–Terry and Elo ratings with CIs."""
     from minsky import society as societies
     from minsky.evals.arena import (
@@ -216,7 +218,6 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
     )
     from minsky.paths import home_dir
     from minsky.records import jsonl_rows
-    from minsky.runner import Backends, Runner
 
     items = read_prompts(prompts, field)[:limit]
     socs = [societies.load(ref, model) for ref in contestants]
@@ -226,7 +227,7 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
         raise MinskyError(f"constitution {constitution} does not exist")
     rules = constitution.read_text(encoding="utf-8") if constitution else None
     out = out or home_dir() / "arenas" / f"{prompts.stem}-{len(items)}.jsonl"
-    runner = Runner(Backends(settings), RunLog())
+    runner, concurrency = make_runner(settings, RunLog(), ray_address, concurrency)
     say = None if as_json else (lambda msg: click.echo(msg, err=True))
 
     async def go() -> None:
