@@ -25,7 +25,8 @@ def cited(doc: Path) -> list[str]:
             if re.match(r"^ {4}(\S+=\S+ )*minsky ", line) and "…" not in line]
 
 
-COMMANDS = [c for doc in ("docs/benchmarks.md", "README.md") for c in cited(ROOT / doc)]
+COMMANDS = [c for doc in ("docs/benchmarks.md", "README.md", "docs/scaling.md")
+            for c in cited(ROOT / doc)]
 
 
 def test_the_docs_cite_commands() -> None:

@@ -18,6 +18,7 @@ from minsky.cli.core import (
     main,
     run_async,
 )
+from minsky.cluster.options import make_runner, ray_option
 from minsky.errors import MinskyError
 from minsky.models import default_model
 from minsky.plugin_api import BackendSettings
@@ -43,12 +44,13 @@ from minsky.runlog import RunLog
               help="PNG of accuracy against members/samples")
 @concurrency_option
 @backend_options
+@ray_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                  limit: int | None, seed: int | None, mapping: str | None, matched: bool,
                  prefixes: str | None, out: Path | None, plot: Path | None, concurrency: int,
-                 settings: BackendSettings, as_json: bool) -> None:
+                 settings: BackendSettings, ray_address: str | None, as_json: bool) -> None:
     """Evaluate societies on a benchmark: accuracy with CIs, tokens, time, paired tests."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -67,7 +69,6 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     from minsky.evals.harness import summarise as summarise_eval
     from minsky.paths import home_dir
     from minsky.results import open_results
-    from minsky.runner import Backends, Runner
 
     fields = None
     if mapping:
@@ -102,7 +103,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     out = out or home_dir() / "evals" / (f"{where}-{stem}-n{len(cases)}-s{seed}"
                                          f"{'-' + tag if tag else ''}.jsonl")
     outputs(out, plot)
-    runner = Runner(Backends(settings), RunLog())
+    runner, concurrency = make_runner(settings, RunLog(), ray_address, concurrency)
     console = Console(stderr=True)
 
     async def run_all() -> list[str]:
@@ -200,12 +201,14 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 @click.option("--plot", type=click.Path(path_type=Path), default=None)
 @concurrency_option
 @backend_options
+@ray_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
           judge_prompts: Path | None, judge_prompt_name: str, constitution: Path | None,
           model: str | None, limit: int | None, out: Path | None, plot: Path | None,
-          concurrency: int, settings: BackendSettings, as_json: bool) -> None:
+          concurrency: int, settings: BackendSettings, ray_address: str | None,
+          as_json: bool) -> None:
     """Pairwise judging in both orders; Bradley–Terry and Elo ratings with CIs."""
     from minsky import society as societies
     from minsky.evals.arena import (
@@ -217,7 +220,6 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
     )
     from minsky.paths import home_dir
     from minsky.records import jsonl_rows
-    from minsky.runner import Backends, Runner
 
     items = read_prompts(prompts, field)[:limit]
     socs = [societies.load(ref, model) for ref in contestants]
@@ -228,7 +230,7 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
     rules = constitution.read_text(encoding="utf-8") if constitution else None
     out = out or home_dir() / "arenas" / f"{prompts.stem}-{len(items)}.jsonl"
     outputs(out, plot)
-    runner = Runner(Backends(settings), RunLog())
+    runner, concurrency = make_runner(settings, RunLog(), ray_address, concurrency)
     say = None if as_json else (lambda msg: click.echo(msg, err=True))
 
     async def go() -> None:

@@ -12,6 +12,7 @@ import click
 from minsky import render
 from minsky.cli.checks import outputs
 from minsky.cli.core import backend_options, concurrency_option, emit, friendly, main, run_async
+from minsky.cluster.options import make_runner, ray_option
 from minsky.errors import MinskyError
 from minsky.models import MODELS
 from minsky.plugin_api import BackendSettings
@@ -88,19 +89,20 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
 @click.option("--answer", "kind", type=click.Choice(["auto", "number", "choice", "text"]),
               default=None)
 @backend_options
+@ray_option
 @friendly
 def batch(questions: Path, society: str, model: str | None, field: str, out: Path | None,
-          concurrency: int, kind: str | None, settings: BackendSettings) -> None:
+          concurrency: int, kind: str | None, settings: BackendSettings,
+          ray_address: str | None) -> None:
     """Run a society on every question of a JSONL or text file, several at once."""
     from minsky import society as societies
     from minsky.batch import read_questions, run_batch
-    from minsky.runner import Backends, Runner
 
     items = read_questions(questions, field)
     soc = societies.load(society, model)
     out = out or questions.with_name(f"{questions.stem}.{soc.name}.results.jsonl")
     outputs(out)
-    runner = Runner(Backends(settings), RunLog())
+    runner, concurrency = make_runner(settings, RunLog(), ray_address, concurrency)
     click.echo(f"{len(items)} question(s) · society {soc.name} · results → {out}", err=True)
 
     def show(row: dict[str, Any]) -> None:
