@@ -38,7 +38,7 @@ def test_the_docs_cite_commands() -> None:
 def test_a_cited_command_parses(command: str) -> None:
     args = shlex.split(command)
     args = args[args.index("minsky") + 1:]
-    for shell in (">", "|", "2>"):  # redirections are the shell's, not the command's
+    for shell in (">", "|", "2>", "&"):  # redirections and &: the shell's, not the command's
         args = args[:args.index(shell)] if shell in args else args
     ctx = main.make_context("minsky", list(args))
     group: click.Group = main
