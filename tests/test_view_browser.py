@@ -122,6 +122,17 @@ def shoot(driver, name: str, tmp_path: Path) -> None:
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def follow(browser, element) -> None:
+    """Click a link or button and wait until the next page has replaced this one (a click
+    only starts the navigation; reading at once can read the old page)."""
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = browser.find_element("tag name", "html")
+    element.click()
+    WebDriverWait(browser, 10).until(ec.staleness_of(page))
+
+
 def test_runs_list_filters_and_links_parents(browser, server, fixture, tmp_path) -> None:
     from selenium.webdriver.support.ui import Select
 
@@ -134,10 +145,10 @@ def test_runs_list_filters_and_links_parents(browser, server, fixture, tmp_path)
     assert f"{total} run(s)" in browser.find_element("tag name", "h2").text
     shoot(browser, "runs", tmp_path)
     Select(by_css(browser, "select[name=society]")[0]).select_by_visible_text("team-calc")
-    by_css(browser, "form.filters button")[0].click()
+    follow(browser, by_css(browser, "form.filters button")[0])
     rows = by_css(browser, "#runs tr.run")
     assert len(rows) == 1 and "team-calc" in rows[0].text
-    rows[0].find_element("link text", "parent").click()
+    follow(browser, rows[0].find_element("link text", "parent"))
     assert fixture.nested_run in browser.find_element("tag name", "h2").text
 
 
@@ -197,12 +208,12 @@ def test_evaluation_page_matrix_opens_the_runs(browser, server, tmp_path) -> Non
     assert {"careful", "sloppy3"} <= {p.text for p in points}
     paired = by_css(browser, "#paired tr")[1].text
     assert paired.startswith("sloppy3 -50.0% 6 0 3")
-    browser.find_element("link text", "careful right, sloppy3 wrong").click()
+    follow(browser, browser.find_element("link text", "careful right, sloppy3 wrong"))
     cases = [r.find_elements("tag name", "td")[0].text for r in by_css(browser, "#matrix tr")[1:]]
     assert cases == ["c1", "c3", "c5"]
     cell = by_css(browser, "#matrix td.no a")[0]
     assert cell.text.startswith("✗ 3")
-    cell.click()
+    follow(browser, cell)
     assert by_css(browser, ".said")[0].text.startswith("What is 1+1?")
     browser.get(server + "/results/4")  # a real evaluation file, for the picture
     assert "eval-arc50.jsonl" in browser.find_element("tag name", "h2").text

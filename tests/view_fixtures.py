@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from test_hierarchy import team_toml
+
 from minsky.backends.fakes import FunctionBackend
 from minsky.economy.market import EconomyConfig
 from minsky.economy.run import run_economy
@@ -54,25 +56,8 @@ tools = ["Calculator"]
 role = "You count heads for team calc."
 """
 
-WORDS_TEAM = """
-name = "team-words"
-organisation = "mixture"
-model = "fake:t"
-answer = "text"
-
-[params]
-layers = 1
-
-[[agents]]
-name = "proposer"
-group = "proposer"
-role = "You propose for team words."
-
-[[agents]]
-name = "aggregator"
-group = "aggregator"
-role = "You aggregate for team words."
-"""
+# the nested team is the hierarchy tests' two-round mixture
+WORDS_TEAM = team_toml("team-words", "words", "fake:t")
 
 PARENT = """
 name = "picnic"
