@@ -8,7 +8,8 @@ chain-of-thought votes, program votes, and mixed votes, so the curves show what 
 extra sample buys.
 
     python benchmarks/frontier.py --eval benchmarks/results/eval-gsm8k200.jsonl \\
-        --pool benchmarks/results/pool-gsm8k-tune.jsonl --out docs/frontier-gsm8k.png
+        --pool benchmarks/results/pool-gsm8k-tune.jsonl \\
+        --pool benchmarks/results/pool-gsm8k-tune150.jsonl --out docs/frontier-gsm8k.png
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pool_rules import simulate  # noqa: E402
+from pool_rules import DEFAULT_PLAN, default_params, questions, simulate  # noqa: E402
 
 from minsky.evals.stats import wilson_interval  # noqa: E402
 
@@ -52,23 +53,35 @@ def eval_points(path: Path) -> dict[str, tuple[float, float, float, float, int]]
     return out
 
 
-def pool_curves(pool: Path) -> dict[str, list[tuple[float, float]]]:
+def pool_curves(pool: Path, asked: dict[str, str]) -> dict[str, list[tuple[float, float]]]:
+    """Curves for the arms this pool holds: a vote over the first k samples of a method."""
+    arms = {json.loads(line)["arm"] for line in pool.read_text().splitlines()}
     cot = ("reasoner", "cot-greedy", 0)
     pot = ("programmer", "pot-greedy", 0)
-    cots = [("reasoner", "cot-0.7", i) for i in range(3)] + [("reasoner", "cot-0.3", i)
-                                                             for i in range(3)]
-    pots = [("programmer", "pot-0.8", i) for i in range(6)] + [("programmer", "pot-0.5", i)
-                                                               for i in range(6)]
-    plans: dict[str, list[Plan]] = {
-        "chain-of-thought vote (greedy + samples)": [[cot, *cots[:k]] for k in range(7)],
-        "program vote (greedy + samples)": [[pot, *pots[:k]] for k in range(13)],
-        "mixed: greedy CoT + programs": [[cot, pot, *pots[:k]] for k in range(0, 13, 2)],
-    }
+    pots = [("programmer", f"pot-{t}", i) for t in ("0.8", "0.5") if f"pot-{t}" in arms
+            for i in range(6)]
+    plans: dict[str, tuple[list[Plan], dict[str, object]]] = {}
+    if {"cot-0.7", "cot-0.3"} <= arms:
+        cots = [("reasoner", f"cot-{t}", i) for t in ("0.7", "0.3") for i in range(3)]
+        plans["chain-of-thought vote (greedy + samples)"] = (
+            [[cot, *cots[:k]] for k in range(7)], {})
+    plans["program vote (greedy + samples)"] = (
+        [[pot, *pots[:k]] for k in range(len(pots) + 1)], {"cross_check": 0.5})
+    plans["greedy CoT + programs"] = (
+        [[cot, pot, *pots[:k]] for k in range(0, len(pots) + 1, 2)], {"cross_check": 0.5})
+    if "pot1-0.8" in arms:
+        # the built-in default's members in order, with its own rules and without them
+        rules = default_params()
+        plans["consensus.toml, first k members"] = (
+            [DEFAULT_PLAN[:k] for k in range(1, len(DEFAULT_PLAN) + 1)], rules)
+        plans["the same without its three weighing rules"] = (
+            [DEFAULT_PLAN[:k] for k in range(1, len(DEFAULT_PLAN) + 1)],
+            {**rules, "unused_quantity": 1.0, "not_whole": 1.0, "confidence": "none"})
     curves = {}
-    for name, sizes in plans.items():
+    for name, (sizes, params) in plans.items():
         points = []
         for plan in sizes:
-            acc, tokens, _, _ = simulate(pool, plan, {"cross_check": 0.5})
+            acc, tokens, _, _ = simulate(pool, plan, params, asked=asked)
             points.append((tokens, acc))
         curves[name] = points
     return curves
@@ -77,7 +90,8 @@ def pool_curves(pool: Path) -> dict[str, list[tuple[float, float]]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval", type=Path, required=True)
-    ap.add_argument("--pool", type=Path, required=True)
+    ap.add_argument("--pool", type=Path, required=True, action="append",
+                    help="a tuning pool (benchmarks/pool.py); repeat for several")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
@@ -87,10 +101,13 @@ def main() -> None:
         print(f"{society:12} n={n} accuracy {acc:.1%} [{low:.1%}, {high:.1%}] "
               f"tokens/problem {tokens:.0f}")
     left.set_title(f"reporting sample (seed 0): {args.eval.name}")
-    for name, points in pool_curves(args.pool).items():
-        right.plot([t for t, _ in points], [a for _, a in points], "o-", label=name)
-        print(name, " ".join(f"{t:.0f}:{a:.1%}" for t, a in points))
-    right.set_title(f"tuning sample: {args.pool.name}")
+    asked = questions("gsm8k")
+    for pool in args.pool:
+        for name, points in pool_curves(pool, asked).items():
+            label = f"{name} [{pool.stem.removeprefix('pool-gsm8k-')}]"
+            right.plot([t for t, _ in points], [a for _, a in points], "o-", label=label)
+            print(label, " ".join(f"{t:.0f}:{a:.1%}" for t, a in points))
+    right.set_title("tuning samples: " + ", ".join(p.name for p in args.pool))
     for ax in (left, right):
         ax.set_xlabel("tokens per problem (prompt + completion)")
         ax.set_ylabel("accuracy")

@@ -5,6 +5,7 @@ plurality accuracy; then candidate societies, each scored by driving the `consen
 organisation itself over the pool, with its accuracy and tokens per problem.
 
     python benchmarks/pool_rules.py benchmarks/results/pool-gsm8k-tune.jsonl
+    python benchmarks/pool_rules.py benchmarks/results/pool-gsm8k-tune150.jsonl
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from minsky.messages import ChatReply, Options
 from minsky.organisations.base import Member, SocietyView, Task, Turn
 from minsky.organisations.consensus import ConsensusParams, consensus
 from minsky.pyrun import extract_program, program_answer, run_program
-from minsky.weighing import Ballot, weigh
+from minsky.society import load
+from minsky.weighing import Ballot, confidence, is_whole, unused_quantities, weigh
 
 
 @dataclass
@@ -54,8 +56,7 @@ def read_pool(path: Path) -> tuple[dict[str, dict[str, list[Sample]]], dict[str,
             samples.append(Sample(row["arm"], answer, s["finish"] == "length",
                                   s["prompt_tokens"] + s["tokens"], s["logprobs"] or [], err))
         pool[row["case"]][row["arm"]] = samples
-    complete = {c: arms for c, arms in pool.items() if len(arms) == max(map(len, pool.values()))}
-    return complete, gold
+    return pool, gold
 
 
 def ok(answer: str | None, gold: str) -> bool:
@@ -64,12 +65,13 @@ def ok(answer: str | None, gold: str) -> bool:
 
 def arm_table(pool: dict[str, dict[str, list[Sample]]], gold: dict[str, str]) -> None:
     arms = sorted({a for c in pool.values() for a in c})
-    print(f"{len(pool)} problems")
-    print(f"{'arm':12} {'per-sample':>10} {'truncated':>9} {'no answer':>9} {'coverage':>8} "
-          f"{'plurality':>9} {'tokens':>7}")
+    print(f"{len(pool)} problems; each arm over the problems it was drawn for")
+    print(f"{'arm':12} {'problems':>8} {'per-sample':>10} {'truncated':>9} {'no answer':>9} "
+          f"{'coverage':>8} {'plurality':>9} {'tokens':>7}")
     for arm in arms:
         n = right = trunc = none = cover = plural = tokens = 0
-        for case, arms_ in pool.items():
+        drawn = {case: arms_ for case, arms_ in pool.items() if arm in arms_}
+        for case, arms_ in drawn.items():
             ss = arms_[arm]
             n += len(ss)
             right += sum(ok(s.answer, gold[case]) for s in ss)
@@ -79,17 +81,26 @@ def arm_table(pool: dict[str, dict[str, list[Sample]]], gold: dict[str, str]) ->
             tally = weigh([Ballot(str(i), s.answer) for i, s in enumerate(ss)])
             plural += ok(tally.winner, gold[case])
             tokens += sum(s.tokens for s in ss)
-        m = len(pool)
-        print(f"{arm:12} {right / n:10.1%} {trunc / n:9.1%} {none / n:9.1%} {cover / m:8.1%} "
+        m = len(drawn)
+        print(f"{arm:12} {m:8} {right / n:10.1%} {trunc / n:9.1%} {none / n:9.1%} {cover / m:8.1%} "
               f"{plural / m:9.1%} {tokens / m:7.0f}")
 
 
+def questions(bench: str) -> dict[str, str]:
+    """Each case's question, by id, for the rules that read the question."""
+    from pool import BENCH_FILES
+
+    from minsky.evals.benchmarks import load_benchmark
+
+    return {c.id: c.question for c in load_benchmark(BENCH_FILES[bench])}
+
+
 def simulate(path: Path, plan: list[tuple[str, str, int]], params: dict[str, object],
-             escalate: list[tuple[str, str, int]] | None = None
-             ) -> tuple[float, float, float, int]:
+             escalate: list[tuple[str, str, int]] | None = None,
+             asked: dict[str, str] | None = None) -> tuple[float, float, float, int]:
     """Drive the `consensus` organisation itself over the pool: member k of `plan` is
     (group, arm, sample index) and answers with that sample. Returns accuracy, tokens per
-    problem, asks per problem, problems."""
+    problem, asks per problem, problems. `asked` maps case ids to their questions."""
     rows: dict[str, dict[str, dict[str, object]]] = defaultdict(dict)
     for line in path.read_text().splitlines():
         row = json.loads(line)
@@ -105,7 +116,8 @@ def simulate(path: Path, plan: list[tuple[str, str, int]], params: dict[str, obj
     right = tokens = asks = 0
     for arms in cases.values():
         first = next(iter(arms.values()))
-        gen = consensus(Task(str(first["case"]), "number"), view)
+        case = str(first["case"])
+        gen = consensus(Task((asked or {}).get(case, case), "number"), view)
         try:
             rnd = next(gen)
             while True:
@@ -127,6 +139,17 @@ def simulate(path: Path, plan: list[tuple[str, str, int]], params: dict[str, obj
 
 
 SOCIETIES: dict[str, tuple[list[tuple[str, str, int]], dict[str, object]]] = {}
+# the built-in `consensus` members in society-file order, as pool arms: the greedy
+# program, 3 program samples, the greedy chain of thought, 3 samples shown one worked
+# program, 3 more program samples
+DEFAULT_PLAN = [("programmer", "pot-greedy", 0), *[("programmer", "pot-0.8", i) for i in range(3)],
+                ("reasoner", "cot-greedy", 0), *[("programmer", "pot1-0.8", i) for i in range(3)],
+                *[("programmer", "pot-0.8", i) for i in range(3, 6)]]
+
+
+def default_params() -> dict[str, object]:
+    """The built-in `consensus` society's parameters, read from its society file."""
+    return dict(load("consensus").params.model_dump())
 
 
 def _plans() -> None:
@@ -154,9 +177,64 @@ def _plans() -> None:
     SOCIETIES["cot+pot+3pot0.5+3pot0.8"] = (
         [cot, pot, *[("programmer", "pot-0.5", i) for i in range(3)],
          *[("programmer", "pot-0.8", i) for i in range(3)]], {"cross_check": 0.5})
+    # the default's order (greedy program, 3 samples, the reasoner, 3 more), with the
+    # checks against the question, and with one worked program shown (`examples = 1`)
+    default = {"window": 4, "cross_check": 0.5, "stop": "unanimous"}
+    for pre, extra in (("pot", {}), ("pot1", {"examples": 1})):
+        greedy = ("programmer", f"{pre}-greedy", 0)
+        progs = [("programmer", f"{pre}-0.8", i) for i in range(6)]
+        plan = [greedy, *progs[:3], cot, *progs[3:]]
+        SOCIETIES[f"{pre} default"] = (plan, {**default, **extra})
+        for uq, nw in ((0.5, 1.0), (1.0, 0.25), (0.5, 0.25), (0.0, 0.0)):
+            SOCIETIES[f"{pre} default unused={uq} not_whole={nw}"] = (
+                plan, {**default, **extra, "unused_quantity": uq, "not_whole": nw})
+    # the built-in default as its society file sets it (needs the pot1-0.8 arm), and
+    # with each of its rules left out
+    rules = default_params()
+    for left_out, undo in (("", {}), (" without unused_quantity", {"unused_quantity": 1.0}),
+                           (" without not_whole", {"not_whole": 1.0}),
+                           (" without confidence", {"confidence": "none"}),
+                           (" without all three", {"unused_quantity": 1.0, "not_whole": 1.0,
+                                                   "confidence": "none"})):
+        SOCIETIES[f"consensus.toml{left_out}"] = (DEFAULT_PLAN, {**rules, **undo})
     SOCIETIES["cot+3cot0.3+3cot0.7 (CoT only)"] = (
         [cot, *[("reasoner", "cot-0.3", i) for i in range(3)],
          *[("reasoner", "cot-0.7", i) for i in range(3)]], {})
+
+
+def evidence(path: Path, asked: dict[str, str]) -> None:
+    """What tells a right program from a wrong one, sample by sample: whole answers,
+    quantities of the question left out, mean token probability (plain-prompt program
+    arms only: greedy and sampled)."""
+    seen: list[tuple[bool, bool, float, bool]] = []  # whole, all written, confidence, right
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if not row["arm"].startswith("pot-"):
+            continue
+        for s in row["samples"]:
+            program = extract_program(s["text"])
+            answer = program_answer(run_program(program)) if program else None
+            if program is None or answer is None:
+                continue
+            seen.append((is_whole(answer),
+                         not unused_quantities(asked[row["case"]], program),
+                         confidence(s["logprobs"], "mean"), ok(answer, str(row["gold"]))))
+    if not seen:
+        return
+
+    def line(label: str, picked: list[tuple[bool, bool, float, bool]]) -> None:
+        right = sum(r for *_, r in picked)
+        print(f"  {label:44} {right:4}/{len(picked):<4} {right / max(1, len(picked)):6.1%}")
+
+    print(f"\nprogram samples that returned a number: {len(seen)}; right among those that…")
+    line("return a whole number", [x for x in seen if x[0]])
+    line("return anything else", [x for x in seen if not x[0]])
+    line("write every quantity of the question", [x for x in seen if x[1]])
+    line("leave one out", [x for x in seen if not x[1]])
+    by_confidence = sorted(seen, key=lambda x: x[2])
+    q = len(seen) // 4
+    line("have mean token probability in the top quarter", by_confidence[3 * q:])
+    line("… in the bottom quarter", by_confidence[:q])
 
 
 def failures(pool: dict[str, dict[str, list[Sample]]]) -> None:
@@ -183,14 +261,17 @@ def failures(pool: dict[str, dict[str, list[Sample]]]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("pool", type=Path)
+    ap.add_argument("--bench", default="gsm8k", help="the benchmark the pool was drawn from")
     args = ap.parse_args()
+    asked = questions(args.bench)
     pool, gold = read_pool(args.pool)
     arm_table(pool, gold)
+    evidence(args.pool, asked)
     failures(pool)
     _plans()
     print("\nsocieties (the consensus organisation itself, driven over the pool):")
     for name, (plan, params) in SOCIETIES.items():
-        acc, tok, asks, n = simulate(args.pool, plan, params)
+        acc, tok, asks, n = simulate(args.pool, plan, params, asked=asked)
         if not n:
             continue  # the pool lacks an arm this society needs
         print(f"{acc:6.1%} {tok:6.0f} tokens {asks:4.1f} asks  n={n}  {name}")

@@ -22,7 +22,7 @@ ECHO = "echo:cli"
 QUESTION = "What is 2+3?"
 BUILTINS = {
     "single": ("single", 1), "vote3": ("vote", 3), "vote5": ("vote", 5), "vote9": ("vote", 9),
-    "consensus": ("consensus", 8),
+    "consensus": ("consensus", 11),
 }
 
 

@@ -20,10 +20,19 @@ from minsky.organisations.consensus import (
     ConsensusParams,
     _options,
     consensus,
+    examples_for,
     letter_logprobs,
 )
 from minsky.pyrun import extract_program, program_answer, run_program
-from minsky.weighing import Ballot, confidence, cross_check, settled, weigh
+from minsky.weighing import (
+    Ballot,
+    confidence,
+    cross_check,
+    is_whole,
+    settled,
+    unused_quantities,
+    weigh,
+)
 
 # == the rules =============================================================================
 
@@ -85,6 +94,21 @@ def test_settled_when_the_rest_cannot_catch_up() -> None:
     assert settled(tally, 1.0)
     assert not settled(tally, 2.0)  # a tie is still possible
     assert not settled(weigh([Ballot("a", None)]), 0.0)
+
+
+def test_unused_quantities_counts_what_a_program_never_writes() -> None:
+    question = "Tom has 1,200 apples, gives 20% away and sells 3 crates at $4.50."
+    assert unused_quantities(question, "a = 1200\np = 0.2\nc = 3\nprice = 4.5") == 0
+    assert unused_quantities(question, "a = 1200\np = 20 / 100\nc = 3") == 1  # no 4.50
+    assert unused_quantities(question, "a = 1_200") == 3
+    # commas in a program separate numbers: max(3,4) writes 3 and 4, not 34
+    assert unused_quantities("between 3 and 4", "x = max(3,4)") == 0
+    assert unused_quantities("no numbers here", "x = 5") == 0
+
+
+def test_is_whole() -> None:
+    assert [is_whole(a) for a in ("12", "12.0", "-3", "0", "1,200")] == [True] * 5
+    assert [is_whole(a) for a in ("2.5", "1/3", "abc", "", None)] == [False] * 5
 
 
 # == the organisation ======================================================================
@@ -160,6 +184,28 @@ def test_programmers_see_the_worked_examples_they_are_given() -> None:
     assert all(m.role != "assistant" for m in reasoner.messages)  # reasoners see none
     with pytest.raises(ValueError, match="examples"):
         ConsensusParams.model_validate({"examples": 4})  # three are written
+
+
+def test_examples_may_be_given_to_some_programmers_by_name() -> None:
+    members = [member("plain", "programmer"), member("shown-1", "programmer"),
+               member("shown-2", "programmer"), member("shown", "programmer"),
+               member("shownx", "programmer"), member("greedy", "reasoner")]
+    rounds, _ = run(members, {m.name: PROGRAM_12 for m in members[:5]}
+                    | {"greedy": "The answer is 12."}, examples={"shown": 1})
+    seen = {a.agent: sum(m.role == "assistant" for m in a.messages) for a in rounds[0].asks}
+    # the agent "shown" of the society file and its copies shown-1, shown-2 see one
+    assert seen == {"plain": 0, "shown-1": 1, "shown-2": 1, "shown": 1, "shownx": 0,
+                    "greedy": 0}
+
+
+def test_the_default_society_names_its_shown_programmers() -> None:
+    from minsky.society import load
+
+    society = load("consensus")
+    params = society.params
+    assert isinstance(params, ConsensusParams)
+    shown = [a.name for a in society.agents if examples_for(a.name, params)]
+    assert shown == ["shown-1", "shown-2", "shown-3"]
 
 
 def test_a_programmer_whose_backend_cannot_prefill_writes_its_own_fences() -> None:
@@ -352,3 +398,27 @@ def test_the_first_program_vote_is_waited_for_before_stopping() -> None:
     rounds, windowed = run(members, replies, cross_check=0.1, window=3)
     assert everyone.answer == windowed.answer == "12"
     assert len(rounds) == 2
+
+
+def test_a_program_that_leaves_out_a_quantity_counts_less() -> None:
+    task = Task("Tom has 3 bags of 4 apples and eats 2. How many are left?")
+    members = [member("coder", "programmer"), member("sampler", "programmer")]
+    replies: dict[str, ChatReply | str] = {
+        "coder": "def solution():\n    return 3 * 4",  # never writes the 2 he eats
+        "sampler": "def solution():\n    return 3 * 4 - 2"}
+    _, plain = run(members, replies, task)
+    _, weighed = run(members, replies, task, unused_quantity=0.5)
+    assert plain.answer == "12"  # a tie: the first program's answer
+    assert weighed.answer == "10"
+    assert weighed.tally is not None and weighed.tally["scores"] == {"12": 0.5, "10": 1.0}
+
+
+def test_an_answer_that_is_not_whole_counts_less() -> None:
+    members = [member("greedy", "reasoner"), member("coder", "programmer")]
+    replies: dict[str, ChatReply | str] = {
+        "greedy": "The answer is 12.5.", "coder": PROGRAM_12}
+    _, plain = run(members, replies)
+    _, weighed = run(members, replies, not_whole=0.25)
+    assert plain.answer == "12.5"  # a tie: the first answer
+    assert weighed.answer == "12"
+    assert weighed.tally is not None and weighed.tally["scores"] == {"12.5": 0.25, "12": 1.0}

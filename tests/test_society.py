@@ -267,6 +267,12 @@ BAD_FILES = {
         'name = "t"\norganisation = "single"\n[[agents]]\nname = "a"\n[[agents]]\nname = "b"\n',
         "agents",
     ),
+    "examples-for-nobody": (
+        'name = "t"\norganisation = "consensus"\n[params]\nexamples = { shwon = 1 }\n'
+        '[[agents]]\nname = "r"\ngroup = "reasoner"\n'
+        '[[agents]]\nname = "shown"\ngroup = "programmer"\ncount = 2\n',
+        "params.examples",
+    ),
     "single-with-count": (
         'name = "t"\norganisation = "single"\n[[agents]]\nname = "a"\ncount = 2\n',
         "agents",

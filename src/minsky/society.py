@@ -226,6 +226,8 @@ def from_dict(
     if dupes:
         raise MinskyError(f"{source}: field 'agents': duplicate agent names {dupes}")
     _check_groups(org, agents, source)
+    if org.check is not None and (wrong := org.check(params, [a.name for a in agents])):
+        raise MinskyError(f"{source}: field 'params.{wrong[0]}': {wrong[1]}")
     return Society(config, org, params, agents, source, _tool_options(config, source))
 
 

@@ -11,6 +11,10 @@ rule is pinned by tests with plain values:
 - a reasoning answer that no program agrees with is down-weighted, once programs have
   voted (PROVE, arXiv 2410.12608: a chain of thought its program contradicts is dropped);
 - ties go to the answer of the earliest ballot (the greedy member, listed first);
+- two checks of an answer against its question, at no extra call: a program that never
+  writes one of the quantities the question gives has probably left part of the problem
+  out, and an answer that is not a whole number is rarely right where the question counts
+  things (`unused_quantities`, `is_whole`; a society file weighs both, off by default);
 - `settled` says whether the ballots still to come could change the winner (the stopping
   rule of Adaptive-Consistency / ESC: sample in windows, stop once the leader cannot be
   caught), so easy problems cost less.
@@ -19,10 +23,12 @@ rule is pinned by tests with plain values:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Literal
 
-from minsky.answers import AnswerKind, answers_match, canonical
+from minsky.answers import AnswerKind, answers_match, canonical, normalise_number
 
 Confidence = Literal["none", "mean", "tail"]
 TAIL_TOKENS = 32  # the answer line and the step before it, for a 0.5B's 150–400 tokens
@@ -112,3 +118,37 @@ def settled(tally: WeightedTally, remaining: float) -> bool:
     """Whether `remaining` more weight, all cast for the runner-up, could not overtake the
     leader (a tie counts as caught, since a later tie-break might differ)."""
     return tally.winner is not None and tally.margin > remaining
+
+
+# a quantity in a question: digits with thousands commas and a decimal part ("1,200.50")
+_QUESTION_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?![\d])")
+# a number literal in a program: no thousands commas there ("max(3,4)" is two numbers)
+_PROGRAM_NUMBER = re.compile(r"(?<![\w.])(\d[\d_]*)(\.\d+)?")
+
+
+def _values(pattern: re.Pattern[str], text: str) -> set[Fraction]:
+    out = set()
+    for m in pattern.finditer(text):
+        digits = m[1].replace(",", "").replace("_", "") + (m[2] or "")
+        if len(digits) <= 30:  # a quantity, not a pasted blob of digits
+            out.add(Fraction(digits))
+    return out
+
+
+def unused_quantities(question: str, program: str) -> int:
+    """How many of the quantities a question writes in digits a program never writes
+    (as itself, or a percentage as its hundredth, or a hundredth as its percentage)."""
+    written = _values(_PROGRAM_NUMBER, program)
+    return sum(1 for q in _values(_QUESTION_NUMBER, question)
+               if not {q, q / 100, q * 100} & written)
+
+
+def is_whole(answer: str | None) -> bool:
+    """Whether an answer is a whole number (-3, 0, 12, 12.0); False for anything else."""
+    n = normalise_number(answer) if answer is not None else None
+    if n is None:
+        return False
+    try:
+        return Fraction(n).denominator == 1
+    except (ValueError, ZeroDivisionError):
+        return False

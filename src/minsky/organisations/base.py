@@ -187,6 +187,9 @@ class Organisation(Generic[ParamsT]):
     groups: dict[str, tuple[int, int | None]] = field(
         default_factory=lambda: {"member": (1, None)}
     )
+    # parameters that name members are checked against them on load: (params, member
+    # names) → None, or (the parameter's field, what is wrong with it)
+    check: Callable[[ParamsT, list[str]], tuple[str, str] | None] | None = None
 
 
 def advance(gen: OrgRun, turns: list[Turn] | None) -> Round | Outcome:

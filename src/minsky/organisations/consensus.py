@@ -49,7 +49,16 @@ from minsky.organisations.base import (
 )
 from minsky.pyrun import extract_program, program_answer, run_program_guarded
 from minsky.strict import Strict
-from minsky.weighing import Ballot, Confidence, confidence, cross_check, settled, weigh
+from minsky.weighing import (
+    Ballot,
+    Confidence,
+    confidence,
+    cross_check,
+    is_whole,
+    settled,
+    unused_quantities,
+    weigh,
+)
 
 CODE_OPEN = "```python\n"
 FENCE = "\n```"  # a program's closing fence: what a small model writes after it is chatter
@@ -73,8 +82,16 @@ class ConsensusParams(Strict):
     escalate_below: float = Field(0.0, ge=0.0, le=1.0,
                                   description="ask the experts when the winner's share is lower")
     choice: Literal["score", "generate"] = "score"
-    examples: int = Field(0, ge=0, le=3,
-                          description="worked programs shown to programmers before the problem")
+    # worked programs shown before the problem: one count for every programmer, or a
+    # table of counts by agent name (a name with `count` copies covers all of them), so
+    # programmers of one society can see the problem in different framings
+    examples: Annotated[int, Field(ge=0, le=3)] | dict[str, Annotated[int, Field(ge=0, le=3)]] = (
+        Field(0, description="worked programs shown to programmers before the problem"))
+    unused_quantity: float = Field(
+        1.0, ge=0.0, le=1.0,
+        description="weight factor of a program that never writes a quantity the question gives")
+    not_whole: float = Field(1.0, ge=0.0, le=1.0,
+                             description="weight factor of an answer that is not a whole number")
 
 
 def _params(society: SocietyView[ConsensusParams]) -> ConsensusParams:
@@ -96,6 +113,26 @@ def program_examples(k: int) -> list[Message]:
     return list(_example_turns()[: 2 * k])
 
 
+def _named(name: str, agent: str) -> bool:
+    """Whether member `name` is agent `agent` of the society file or one of its copies."""
+    base, _, copy = name.rpartition("-")
+    return name == agent or (base == agent and copy.isdigit())
+
+
+def examples_for(member: str, p: ConsensusParams) -> int:
+    """How many worked programs member `member` is shown."""
+    if isinstance(p.examples, int):
+        return p.examples
+    return next((k for agent, k in p.examples.items() if _named(member, agent)), 0)
+
+
+def _check(p: ConsensusParams, names: list[str]) -> tuple[str, str] | None:
+    for agent in p.examples if isinstance(p.examples, dict) else ():
+        if not any(_named(n, agent) for n in names):
+            return "examples", f"no agent named {agent!r}; agents: {', '.join(names)}"
+    return None
+
+
 def _ask(member: Member, task: Task, p: ConsensusParams) -> Ask:
     options = member.options
     update: dict[str, object] = {}
@@ -103,7 +140,8 @@ def _ask(member: Member, task: Task, p: ConsensusParams) -> Ask:
         update["logprobs"] = True
     prefix = ""
     if member.group == "programmer":
-        messages = [Message("system", member.role), *program_examples(p.examples),
+        messages = [Message("system", member.role),
+                    *program_examples(examples_for(member.name, p)),
                     Message("user", prompt("program", task))]
         if member.prefill:
             # the reply starts inside the code block, so the first fence to come closes it
@@ -134,9 +172,19 @@ def _ballot(member: Member, turn: Turn, task: Task, p: ConsensusParams) -> Ballo
         if answer is None:
             why = result.error or "no number returned"
             return Ballot(member.name, None, member.group, weight, f"program: {why}")
-        return Ballot(member.name, answer, member.group, weight)
+        if p.unused_quantity < 1.0 and unused_quantities(task.question, program):
+            weight *= p.unused_quantity
+        return Ballot(member.name, answer, member.group, _whole_weight(weight, answer, p))
     answer = extract_answer(reply.text, task.kind, task.choices)
-    return Ballot(member.name, answer, member.group, weight, None if answer else "no answer")
+    if answer is None:
+        return Ballot(member.name, None, member.group, weight, "no answer")
+    if task.kind == "number":
+        weight = _whole_weight(weight, answer, p)
+    return Ballot(member.name, answer, member.group, weight)
+
+
+def _whole_weight(weight: float, answer: str, p: ConsensusParams) -> float:
+    return weight if p.not_whole == 1.0 or is_whole(answer) else weight * p.not_whole
 
 
 def _decide(ballots: list[Ballot], task: Task, p: ConsensusParams, remaining: float = 0.0,
@@ -295,4 +343,5 @@ CONSENSUS = Organisation(
     "weighted vote of reasoners and checked programs, with early stopping and escalation; "
     "choice questions by scoring options",
     groups={"reasoner": (1, None), "programmer": (0, None), "expert": (0, None)},
+    check=_check,
 )
