@@ -191,6 +191,19 @@ def _plans() -> None:
     # the built-in default as its society file sets it (needs the pot1-0.8 arm), and
     # with each of its rules left out
     rules = default_params()
+    three = {k: rules[k] for k in ("unused_quantity", "not_whole", "confidence")}
+    for pre, extra in (("pot", {}), ("pot1", {"examples": 1})):
+        greedy = ("programmer", f"{pre}-greedy", 0)
+        progs = [("programmer", f"{pre}-0.8", i) for i in range(6)]
+        SOCIETIES[f"{pre} default + the three rules of consensus.toml"] = (
+            [greedy, *progs[:3], cot, *progs[3:]], {**default, **extra, **three})
+    twelve = [("programmer", "pot-greedy", 0), *[("programmer", "pot-0.8", i) for i in range(6)],
+              cot, *[("programmer", "pot1-0.8", i) for i in range(6)]]
+    SOCIETIES["12 samples in both framings + cot, consensus.toml's rules"] = (twelve, rules)
+    for power in (2, 4, 8):
+        for how in ("mean", "tail"):
+            SOCIETIES[f"consensus.toml, confidence {how} power {power}"] = (
+                DEFAULT_PLAN, {**rules, "confidence": how, "confidence_power": power})
     for left_out, undo in (("", {}), (" without unused_quantity", {"unused_quantity": 1.0}),
                            (" without not_whole", {"not_whole": 1.0}),
                            (" without confidence", {"confidence": "none"}),

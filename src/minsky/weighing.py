@@ -26,6 +26,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 from minsky.answers import AnswerKind, answers_match, canonical, normalise_number
@@ -135,12 +136,16 @@ def _values(pattern: re.Pattern[str], text: str) -> set[Fraction]:
     return out
 
 
+@lru_cache(maxsize=64)  # every program of one question reads the same question
+def _quantities(question: str) -> frozenset[Fraction]:
+    return frozenset(_values(_QUESTION_NUMBER, question))
+
+
 def unused_quantities(question: str, program: str) -> int:
     """How many of the quantities a question writes in digits a program never writes
     (as itself, or a percentage as its hundredth, or a hundredth as its percentage)."""
     written = _values(_PROGRAM_NUMBER, program)
-    return sum(1 for q in _values(_QUESTION_NUMBER, question)
-               if not {q, q / 100, q * 100} & written)
+    return sum(1 for q in _quantities(question) if not {q, q / 100, q * 100} & written)
 
 
 def is_whole(answer: str | None) -> bool:
