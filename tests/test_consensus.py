@@ -118,8 +118,8 @@ OPTS = Options(temperature=0.5, max_tokens=100)
 PROGRAM_12 = "def solution():\n    apples = 3\n    return apples * 4"
 
 
-def member(name: str, group: str, prefill: bool = True) -> Member:
-    return Member(name, f"You are {name}.", OPTS, True, group, prefill)
+def member(name: str, group: str, prefill: bool = True, agent: str = "") -> Member:
+    return Member(name, f"You are {name}.", OPTS, True, group, prefill, agent)
 
 
 def drive(gen: Generator[Round, list[Turn], Outcome], replies: dict[str, ChatReply | str]
@@ -187,15 +187,17 @@ def test_programmers_see_the_worked_examples_they_are_given() -> None:
 
 
 def test_examples_may_be_given_to_some_programmers_by_name() -> None:
-    members = [member("plain", "programmer"), member("shown-1", "programmer"),
-               member("shown-2", "programmer"), member("shown", "programmer"),
-               member("shownx", "programmer"), member("greedy", "reasoner")]
-    rounds, _ = run(members, {m.name: PROGRAM_12 for m in members[:5]}
+    members = [member("plain", "programmer"), member("shown-1", "programmer", agent="shown"),
+               member("shown-2", "programmer", agent="shown"), member("shown", "programmer"),
+               member("shownx", "programmer"), member("greedy", "reasoner"),
+               member("shown-3", "programmer", agent="other")]
+    rounds, _ = run(members, {m.name: PROGRAM_12 for m in members if m.name != "greedy"}
                     | {"greedy": "The answer is 12."}, examples={"shown": 1})
     seen = {a.agent: sum(m.role == "assistant" for m in a.messages) for a in rounds[0].asks}
-    # the agent "shown" of the society file and its copies shown-1, shown-2 see one
+    # the agent "shown" of the society file and its copies see one; the names do not
+    # decide it (shown-3 is a copy of another agent)
     assert seen == {"plain": 0, "shown-1": 1, "shown-2": 1, "shown": 1, "shownx": 0,
-                    "greedy": 0}
+                    "greedy": 0, "shown-3": 0}
 
 
 def test_the_default_society_names_its_shown_programmers() -> None:
@@ -204,7 +206,7 @@ def test_the_default_society_names_its_shown_programmers() -> None:
     society = load("consensus")
     params = society.params
     assert isinstance(params, ConsensusParams)
-    shown = [a.name for a in society.agents if examples_for(a.name, params)]
+    shown = [m.name for m in society.members({}) if examples_for(m, params)]
     assert shown == ["shown-1", "shown-2", "shown-3"]
 
 

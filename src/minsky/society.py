@@ -118,6 +118,7 @@ class AgentSpec:
     group: str = "member"
     society: Society | None = None
     tools: tuple[str, ...] = ()
+    agent: str = ""  # the society file's agent this is a copy of ("" when it is `name`)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class Society:
         prefill = prefill or {}
         return [
             Member(a.name, a.role, a.options, constrained.get(a.model, False), a.group,
-                   prefill.get(a.model, False))
+                   prefill.get(a.model, False), a.agent or a.name)
             for a in self.agents
         ]
 
@@ -171,7 +172,8 @@ def _expand(
                 # copies must differ: give each its own seed, deterministically
                 options = options.model_copy(update={"seed": (options.seed or 0) + i})
             agents.append(
-                AgentSpec(name, agent.role, model, options, agent.group, sub, tuple(agent.tools))
+                AgentSpec(name, agent.role, model, options, agent.group, sub, tuple(agent.tools),
+                          agent.name)
             )
     return agents
 
@@ -226,7 +228,7 @@ def from_dict(
     if dupes:
         raise MinskyError(f"{source}: field 'agents': duplicate agent names {dupes}")
     _check_groups(org, agents, source)
-    if org.check is not None and (wrong := org.check(params, [a.name for a in agents])):
+    if org.check is not None and (wrong := org.check(params, [a.name for a in config.agents])):
         raise MinskyError(f"{source}: field 'params.{wrong[0]}': {wrong[1]}")
     return Society(config, org, params, agents, source, _tool_options(config, source))
 

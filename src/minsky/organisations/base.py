@@ -77,6 +77,7 @@ class Member:
     constrained: bool = False  # its backend honours grammars, so a format can be forced
     group: str = "member"  # its part in the organisation: expert, leader, critic, …
     prefill: bool = False  # its backend continues a reply begun for it (`Ask.prefix`)
+    agent: str = ""  # the society file's agent it is a copy of (name-1 … name-k share one)
 
 
 @dataclass
@@ -187,8 +188,8 @@ class Organisation(Generic[ParamsT]):
     groups: dict[str, tuple[int, int | None]] = field(
         default_factory=lambda: {"member": (1, None)}
     )
-    # parameters that name members are checked against them on load: (params, member
-    # names) → None, or (the parameter's field, what is wrong with it)
+    # parameters that name agents are checked against them on load: (params, the society
+    # file's agent names) → None, or (the parameter's field, what is wrong with it)
     check: Callable[[ParamsT, list[str]], tuple[str, str] | None] | None = None
 
 

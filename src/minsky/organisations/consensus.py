@@ -113,23 +113,18 @@ def program_examples(k: int) -> list[Message]:
     return list(_example_turns()[: 2 * k])
 
 
-def _named(name: str, agent: str) -> bool:
-    """Whether member `name` is agent `agent` of the society file or one of its copies."""
-    base, _, copy = name.rpartition("-")
-    return name == agent or (base == agent and copy.isdigit())
-
-
-def examples_for(member: str, p: ConsensusParams) -> int:
-    """How many worked programs member `member` is shown."""
+def examples_for(member: Member, p: ConsensusParams) -> int:
+    """How many worked programs `member` is shown (a table names society-file agents, so
+    an entry covers all of an agent's copies)."""
     if isinstance(p.examples, int):
         return p.examples
-    return next((k for agent, k in p.examples.items() if _named(member, agent)), 0)
+    return p.examples.get(member.agent or member.name, 0)
 
 
-def _check(p: ConsensusParams, names: list[str]) -> tuple[str, str] | None:
+def _check(p: ConsensusParams, agents: list[str]) -> tuple[str, str] | None:
     for agent in p.examples if isinstance(p.examples, dict) else ():
-        if not any(_named(n, agent) for n in names):
-            return "examples", f"no agent named {agent!r}; agents: {', '.join(names)}"
+        if agent not in agents:
+            return "examples", f"no agent named {agent!r}; agents: {', '.join(agents)}"
     return None
 
 
@@ -141,7 +136,7 @@ def _ask(member: Member, task: Task, p: ConsensusParams) -> Ask:
     prefix = ""
     if member.group == "programmer":
         messages = [Message("system", member.role),
-                    *program_examples(examples_for(member.name, p)),
+                    *program_examples(examples_for(member, p)),
                     Message("user", prompt("program", task))]
         if member.prefill:
             # the reply starts inside the code block, so the first fence to come closes it
