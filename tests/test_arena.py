@@ -150,3 +150,22 @@ async def test_a_judge_template_with_an_unknown_placeholder_stops_before_any_ans
                                                      society("b", "fake:a")],
                         society("judge", "fake:a"), template, tmp_path / "a.jsonl")
     assert backend.requests == []
+
+
+async def test_a_contestant_that_fails_leaves_its_error_beside_its_empty_answer(
+        tmp_path: Path) -> None:
+    def broken(req: ChatRequest) -> str:
+        raise ValueError("the model server said no")
+
+    backends = {"fake:good": FunctionBackend(lambda r: "This is the best answer."),
+                "fake:broken": FunctionBackend(broken),
+                "fake:judge": FunctionBackend(lambda r: "The answer is A.")}
+    runner = Runner(Backends(overrides=backends))
+    out = tmp_path / "arena.jsonl"
+    await run_arena(runner, [("1", "Say something.")],
+                    [society("good", "fake:good"), society("broken", "fake:broken")],
+                    society("judge", "fake:judge"), judge_template(None), out)
+    answers = {r["contestant"]: r for r in jsonl_rows(out) if r["kind"] == "answer"}
+    assert answers["good"]["status"] == "ok" and "error" not in answers["good"]
+    assert answers["broken"]["status"] == "error" and answers["broken"]["text"] == ""
+    assert "the model server said no" in answers["broken"]["error"]

@@ -189,9 +189,12 @@ def _answer_row(item: Item, result: RunResult,
                 progress: Callable[[str], None] | None) -> dict[str, Any]:
     if progress:
         progress(f"answer {item.key} by {result.society}")
-    return {"kind": "answer", "prompt": item.key, "contestant": result.society,
-            "text": answer_text(result), "tokens": result.usage.total_tokens,
-            "run_id": result.run_id}
+    row = {"kind": "answer", "prompt": item.key, "contestant": result.society,
+           "text": answer_text(result), "tokens": result.usage.total_tokens,
+           "run_id": result.run_id, "status": result.status}
+    if result.error:
+        row["error"] = result.error  # why a contestant failed, kept beside its empty answer
+    return row
 
 
 def _judgment_row(item: Item, result: RunResult,
@@ -200,7 +203,11 @@ def _judgment_row(item: Item, result: RunResult,
     if progress:
         f = item.fields
         progress(f"judge {f['prompt']}: {f['a']} vs {f['b']} → {verdict}")
-    return {"kind": "judgment", "verdict": verdict, "run_id": result.run_id}
+    row = {"kind": "judgment", "verdict": verdict, "run_id": result.run_id,
+           "status": result.status}
+    if result.error:
+        row["error"] = result.error
+    return row
 
 
 def leaderboard(rows: Sequence[dict[str, Any]], n_boot: int = 200,
