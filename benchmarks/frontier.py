@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from pool_rules import DEFAULT_PLAN, default_params, questions, simulate  # noqa: E402
 
+from minsky.evals.harness import vote_prefixes  # noqa: E402
 from minsky.evals.stats import wilson_interval  # noqa: E402
 
 Plan = list[tuple[str, str, int]]
@@ -51,6 +52,27 @@ def eval_points(path: Path) -> dict[str, tuple[float, float, float, float, int]]
         low, high = wilson_interval(right, n)
         out[society] = (tokens, right / n, low, high, n)
     return out
+
+
+def prefix_curves(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """For each plain vote of more than five members in the results (vote@10 of
+    `--matched`): the vote of its first k members, k = 1 … all, on the same cases — the
+    plain vote at every compute up to its own, read off its rows, no model run."""
+    rows = [r for line in path.read_text().splitlines() if "case" in (r := json.loads(line))]
+    sizes: dict[str, int] = {}
+    for r in rows:
+        if "votes" in r and len(r["votes"]) > 5:
+            sizes[r["society"]] = len(r["votes"])
+    curves = {}
+    for name, size in sizes.items():
+        derived = vote_prefixes(rows, name, range(1, size + 1))
+        points = []
+        for k in range(1, size + 1):
+            picked = [r for r in derived if r["society"] == f"{name}[:{k}]"]
+            tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in picked)
+            points.append((tokens / len(picked), sum(r["correct"] for r in picked) / len(picked)))
+        curves[f"{name}[:k], k = 1 … {size} (n = {len(picked)})"] = points
+    return curves
 
 
 def pool_curves(pool: Path, asked: dict[str, str]) -> dict[str, list[tuple[float, float]]]:
@@ -100,6 +122,10 @@ def main() -> None:
                       label=f"{society} ({acc:.0%}, n = {n})")
         print(f"{society:12} n={n} accuracy {acc:.1%} [{low:.1%}, {high:.1%}] "
               f"tokens/problem {tokens:.0f}")
+    for name, points in prefix_curves(args.eval).items():
+        left.plot([t for t, _ in points], [a for _, a in points], ".--", color="grey",
+                  label=name)
+        print(name, " ".join(f"{t:.0f}:{a:.1%}" for t, a in points))
     left.set_title(f"reporting sample (seed 0): {args.eval.name}")
     asked = questions("gsm8k")
     for pool in args.pool:

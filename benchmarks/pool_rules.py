@@ -105,8 +105,12 @@ def simulate(path: Path, plan: list[tuple[str, str, int]], params: dict[str, obj
     for line in path.read_text().splitlines():
         row = json.loads(line)
         rows[row["case"]][row["arm"]] = row
-    need = {arm for _, arm, _ in plan + (escalate or [])}
-    cases = {c: arms for c, arms in rows.items() if need <= set(arms)}
+    need: dict[str, int] = defaultdict(int)  # arm → samples the plan reads
+    for _, arm, i in plan + (escalate or []):
+        need[arm] = max(need[arm], i + 1)
+    cases = {c: arms for c, arms in rows.items()
+             if all(arm in arms and len(arms[arm]["samples"]) >= k  # type: ignore[arg-type]
+                    for arm, k in need.items())}
     members = [Member(f"{g}-{arm}-{i}", "", Options(), True, g) for g, arm, i in plan]
     members += [Member(f"{g}-{arm}-{i}", "", Options(), True, "expert")
                 for g, arm, i in (escalate or [])]
@@ -210,6 +214,20 @@ def _plans() -> None:
                            (" without all three", {"unused_quantity": 1.0, "not_whole": 1.0,
                                                    "confidence": "none"})):
         SOCIETIES[f"consensus.toml{left_out}"] = (DEFAULT_PLAN, {**rules, **undo})
+    # chain-of-thought samples in the mix: errors of a chain of thought and of a program
+    # are less alike than two programs' (needs the cot-0.7 arm, six samples)
+    cots = [("reasoner", "cot-0.7", i) for i in range(6)]
+    greedy, progs, shown = DEFAULT_PLAN[0], DEFAULT_PLAN[1:4], DEFAULT_PLAN[5:8]
+    SOCIETIES["consensus.toml, resamplers → 3 cot0.7"] = (
+        [greedy, *progs, cot, *shown, *cots[:3]], rules)
+    SOCIETIES["consensus.toml, resamplers → 3 cot0.7, cross_check 1"] = (
+        [greedy, *progs, cot, *shown, *cots[:3]], {**rules, "cross_check": 1.0})
+    SOCIETIES["consensus.toml, shown → 3 cot0.7"] = (
+        [greedy, *progs, cot, *cots[:3], *DEFAULT_PLAN[8:]], rules)
+    SOCIETIES["consensus.toml + 3 cot0.7"] = ([*DEFAULT_PLAN, *cots[:3]], rules)
+    SOCIETIES["greedy + 2 progs + cot + 2 shown + 4 cot0.7"] = (
+        [greedy, *progs[:2], cot, *shown[:2], *cots[:4]], rules)
+    SOCIETIES["cot + 6 cot0.7 (CoT only), consensus.toml's rules"] = ([cot, *cots], rules)
     SOCIETIES["cot+3cot0.3+3cot0.7 (CoT only)"] = (
         [cot, *[("reasoner", "cot-0.3", i) for i in range(3)],
          *[("reasoner", "cot-0.7", i) for i in range(3)]], {})
@@ -220,8 +238,8 @@ def evidence(path: Path, asked: dict[str, str]) -> None:
     quantities of the question left out, mean token probability (plain-prompt program
     arms only: greedy and sampled)."""
     seen: list[tuple[bool, bool, float, bool]] = []  # whole, all written, confidence, right
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
+    for text in path.read_text().splitlines():
+        row = json.loads(text)
         if not row["arm"].startswith("pot-"):
             continue
         for s in row["samples"]:
