@@ -181,6 +181,26 @@ def consensus(name: str = "eval-gsm8k200.jsonl") -> None:
               f"{sum(mine[c]['correct'] for c in shared)}, {other} "
               f"{sum(theirs[c]['correct'] for c in shared)} ({test.b01} only consensus, "
               f"{test.b10} only {other}, McNemar p = {test.p_value:.3g})")
+    # plain voting at the default's own token spend: the prefix of a larger vote (the
+    # --matched vote@N) whose tokens a problem come nearest the default's
+    for other in sorted({r["society"] for r in everything if len(r.get("votes") or []) > 5}):
+        theirs = [r for r in everything if r["society"] == other and r["case"] in mine]
+        spent = sum(mine[r["case"]]["prompt_tokens"] + mine[r["case"]]["completion_tokens"]
+                    for r in theirs) / len(theirs)  # the default's, on the same problems
+        prefixes = [{r["case"]: r for r in vote_prefixes(theirs, other, [k])}
+                    for k in range(1, len(theirs[0]["votes"]) + 1)]
+
+        def tokens(d: dict) -> float:
+            return sum(r["prompt_tokens"] + r["completion_tokens"] for r in d.values()) / len(d)
+
+        k, derived = min(enumerate(prefixes, 1), key=lambda kd: abs(tokens(kd[1]) - spent))
+        test = mcnemar([derived[c]["correct"] for c in derived],
+                       [mine[c]["correct"] for c in derived])
+        print(f"vs {other}[:{k}] (nearest the default's {spent:.0f} tokens a problem: "
+              f"{tokens(derived):.0f}) on {len(derived)} shared: consensus "
+              f"{sum(mine[c]['correct'] for c in derived)}, {other}[:{k}] "
+              f"{sum(r['correct'] for r in derived.values())} ({test.b01} only consensus, "
+              f"{test.b10} only {other}[:{k}], McNemar p = {test.p_value:.3g})")
 
 
 def choices(name: str = "eval-arc200.jsonl") -> None:
