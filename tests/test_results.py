@@ -179,3 +179,36 @@ async def test_run_many_refuses_repeated_keys(tmp_path: Path) -> None:
             pytest.raises(MinskyError, match="repeated: k"):
         await run_many(r, single(), [Item("k", "a?"), Item("k", "b?")], results,
                        lambda row: row.get("id"), lambda it, res: {"id": it.key})
+
+
+# -- a file swapped under a running writer (git stash / checkout, an editor's save) ---------
+
+
+@pytest.mark.parametrize("swap", ["same copy", "older copy", "removed"])
+def test_rows_survive_the_file_being_replaced_while_a_run_writes(tmp_path: Path, swap: str,
+                                                                 capsys) -> None:
+    out = tmp_path / "res.jsonl"
+    out.write_text('{"id": "0"}\n')
+    with open_results(out) as results:
+        results.append({"id": "1"})
+        older = '{"id": "0"}\n'
+        # what `git stash` + `git stash pop` does: unlink the file, write a new one
+        copy = out.read_text() if swap == "same copy" else older
+        out.unlink()
+        if swap != "removed":
+            out.write_text(copy)
+        results.append({"id": "2"})
+        results.append({"id": "3"})
+    assert [r["id"] for r in read_rows(out)] == ["0", "1", "2", "3"]
+    assert capsys.readouterr().err.count("replaced or removed") == 1  # warned once
+
+
+def test_a_file_left_in_place_is_not_rejoined(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "res.jsonl"
+    with open_results(out) as results:
+        results.append({"id": "1"})
+        with out.open("a") as f:  # another appender on the same file: not a swap
+            f.write('{"id": "x"}\n')
+        results.append({"id": "2"})
+    assert [r["id"] for r in read_rows(out)] == ["1", "x", "2"]
+    assert "replaced" not in capsys.readouterr().err

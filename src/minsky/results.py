@@ -16,6 +16,12 @@ is that machinery, written once:
   `FILE.lock`; a second process on the same file stops at once with a clear message.
 - **Appends are whole lines.** A row is one `write` of its complete line to a file
   opened for appending, flushed before the next.
+- **A file replaced under a run is re-joined.** `git stash`, `git checkout` or an editor
+  may swap the file for a new one while a run appends; the run would go on writing to
+  the old, unlinked file and every row after the swap would vanish with it. Before each
+  append the writer checks that its handle is still the file at the path; when it is
+  not, it warns, opens the file at the path (creating it if it is gone) and writes
+  back every row it knows of that the new file lacks.
 - **A half-written last line** (a full disk, a kill mid-write) is cut off with a warning
   when the file is next opened for writing, and skipped with a warning when it is read;
   a broken line anywhere else is an error naming the file and line.
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -94,6 +101,10 @@ def _repair(path: Path) -> None:
         f.write(b"\n")
 
 
+def _line(row: dict[str, Any]) -> bytes:
+    return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
+
+
 class Results:
     """A results file open for appending, locked against a second writer."""
 
@@ -105,10 +116,38 @@ class Results:
 
     def append(self, row: dict[str, Any]) -> None:
         """Append one row as one whole line."""
-        line = json.dumps(row, ensure_ascii=False) + "\n"
-        self._handle.write(line.encode("utf-8", "surrogatepass"))
+        if self._replaced():
+            self._rejoin()
+        self._handle.write(_line(row))
         self._handle.flush()
         self.rows.append(row)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def _replaced(self) -> bool:
+        """Whether the file at the path is no longer the one this handle writes to."""
+        mine = os.fstat(self._handle.fileno())
+        try:
+            there = os.stat(self.path)
+        except OSError:
+            return True
+        return mine.st_nlink == 0 or (mine.st_dev, mine.st_ino) != (there.st_dev, there.st_ino)
+
+    def _rejoin(self) -> None:
+        """Append to the file now at the path, first writing back the rows it lacks."""
+        warn(f"{self.path}: the file was replaced or removed while this run wrote to it; "
+             "writing to the new file, with the rows it lacks")
+        self._handle.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _repair(self.path)
+        have = {_line(r) for r in read_rows(self.path)} if self.path.exists() else set()
+        self._handle = self.path.open("ab")
+        for row in self.rows:
+            if (line := _line(row)) not in have:
+                self._handle.write(line)
+                have.add(line)
+        self._handle.flush()
 
     def done(self, key_of: Callable[[dict[str, Any]], str | None],
              identity: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -156,10 +195,12 @@ def open_results(path: Path, fresh: bool = False) -> Iterator[Results]:
             raise MinskyError(f"results file {path} is a directory")
         _repair(path)
         rows = read_rows(path)
-        with path.open("wb" if fresh else "ab") as handle:
-            results = Results(path, handle, [] if fresh else rows)
-            results.previous = rows
+        results = Results(path, path.open("wb" if fresh else "ab"), [] if fresh else rows)
+        results.previous = rows
+        try:
             yield results
+        finally:
+            results.close()
     finally:
         lock.close()  # releases the lock
 
