@@ -184,26 +184,69 @@ async def test_run_many_refuses_repeated_keys(tmp_path: Path) -> None:
 # -- a file swapped under a running writer (git stash / checkout, an editor's save) ---------
 
 
-@pytest.mark.parametrize("swap", ["same copy", "older copy", "removed"])
-def test_rows_survive_the_file_being_replaced_while_a_run_writes(tmp_path: Path, swap: str,
-                                                                 capsys) -> None:
+@pytest.mark.parametrize("swap", ["same copy", "older copy", "removed", "emptied in place"])
+def test_rows_survive_the_file_being_replaced_while_a_run_writes(
+        tmp_path: Path, swap: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "res.jsonl"
     out.write_text('{"id": "0"}\n')
     with open_results(out) as results:
         results.append({"id": "1"})
-        older = '{"id": "0"}\n'
-        # what `git stash` + `git stash pop` does: unlink the file, write a new one
-        copy = out.read_text() if swap == "same copy" else older
-        out.unlink()
-        if swap != "removed":
-            out.write_text(copy)
+        if swap == "emptied in place":  # `> FILE`: the same file, cut to nothing
+            out.write_text("")
+        else:
+            # what `git stash` + `git stash pop` does: unlink the file, write a new one
+            copy = out.read_text() if swap == "same copy" else '{"id": "0"}\n'
+            out.unlink()
+            if swap != "removed":
+                out.write_text(copy)
         results.append({"id": "2"})
         results.append({"id": "3"})
     assert [r["id"] for r in read_rows(out)] == ["0", "1", "2", "3"]
     assert capsys.readouterr().err.count("replaced or removed") == 1  # warned once
 
 
-def test_a_file_left_in_place_is_not_rejoined(tmp_path: Path, capsys) -> None:
+def test_a_swap_after_the_last_row_is_rejoined_on_close(tmp_path: Path) -> None:
+    out = tmp_path / "res.jsonl"
+    with open_results(out) as results:
+        results.append({"id": "1"})
+        results.append({"id": "1"})  # identical rows are each kept
+        results.append({"id": "2"})
+        out.unlink()
+        out.write_text('{"id": "1"}\n')  # an older copy, then no more rows
+    assert [r["id"] for r in read_rows(out)] == ["1", "1", "2"]
+
+
+def test_a_fresh_stream_swapped_for_an_old_file_is_rewritten_with_its_own_rows(
+        tmp_path: Path) -> None:
+    out = tmp_path / "stream.jsonl"
+    out.write_text('{"id": "old-1"}\n{"id": "old-2"}\n')
+    with open_results(out, fresh=True) as results:
+        results.append({"id": "new-1"})
+        out.unlink()
+        out.write_text('{"id": "old-1"}\n{"id": "old-2"}\n')  # the old stream is back
+        results.append({"id": "new-2"})
+    assert [r["id"] for r in read_rows(out)] == ["new-1", "new-2"]
+
+
+@pytest.mark.parametrize("swap", ["broken line", "directory"])
+def test_a_replacement_that_cannot_be_read_back_stops_with_the_rows_rescued(
+        tmp_path: Path, swap: str) -> None:
+    out = tmp_path / "res.jsonl"
+    with pytest.raises(MinskyError) as err, open_results(out) as results:
+        results.append({"id": "1"})
+        out.unlink()
+        if swap == "directory":
+            out.mkdir()
+        else:
+            out.write_text('<<<<<<< Updated upstream\n{"id": "1"}\n')
+        results.append({"id": "2"})
+    assert "\n" not in str(err.value) and "res.jsonl.rescued" in str(err.value)
+    rescued = tmp_path / "res.jsonl.rescued"
+    assert [r["id"] for r in read_rows(rescued)] == ["1", "2"]
+
+
+def test_a_file_left_in_place_is_not_rejoined(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "res.jsonl"
     with open_results(out) as results:
         results.append({"id": "1"})

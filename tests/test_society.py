@@ -273,6 +273,12 @@ BAD_FILES = {
         '[[agents]]\nname = "shown"\ngroup = "programmer"\ncount = 2\n',
         "params.examples",
     ),
+    "examples-for-a-copy": (  # a table names agents of the file, not their copies
+        'name = "t"\norganisation = "consensus"\n[params]\nexamples = { shown-1 = 1 }\n'
+        '[[agents]]\nname = "r"\ngroup = "reasoner"\n'
+        '[[agents]]\nname = "shown"\ngroup = "programmer"\ncount = 2\n',
+        "params.examples",
+    ),
     "single-with-count": (
         'name = "t"\norganisation = "single"\n[[agents]]\nname = "a"\ncount = 2\n',
         "agents",

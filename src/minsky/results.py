@@ -20,8 +20,12 @@ is that machinery, written once:
   may swap the file for a new one while a run appends; the run would go on writing to
   the old, unlinked file and every row after the swap would vanish with it. Before each
   append the writer checks that its handle is still the file at the path; when it is
-  not, it warns, opens the file at the path (creating it if it is gone) and writes
-  back every row it knows of that the new file lacks.
+  not (or the file was cut shorter than what it wrote), it warns, opens the file at the
+  path (creating it if it is gone) and writes back every row it knows of that the new
+  file lacks — for a fresh stream (an economy's), it rewrites the file with this run's
+  rows. The same check runs when the file is closed. A new file that cannot be read
+  back (a broken line, a directory in its place) stops the run with one line, after
+  every row is written to `FILE.rescued`.
 - **A half-written last line** (a full disk, a kill mid-write) is cut off with a warning
   when the file is next opened for writing, and skipped with a warning when it is read;
   a broken line anywhere else is an error naming the file and line.
@@ -34,6 +38,7 @@ import hashlib
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -108,46 +113,77 @@ def _line(row: dict[str, Any]) -> bytes:
 class Results:
     """A results file open for appending, locked against a second writer."""
 
-    def __init__(self, path: Path, handle: IO[bytes], rows: list[dict[str, Any]]) -> None:
+    def __init__(self, path: Path, handle: IO[bytes], rows: list[dict[str, Any]],
+                 fresh: bool = False) -> None:
         self.path = path
         self._handle = handle
+        self._fresh = fresh  # the file holds this run's rows only
+        self._end = handle.tell()  # where this handle's last write ended
         self.rows = rows
         self.previous: list[dict[str, Any]] = rows  # what the file held when opened
 
     def append(self, row: dict[str, Any]) -> None:
         """Append one row as one whole line."""
         if self._replaced():
-            self._rejoin()
+            self._rejoin(row)
         self._handle.write(_line(row))
         self._handle.flush()
+        self._end = self._handle.tell()
         self.rows.append(row)
 
     def close(self) -> None:
-        self._handle.close()
+        """Close the file, first re-joining it if it was replaced since the last row."""
+        try:
+            if not self._handle.closed and self._replaced():
+                self._rejoin()
+        finally:
+            self._handle.close()
 
     def _replaced(self) -> bool:
-        """Whether the file at the path is no longer the one this handle writes to."""
+        """Whether the file at the path is no longer the one this handle writes to, or
+        was cut shorter than what this handle wrote."""
         mine = os.fstat(self._handle.fileno())
         try:
             there = os.stat(self.path)
         except OSError:
             return True
-        return mine.st_nlink == 0 or (mine.st_dev, mine.st_ino) != (there.st_dev, there.st_ino)
+        return (mine.st_nlink == 0 or (mine.st_dev, mine.st_ino) != (there.st_dev, there.st_ino)
+                or there.st_size < self._end)
 
-    def _rejoin(self) -> None:
-        """Append to the file now at the path, first writing back the rows it lacks."""
+    def _rejoin(self, pending: dict[str, Any] | None = None) -> None:
+        """Write to the file now at the path, first writing back the rows it lacks. When
+        it cannot be read back, every row goes to FILE.rescued and the run stops with
+        one line naming it (`pending`, the row in hand, too)."""
         warn(f"{self.path}: the file was replaced or removed while this run wrote to it; "
              "writing to the new file, with the rows it lacks")
         self._handle.close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _repair(self.path)
-        have = {_line(r) for r in read_rows(self.path)} if self.path.exists() else set()
-        self._handle = self.path.open("ab")
+        try:
+            if self.path.is_dir():
+                raise MinskyError(f"results file {self.path} is a directory")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._fresh:
+                have: Counter[bytes] = Counter()  # a stream of this run's rows only
+                self._handle = self.path.open("wb")
+            else:
+                _repair(self.path)
+                have = Counter(_line(r) for r in read_rows(self.path))
+                self._handle = self.path.open("ab")
+        except (OSError, MinskyError) as err:
+            rescue = self.path.with_name(f"{self.path.name}.rescued")
+            with rescue.open("ab") as f:
+                f.writelines(_line(r) for r in [*self.rows, *([pending] if pending else [])])
+            why = err.strerror if isinstance(err, OSError) else str(err)
+            raise MinskyError(f"results file {self.path} was replaced by one that cannot be "
+                              f"written back to ({why}); this run's rows are in {rescue}"
+                              ) from None
         for row in self.rows:
-            if (line := _line(row)) not in have:
+            line = _line(row)
+            if have[line]:
+                have[line] -= 1  # each copy in the new file answers for one row
+            else:
                 self._handle.write(line)
-                have.add(line)
         self._handle.flush()
+        self._end = self._handle.tell()
 
     def done(self, key_of: Callable[[dict[str, Any]], str | None],
              identity: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -195,7 +231,8 @@ def open_results(path: Path, fresh: bool = False) -> Iterator[Results]:
             raise MinskyError(f"results file {path} is a directory")
         _repair(path)
         rows = read_rows(path)
-        results = Results(path, path.open("wb" if fresh else "ab"), [] if fresh else rows)
+        results = Results(path, path.open("wb" if fresh else "ab"), [] if fresh else rows,
+                          fresh)
         results.previous = rows
         try:
             yield results

@@ -118,7 +118,7 @@ class AgentSpec:
     group: str = "member"
     society: Society | None = None
     tools: tuple[str, ...] = ()
-    agent: str = ""  # the society file's agent this is a copy of ("" when it is `name`)
+    agent: str = ""  # the society file's agent this copies (its own name when count is 1)
 
 
 @dataclass(frozen=True)
