@@ -14,6 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from minsky.cli import main
+from minsky.results import read_rows
 from minsky.runlog import RunLog
 
 WORKERS = 4
@@ -74,9 +75,9 @@ def test_a_run_killed_with_sigkill_reads_interrupted_and_its_rows_are_kept(
     listed = json.loads(CliRunner().invoke(main, ["logs", "list", "--json"]).stdout)
     assert listed and "running" not in {r["status"] for r in listed}
     assert "interrupted" in {r["status"] for r in listed}
-    # the kill may land mid-write: a half-written last line is repaired by the next run
-    text = out.read_text()
-    kept = [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+    # the kill may land mid-write: read_rows skips a half-written last line, and the
+    # next run repairs it
+    kept = read_rows(out)
     assert len(kept) >= 2 and {r["status"] for r in kept} == {"ok"}
 
     done = subprocess.run([*command, "-c", "12"], capture_output=True, timeout=120)
