@@ -10,6 +10,7 @@ from minsky.runner import Backends, Runner
 from minsky.society import Society, builtin_names, load
 
 REPLY = "The answer is 4. B"
+PROGRAM = "def solution():\n    return 2 + 2"  # what a programmer (asked in a code block) writes
 FAKE = "fake:x"
 
 
@@ -46,7 +47,8 @@ async def test_builtin_society_runs_end_to_end_on_a_fake(name: str, log: RunLog)
     society = load(name, model=FAKE)
     # nothing may fall through to a real model
     assert models(society) == {FAKE}
-    backend = FunctionBackend(lambda request: REPLY)
+    backend = FunctionBackend(
+        lambda request: PROGRAM if request.prefix.startswith("```python") else REPLY)
     result = await Runner(Backends(overrides={FAKE: backend}), log).run(society, "What is 2+2?")
     assert result.status == "ok", (result.status, result.error)
     assert result.error is None

@@ -26,14 +26,24 @@ from minsky.tools.base import Tool, ToolError
 
 def _llama(spec: str, settings: BackendSettings) -> Backend:
     from minsky.backends.llama import LlamaBackend
-    from minsky.models import resolve_gguf
+    from minsky.models import resolve_gguf, split_adapter
 
+    base, adapter = split_adapter(spec)
+    if adapter is not None and not adapter.is_file():
+        # before resolving the base: a shipped base may take a while to assemble
+        raise MinskyError(f"model {spec!r}: LoRA adapter {adapter} does not exist")
+    path = resolve_gguf(base)
+    if adapter is not None:
+        from minsky.star.adapter import check_adapter
+
+        check_adapter(adapter, path)
     return LlamaBackend(
-        resolve_gguf(spec),
+        path,
         n_ctx=settings.n_ctx,
         n_parallel=settings.parallel,
         n_threads=settings.threads,
         prefix_cache=settings.prefix_cache,
+        lora=adapter,
     )
 
 

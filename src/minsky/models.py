@@ -7,7 +7,9 @@ file. We assemble it once into the user cache directory and check its sha256, so
 damaged or tampered chunk is caught before llama.cpp reads it.
 
 A model spec is one of: a name from `MODELS` ("qwen0.5b"), a path to a GGUF file, or
-`openai:MODEL` for an OpenAI-compatible server (see `minsky.backends.openai`).
+`openai:MODEL` for an OpenAI-compatible server (see `minsky.backends.openai`). A local
+model may carry a LoRA adapter: `BASE+ADAPTER.gguf` ("qwen0.5b+star/round1.gguf"; see
+`split_adapter` and `minsky.star.adapter`).
 """
 
 from __future__ import annotations
@@ -97,6 +99,24 @@ def resolve_gguf(spec: str) -> Path:
         f"model {spec!r}: not a known model ({known}), not an existing GGUF file, "
         "and not 'openai:MODEL'"
     )
+
+
+def split_adapter(spec: str) -> tuple[str, Path | None]:
+    """Split `BASE+ADAPTER` into the base spec and the adapter's path (None: no adapter).
+
+    The base is the part before the first '+' that leaves a known model or an existing
+    file; a spec that is itself an existing file stays a plain path, '+' or not.
+    """
+    if "+" not in spec or Path(spec).expanduser().is_file():
+        return spec, None
+    at = -1
+    while (at := spec.find("+", at + 1)) >= 0:
+        base, adapter = spec[:at], spec[at + 1 :]
+        if base in MODELS or Path(base).expanduser().is_file():
+            if not adapter:
+                raise MinskyError(f"model {spec!r}: no adapter file after '+'")
+            return base, Path(adapter).expanduser()
+    return spec, None  # no base in it: resolve_gguf names the whole spec as unknown
 
 
 def _package_dir(module: str, hint: str) -> Path:

@@ -181,11 +181,20 @@ def societies_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def models_table(rows: list[dict[str, Any]]) -> Table:
-    """`minsky models`: the default marked *."""
-    shown = [{**r, "installed": "installed" if r["installed"] else "not installed"}
-             for r in rows]
+    """`minsky models`: the default marked *, adapters after the shipped models."""
+    shown = [{**r, "installed": "adapter" if "adapter" in r
+              else "installed" if r["installed"] else "not installed"} for r in rows]
     return _listing(shown, [("", "default"), ("model", "name"), ("", "installed"),
                             ("description", "description")])
+
+
+def adapter_line(adapter: dict[str, Any]) -> str:
+    """One line on a LoRA adapter: base, rank, size, when it was made, on how many rows."""
+    meta = adapter["metadata"]
+    parts = [f"LoRA on {adapter['base_name'] or adapter['architecture']}",
+             f"rank {adapter['rank']}", f"{adapter['size'] / 1e6:.1f} MB"]
+    parts += [f"{key} {meta[key]}" for key in ("created", "rows") if key in meta]
+    return ", ".join(parts)
 
 
 def plugins_table(rows: list[dict[str, Any]]) -> Table:
@@ -250,6 +259,34 @@ def contamination_result(result: dict[str, Any]) -> Group:
         Text(f"canonical − shuffled log-likelihood, mean {result['mean_difference']:+.2f} "
              f"nats; t = {result['t']:.2f} (df {result['df']}); p = {result['p_value']:.3g}"
              f" → {verdict} (at 0.05)"))
+
+
+def mapping_table(data: dict[str, Any]) -> Table:
+    """A flat summary (`minsky star mine|export|train`): one key and value a line; a
+    nested mapping is one line of its own key=value pairs."""
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        table.add_row(Text(str(key)), Text(str(value)))
+    return table
+
+
+def star_rounds(rows: list[dict[str, Any]]) -> Table:
+    """`minsky star run`: one line a round, round 0 being the base member."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    heads = ("round", "problems", "kept", "trained on", "hinted", "train min", "tokens/s",
+             "held-back accuracy")
+    for head in heads:
+        table.add_column(head)
+    for r in rows:
+        acc = "-" if r["heldout"] is None else f"{r['heldout']:.1%} of {r['heldout_n']}"
+        table.add_row(str(r["round"]), str(r["problems"]), str(r["kept"]), str(r["union"]),
+                      f"{r['hinted_share']:.0%}", f"{r['train_minutes']:.1f}",
+                      f"{r['tokens_per_s']:.1f}", acc)
+    return table
 
 
 def print_renderable(renderable: Any) -> None:

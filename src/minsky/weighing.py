@@ -157,3 +157,17 @@ def is_whole(answer: str | None) -> bool:
         return Fraction(n).denominator == 1
     except (ValueError, ZeroDivisionError):
         return False
+
+
+def copies_answer(question: str, program: str, answer: str) -> bool:
+    """Whether a program writes `answer` as a literal that the question does not give: a
+    program asked with the answer as a hint that just returns it teaches nothing (STaR's
+    rationalization keeps only programs that compute the hint)."""
+    n = normalise_number(answer)
+    if n is None:
+        return False
+    try:
+        value = Fraction(n)
+    except (ValueError, ZeroDivisionError):
+        return False
+    return value in _values(_PROGRAM_NUMBER, program) and value not in _quantities(question)

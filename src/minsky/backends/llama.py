@@ -13,7 +13,8 @@ takes the slot (or copies the prefix of another slot) that shares the longest pr
 its prompt, and only the rest is decoded. Five voters with one prompt pay for it once; a
 member asked again in the next round pays only for the new turn.
 
-Left out: speculative decoding, multimodal input, and LoRA.
+A LoRA adapter applies to every sequence (`minsky.backends.lora`). Left out: speculative
+decoding and multimodal input.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from minsky.backends.base import Backend, Capabilities, check_real_model
+from minsky.backends.lora import attach, detach, note_log
 from minsky.backends.scoring import Scored, ScoreJob, ScoringEngine, logit_rows
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
@@ -81,7 +83,7 @@ def _silence_llama_logs(ll: Any) -> None:
     if _LOG_SINK is None:
         # subtle: llama.cpp keeps a raw pointer to this callback for the life of the
         # process, so it must live at module level, never with an engine that may go
-        _LOG_SINK = ll.llama_log_callback(lambda level, text, data: None)
+        _LOG_SINK = ll.llama_log_callback(lambda level, text, data: note_log(level, text))
         ll.llama_log_set(_LOG_SINK, ctypes.c_void_p(0))
 
 
@@ -118,8 +120,11 @@ class LlamaBackend(Backend):
         n_batch: int = 512,
         prefix_cache: bool = True,
         verbose: bool = False,
+        lora: Path | None = None,
+        lora_scale: float = 1.0,
     ) -> None:
         self.model_path = Path(model_path)
+        self.lora, self.lora_scale = lora, lora_scale
         self.n_ctx = n_ctx
         self.n_parallel = n_parallel
         self.n_threads = n_threads or os.cpu_count() or 1
@@ -130,7 +135,9 @@ class LlamaBackend(Backend):
         self._lock = threading.Lock()
 
     def describe(self) -> str:
-        return f"llama:{self.model_path.name} (threads={self.n_threads}, slots={self.n_parallel})"
+        lora = f" + LoRA {self.lora.name} x{self.lora_scale:g}" if self.lora else ""
+        return (f"llama:{self.model_path.name}{lora} "
+                f"(threads={self.n_threads}, slots={self.n_parallel})")
 
     def _get_engine(self) -> _Engine:
         with self._lock:
@@ -231,6 +238,12 @@ class _Engine(ScoringEngine):
         self.ctx = ll.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             raise MinskyError(f"llama.cpp could not create a context for {cfg.model_path}")
+        try:
+            self.lora = attach(ll, self.model, self.ctx, cfg.lora, cfg.lora_scale)
+        except MinskyError:
+            ll.llama_free(self.ctx)
+            ll.llama_model_free(self.model)
+            raise
         self.mem = ll.llama_get_memory(self.ctx)
         self.n_ctx = ll.llama_n_ctx(self.ctx)
         self.n_batch = cfg.n_batch
@@ -344,6 +357,7 @@ class _Engine(ScoringEngine):
         ll = self.ll
         ll.llama_batch_free(self.batch)
         ll.llama_free(self.ctx)
+        detach(ll, self.lora)  # after the context that uses it, before its model
         ll.llama_model_free(self.model)
 
     def _busy(self) -> bool:

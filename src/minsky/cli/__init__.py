@@ -5,7 +5,7 @@ are one line on stderr and exit code 2, never a traceback. Each module holds one
 of commands; importing them registers them on `main`.
 """
 
-from minsky.cli import economy, evaluation, info, run, toolformer  # noqa: F401 - registers
+from minsky.cli import economy, evaluation, info, run, star, toolformer  # noqa: F401 - registers
 from minsky.cli.core import main
 from minsky.serve import command as _serve  # noqa: F401 - registers `minsky serve`
 from minsky.view import command as _view  # noqa: F401 - registers `minsky view`

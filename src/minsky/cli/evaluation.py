@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from minsky import render
-from minsky.cli.checks import outputs
+from minsky.cli.checks import outputs, writable_file
 from minsky.cli.core import (
     backend_options,
     concurrency_option,
@@ -199,6 +199,8 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 @click.option("--limit", type=click.IntRange(min=1), default=None)
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None)
 @click.option("--plot", type=click.Path(path_type=Path), default=None)
+@click.option("--export-pairs", type=click.Path(path_type=Path), default=None,
+              help="also write the verdicts as DPO pairs (JSONL: prompt, chosen, rejected)")
 @concurrency_option
 @backend_options
 @ray_option
@@ -207,14 +209,15 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
           judge_prompts: Path | None, judge_prompt_name: str, constitution: Path | None,
           model: str | None, limit: int | None, out: Path | None, plot: Path | None,
-          concurrency: int, settings: BackendSettings, ray_address: str | None,
-          as_json: bool) -> None:
+          export_pairs: Path | None, concurrency: int, settings: BackendSettings,
+          ray_address: str | None, as_json: bool) -> None:
     """Pairwise judging in both orders; Bradley–Terry and Elo ratings with CIs."""
     from minsky import society as societies
     from minsky.evals.arena import (
         judge_template,
         leaderboard,
         plot_leaderboard,
+        preference_pairs,
         read_prompts,
         run_arena,
     )
@@ -230,6 +233,7 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
     rules = constitution.read_text(encoding="utf-8") if constitution else None
     out = out or home_dir() / "arenas" / f"{prompts.stem}-{len(items)}.jsonl"
     outputs(out, plot)
+    writable_file(export_pairs, "--export-pairs")
     runner, concurrency = make_runner(settings, RunLog(), ray_address, concurrency)
     say = None if as_json else (lambda msg: click.echo(msg, err=True))
 
@@ -241,6 +245,12 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
     run_async(go())
     board = leaderboard(jsonl_rows(out))
     board.update({"prompts": len(items), "judge": judge_soc.name, "out": str(out)})
+    if export_pairs:
+        from minsky.star.rows import write_rows
+
+        pairs = preference_pairs(jsonl_rows(out), dict(items))
+        write_rows(export_pairs, pairs)
+        board.update({"pairs_out": str(export_pairs), "pairs_written": len(pairs)})
     if plot:
         plot_leaderboard(board["leaderboard"], plot, f"{prompts.stem}: {len(items)} prompts")
         board["plot"] = str(plot)

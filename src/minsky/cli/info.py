@@ -33,13 +33,20 @@ def list_societies(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def list_models(as_json: bool) -> None:
-    """List the models that ship as packages (the default is marked *)."""
+    """List the models that ship as packages (the default is marked *), then the LoRA
+    adapters minsky has made (use one as BASE+ADAPTER.gguf)."""
     import importlib.util
+
+    from minsky.star.adapter import list_adapters
 
     default = default_model()
     rows = [{"name": m.name, "installed": importlib.util.find_spec(m.packages[0]) is not None,
              "default": m.name == default, "description": m.description}
             for m in MODELS.values()]
+    # an adapter row has the same keys, and its details under "adapter"
+    rows += [{"name": str(a.path), "installed": True, "default": False,
+              "description": render.adapter_line(a.to_dict()), "adapter": a.to_dict()}
+             for a in list_adapters()]
     emit(rows, as_json, render.models_table)
 
 

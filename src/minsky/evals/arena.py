@@ -245,6 +245,30 @@ def leaderboard(rows: Sequence[dict[str, Any]], n_boot: int = 200,
             "position_bias": position_bias(list(verdicts.values()))}
 
 
+def preference_pairs(rows: Sequence[dict[str, Any]], prompts: dict[str, str]
+                     ) -> list[dict[str, Any]]:
+    """DPO rows from the verdicts (RLAIF): for every pair judged in both orders with the
+    same winner both times, the winner's answer is `chosen`, the loser's `rejected`, and
+    the prompt is the user turn. A tie or a verdict that flips with the order is no pair."""
+    answers = {(r["prompt"], r["contestant"]): r["text"] for r in rows
+               if r["kind"] == "answer" and r.get("text")}
+    verdicts = {(r["prompt"], r["a"], r["b"]): r["verdict"]
+                for r in rows if r["kind"] == "judgment"}
+    out = []
+    for (pid, a, b), ab in sorted(verdicts.items()):
+        if a > b or (pid, b, a) not in verdicts or pid not in prompts:
+            continue
+        score, _ = combine(ab, verdicts[(pid, b, a)])
+        if score == 0.5 or (pid, a) not in answers or (pid, b) not in answers:
+            continue
+        win, lose = (a, b) if score == 1.0 else (b, a)
+        out.append({"prompt": [{"role": "user", "content": prompts[pid]}],
+                    "chosen": [{"role": "assistant", "content": answers[(pid, win)]}],
+                    "rejected": [{"role": "assistant", "content": answers[(pid, lose)]}],
+                    "case": pid, "chosen_by": win, "rejected_by": lose, "source": "arena"})
+    return out
+
+
 def plot_leaderboard(board: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     """A PNG bar chart of Bradley–Terry ratings with their bootstrap intervals."""
     try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Annotated, Literal
@@ -211,11 +212,13 @@ def consensus(task: Task, society: SocietyView[ConsensusParams]) -> OrgRun:
     pool = [m for m in society.members if m.group != "expert"]
     stem, options = _options(task.question)
     scorable = 2 <= len(options) <= 26 and len(options) == len(task.choices)
+    # a society of programmers alone (`program`) answers other kinds in words
+    talkers = [m for m in pool if m.group != "programmer"] or [
+        replace(m, group="reasoner") for m in pool]
     if task.kind == "choice" and p.choice == "score" and scorable:
-        reasoners = [m for m in pool if m.group == "reasoner"]
-        return (yield from _score_choices(task, reasoners, stem, options))
+        return (yield from _score_choices(task, talkers, stem, options))
     if task.kind != "number":
-        pool = [m for m in pool if m.group != "programmer"]  # a program answers numbers
+        pool = talkers  # a program answers numbers
     window = p.window or len(pool)
     ballots: list[Ballot] = []
     members: list[MemberAnswer] = []
@@ -337,6 +340,6 @@ CONSENSUS = Organisation(
     "consensus", consensus, ConsensusParams,
     "weighted vote of reasoners and checked programs, with early stopping and escalation; "
     "choice questions by scoring options",
-    groups={"reasoner": (1, None), "programmer": (0, None), "expert": (0, None)},
+    groups={"reasoner": (0, None), "programmer": (0, None), "expert": (0, None)},
     check=_check,
 )

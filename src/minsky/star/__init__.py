@@ -1,0 +1,1 @@
+"""STaR: a society's checked answers fine-tune its member (mine, export, train, rounds)."""
