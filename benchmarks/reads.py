@@ -7,6 +7,7 @@
     python benchmarks/reads.py matched    # organisations vs the vote of as many samples
     python benchmarks/reads.py consensus FILE  # the default society's members, from the log
     python benchmarks/reads.py choices FILE    # option scoring: one shift vs all, letters
+    python benchmarks/reads.py star FILE       # each society on a trained member vs the base
 
 Nothing here runs a model. `tool-use` reads the run log (`$MINSKY_HOME/logs.db`) of the
 machine that ran the evaluation.
@@ -230,9 +231,38 @@ def choices(name: str = "eval-arc200.jsonl") -> None:
                                                   .items())))
 
 
+def star(name: str = "eval-gsm8k200-star-r1.jsonl", base: str = "eval-gsm8k200.jsonl") -> None:
+    # the same societies on the base model (`base`) and on base + a STaR adapter (`name`),
+    # paired on the problems both answered; failed runs (no answer) are left out
+    failed = ("error", "timeout", "interrupted")
+
+    def last(file: str) -> dict[tuple[str, str], dict]:
+        return {(r["society"], r["case"]): r for r in rows(file) if "case" in r}
+
+    before, after = last(base), last(name)
+    for society in dict.fromkeys(s for s, _ in after):
+        shared = sorted(c for s, c in after if s == society and (s, c) in before
+                        and after[(s, c)]["status"] not in failed
+                        and before[(s, c)]["status"] not in failed)
+        if not shared:
+            continue
+        a = [before[(society, c)]["correct"] for c in shared]
+        b = [after[(society, c)]["correct"] for c in shared]
+        test = mcnemar(a, b)
+
+        def tokens(rs: dict, c: str, s: str = society) -> int:
+            return rs[(s, c)]["prompt_tokens"] + rs[(s, c)]["completion_tokens"]
+
+        print(f"{society}: on {len(shared)} problems base {sum(a)} ({sum(a) / len(a):.1%}), "
+              f"trained {sum(b)} ({sum(b) / len(b):.1%}); {test.b01} only trained, "
+              f"{test.b10} only base right (McNemar p = {test.p_value:.3g}); tokens a "
+              f"problem {sum(tokens(before, c) for c in shared) / len(shared):.0f} vs "
+              f"{sum(tokens(after, c) for c in shared) / len(shared):.0f}")
+
+
 if __name__ == "__main__":
     reads = {"greedy": greedy, "tool-use": tool_use, "arena": arena, "gains": gains,
-             "matched": matched, "consensus": consensus, "choices": choices}
-    if len(sys.argv) not in (2, 3) or sys.argv[1] not in reads:
-        sys.exit(f"usage: python benchmarks/reads.py {{{'|'.join(reads)}}} [FILE]")
+             "matched": matched, "consensus": consensus, "choices": choices, "star": star}
+    if len(sys.argv) not in (2, 3, 4) or sys.argv[1] not in reads:
+        sys.exit(f"usage: python benchmarks/reads.py {{{'|'.join(reads)}}} [FILE [BASE]]")
     reads[sys.argv[1]](*sys.argv[2:])  # type: ignore[operator]

@@ -255,3 +255,24 @@ def test_a_file_left_in_place_is_not_rejoined(tmp_path: Path,
         results.append({"id": "2"})
     assert [r["id"] for r in read_rows(out)] == ["1", "x", "2"]
     assert "replaced" not in capsys.readouterr().err
+
+
+async def test_a_failed_run_is_left_out_of_accuracy_and_retried_on_rerun(tmp_path: Path) -> None:
+    from minsky.evals.harness import summarise
+
+    bench = gsm8k(tmp_path / "gsm8k" / "test.jsonl")
+    cases = load_benchmark(bench)
+    out = tmp_path / "results.jsonl"
+    run, backend = runner()
+    await evaluate_society(run, single(), cases, out)
+    rows = read_rows(out)
+    # the second case timed out (a budget or a queue too long): no answer was given
+    rows[1].update(status="timeout", answer=None, correct=False)
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = summarise(read_rows(out), ["single"])["results"][0]
+    assert (summary["n"], summary["correct"], summary["failed"]) == (2, 2, 1)
+    calls = len(backend.requests)
+    await evaluate_society(run, single(), cases, out)  # the rerun asks that case again
+    assert len(backend.requests) == calls + 1
+    summary = summarise(read_rows(out), ["single"])["results"][0]
+    assert (summary["n"], summary["correct"], summary["failed"]) == (3, 3, 0)

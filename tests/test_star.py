@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from minsky.backends.fakes import FunctionBackend
 from minsky.cli import main
@@ -24,11 +26,16 @@ from minsky.star.fresh import mine_fresh
 from minsky.star.mine import (
     Exclusion,
     Reply,
+    append_mined,
+    cases_by_question,
+    hinted_question,
     judge,
     program_key,
     read_mined,
     reporting_exclusion,
+    results_replies,
 )
+from minsky.star.rounds import RoundPlan, run_rounds
 from minsky.star.rows import ChatTurn, SFTRow, read_rows
 
 SOCIETY = Path(__file__).resolve().parents[1] / "benchmarks" / "societies" / "star-mine.toml"
@@ -153,17 +160,18 @@ def test_reporting_sample_is_excluded_by_id_and_text(tmp_path: Path) -> None:
     bench = bench_file(tmp_path / "train.jsonl", 520)
     excluded = reporting_exclusion(bench)
     cases = load_benchmark(bench)
-    assert len(excluded.ids) == 500
+    # the 500 of the seed-0 sample of 500, and 3 that smaller seed-0 samples draw
+    assert len(excluded.ids) == 503
     reported = load_benchmark(bench, limit=200, seed=0)
     assert all((c.id, c.question) in excluded for c in reported)
     assert ("other-id", reported[0].question.upper()) in excluded
-    assert sum((c.id, c.question) not in excluded for c in cases) == 20
+    assert sum((c.id, c.question) not in excluded for c in cases) == 17
 
 
 def test_cli_mine_from_a_pool_then_export(tmp_path: Path) -> None:
     bench = bench_file(tmp_path / "train.jsonl", 520)
-    rest = [c for c in load_benchmark(bench)
-            if (c.id, c.question) not in reporting_exclusion(bench)]
+    excluded = reporting_exclusion(bench)
+    rest = [c for c in load_benchmark(bench) if (c.id, c.question) not in excluded]
     reported = load_benchmark(bench, limit=200, seed=0)[0]
     pool = tmp_path / "pool.jsonl"
     with pool.open("w") as f:
@@ -239,3 +247,264 @@ def test_program_society_is_the_greedy_coder_alone() -> None:
     result = asyncio.run(go())
     assert result.answer == "7" and result.status == "ok"  # type: ignore[attr-defined]
     assert backend.requests[0].prefix == "```python\n"
+
+
+# --- review: judging ---------------------------------------------------------------
+
+
+def test_program_key_drops_docstrings_but_not_other_strings() -> None:
+    plain = "def solution():\n    return 4 + 3"
+    assert program_key('"""Pets."""\n' + plain) == program_key(plain)  # a module docstring
+    assert program_key('def solution():\n    """Pets."""\n    return 4 + 3') == \
+        program_key(plain)
+    # a string after a colon is a dict value, not a docstring: two programs, two keys
+    cat = 'def solution():\n    names = {"a": "cat"}\n    return len(names["a"])'
+    assert program_key(cat) != program_key(cat.replace("cat", "horse"))
+
+
+def test_judge_strips_the_hint_whatever_the_question_layout() -> None:
+    q = "Tom has 4 cats and 3 dogs. How many pets?"
+    # a logged run matches its case by normalised question: its text may differ in layout
+    r = _reply(q, "```python\ndef solution():\n    return 4 + 3\n```", True)
+    asked = "Tom has 4 cats and  3 dogs.\nHow many pets?"
+    r.messages[-1] = ChatTurn(role="user", content=hinted_question(asked, "7") + "\n\nWrite")
+    row = judge(r)
+    assert row is not None and row.hinted
+    assert row.messages[-1].content == asked + "\n\nWrite"
+    # a hint that cannot be stripped is never trained on
+    r.messages[-1] = ChatTurn(role="user", content=asked + "\n\n(Hint: the answer is 7.)")
+    assert judge(r) is None
+
+
+def test_judge_refuses_a_copied_negative_hint() -> None:
+    q = "It was 3 degrees and fell by 8 degrees. What is the temperature now?"
+    r = _reply(q, "```python\ndef solution():\n    return -5\n```", True)
+    r.case = replace(r.case, answer="-5")
+    r.messages[-1] = ChatTurn(role="user", content=hinted_question(q, "-5"))
+    assert judge(r) is None
+    r.text = "```python\ndef solution():\n    return 3 - 8\n```"
+    assert judge(r) is not None
+
+
+def test_judge_refuses_truncated_replies() -> None:
+    q = "Tom has 4 cats and 3 dogs. How many pets?"
+    cot = _reply(q, "4 + 3 = 7. The answer is 7.", program=False)
+    cot.finish = "length"
+    assert judge(cot) is None
+    program = _reply(q, "```python\ndef solution():\n    return 4 + 3\n```")
+    program.finish = "length"
+    assert judge(program) is None
+
+
+def test_pool_programs_already_carry_their_fence(tmp_path: Path) -> None:
+    bench = bench_file(tmp_path / "train.jsonl", 3)
+    case = load_benchmark(bench)[1]
+    k, pears = numbers(case.question)
+    # benchmarks/pool.py stores a program as asked: the opening fence, the reply, a fence
+    text = f"```python\nPEARS = {pears}\n\ndef solution():\n    return {k} + PEARS\n```"
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text(json.dumps({"case": case.id, "arm": "pot-greedy",
+                                "samples": [{"text": text, "finish": "stop"}]}) + "\n")
+    replies = list(results_replies(pool, cases_by_question([case]), None))
+    row = judge(replies[0])
+    assert row is not None and row.correct
+    assert row.reply == text
+
+
+def test_mined_prompt_keeps_the_worked_examples(tmp_path: Path) -> None:
+    bench = bench_file(tmp_path / "train.jsonl", 2)
+    cases = load_benchmark(bench)
+    society_file = tmp_path / "shown.toml"
+    society_file.write_text(SOCIETY.read_text().replace("window = 0", "window = 0\nexamples = 1"))
+    log = RunLog(tmp_path / "runs.db")
+    runner = Runner(Backends(overrides={"fake:m": FunctionBackend(reply_for)}), log)
+
+    async def go() -> object:
+        async with runner:
+            return await mine_fresh(runner, log, load(str(society_file), "fake:m"), cases,
+                                    tmp_path / "mined.jsonl", Exclusion(), rationalize=False)
+
+    mined = asyncio.run(go())
+    row = next(r for r in mined.rows if r.correct)  # type: ignore[attr-defined]
+    # the prompt as sent: the worked example's question and its program, then the problem
+    assert [m.role for m in row.messages] == ["system", "user", "assistant", "user"]
+    assert row.messages[2].content.startswith("```python\n")
+    log.close()
+
+
+# --- review: files and the command line -----------------------------------------------
+
+
+def test_read_rows_names_the_file_line(tmp_path: Path) -> None:
+    bad = tmp_path / "sft.jsonl"
+    good = ('{"messages": [{"role": "user", "content": "hi"}, '
+            '{"role": "assistant", "content": "yo"}]}\n')
+    bad.write_text(good + "\n\n" + '{"messages": [{"role": "user", "content": "hi"}]}\n')
+    with pytest.raises(MinskyError, match=r"sft.jsonl:4: messages: expected"):
+        read_rows(bad, SFTRow)
+
+
+def _one_line_error(res: Result, *words: str) -> None:
+    assert res.exit_code == 2, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_cli_bad_inputs_are_one_line(tmp_path: Path) -> None:
+    bench = bench_file(tmp_path / "train.jsonl", 6)
+    cli = CliRunner()
+    out = str(tmp_path / "mined.jsonl")
+    missing = str(tmp_path / "nope.jsonl")
+    res = cli.invoke(main, ["star", "mine", "--bench", str(bench), "--from-results", missing,
+                            "--out", out])
+    _one_line_error(res, "nope.jsonl", "does not exist")
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('["not", "an", "object"]\n')
+    res = cli.invoke(main, ["star", "mine", "--bench", str(bench), "--from-results", str(odd),
+                            "--out", out])
+    _one_line_error(res, "odd.jsonl")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"train:1\n\xff\xfe\n")
+    res = cli.invoke(main, ["star", "mine", "--bench", str(bench), "--from-log", "--exclude",
+                            str(bad), "--out", out])
+    _one_line_error(res, "bad.txt", "UTF-8")
+    res = cli.invoke(main, ["star", "export", missing, "--out", str(tmp_path / "sft.jsonl")])
+    _one_line_error(res, "nope.jsonl")
+    mined = tmp_path / "broken.jsonl"
+    mined.write_text('{"case": "train:1"}\n')
+    res = cli.invoke(main, ["star", "export", str(mined), "--out", str(tmp_path / "s.jsonl")])
+    _one_line_error(res, "broken.jsonl:1", "question")
+    res = cli.invoke(main, ["star", "mine", "--bench", str(bench), "--from-log", "--out",
+                            str(mined)])
+    _one_line_error(res, "broken.jsonl:1", "question")
+    res = cli.invoke(main, ["star", "run", "--bench", str(bench), "--limit", "5",
+                            "--held-back", "5", "--out", str(tmp_path / "rounds")])
+    _one_line_error(res, "--limit 5", "--held-back 5", "train.jsonl")
+
+
+def test_cli_dpo_export_per_case_zero_is_all(tmp_path: Path) -> None:
+    q = "Tom has 4 cats and 3 dogs. How many pets?"
+    texts = ["return 4 + 3", "return 3 + 4", "return 7 * 1", "return 4 * 3"]
+    rows = [judge(_reply(q, f"```python\ndef solution():\n    {t}\n```")) for t in texts]
+    mined = tmp_path / "mined.jsonl"
+    append_mined(mined, [r for r in rows if r is not None])
+    out = tmp_path / "dpo.jsonl"
+    res = CliRunner().invoke(main, ["star", "export", str(mined), "--format", "dpo",
+                                    "--per-case", "0", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["rows"] == 3  # three right programs, each against the wrong
+
+
+def test_summary_table_escapes_control_characters() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from minsky import render
+
+    sink = StringIO()
+    Console(file=sink, force_terminal=True, width=200).print(render.mapping_table(
+        {"out": "x\x1b]0;owned\x07.jsonl", "sources": {"a\x1b[2Jb": {"kept": 1}}}))
+    shown = sink.getvalue()
+    assert "]0;owned" in shown and "\x1b]0;" not in shown and "\x07" not in shown
+    assert "\x1b[2J" not in shown
+
+
+def test_reporting_exclusion_covers_every_smaller_seed0_sample(tmp_path: Path) -> None:
+    # subtle: random.sample draws a small sample another way than a large one, so on a
+    # file of a few hundred or thousand cases a seed-0 sample of 80 is no prefix of 500
+    bench = bench_file(tmp_path / "train.jsonl", 520)
+    excluded = reporting_exclusion(bench)
+    for k in (20, 50, 80, 85, 100, 200, 500):
+        assert all((c.id, c.question) in excluded for c in load_benchmark(bench, k, 0)), k
+
+
+# --- review: organisations ----------------------------------------------------------
+
+
+def test_consensus_of_experts_alone_answers() -> None:
+    from minsky.society import from_dict
+
+    society = from_dict({"name": "experts", "organisation": "consensus", "agents": [
+        {"name": "e", "group": "expert", "role": "r", "model": "fake:m"}]}, "test")
+    runner = Runner(Backends(overrides={"fake:m": FunctionBackend(
+        lambda r: "1 + 2 = 3. The answer is 3.")}))
+
+    async def go() -> object:
+        async with runner:
+            return await runner.run(society, "What is 1 + 2?")
+
+    result = asyncio.run(go())
+    assert result.answer == "3" and result.status == "ok"  # type: ignore[attr-defined]
+
+
+# --- review: rounds -------------------------------------------------------------------
+
+
+def _round_plan(tmp_path: Path, rounds: int = 1) -> RoundPlan:
+    bench = bench_file(tmp_path / "train.jsonl", 6)
+    cases = load_benchmark(bench)
+    return RoundPlan(str(bench), str(SOCIETY), "fake:m", rounds, cases[:4], cases[4:],
+                     Exclusion(), rationalize=False, per_case=4, train={})
+
+
+def _fake_training(monkeypatch: pytest.MonkeyPatch, stops: list[str]) -> list[str]:
+    """train_adapter replaced: each call pops how it stopped; returns the threads it ran on."""
+    import threading
+
+    from minsky.star import train
+
+    ran: list[str] = []
+
+    def fake(data: Path, out: Path, **kwargs: object) -> object:
+        ran.append(threading.current_thread().name)
+        assert read_rows(data, SFTRow)
+        out.write_bytes(b"GGUF")
+        return train.TrainReport(
+            rows=1, dropped=0, steps=1, total_steps=1, tokens=1, tokens_all=1,
+            tokens_per_s=1.0, minutes=0.1, load_s=0.0, final_loss=1.0, mean_loss=1.0,
+            resumed=False, stopped=stops.pop(0), adapter=out)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train, "train_adapter", fake)
+    return ran
+
+
+def _make(folder: Path) -> Callable[[], tuple[Runner, int]]:
+    adapter = folder / "round-1" / "adapter.gguf"
+    backend = FunctionBackend(reply_for)
+
+    def make() -> tuple[Runner, int]:
+        overrides = {"fake:m": backend, f"fake:m+{adapter}": backend}
+        return Runner(Backends(overrides=overrides), RunLog()), 2  # type: ignore[dict-item]
+
+    return make
+
+
+def test_rounds_resume_a_round_whose_training_was_interrupted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    plan, folder = _round_plan(tmp_path), tmp_path / "star"
+    ran = _fake_training(monkeypatch, ["interrupted", "done"])
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(run_rounds(plan, folder, _make(folder)))
+    # mined, but not trained: the rerun trains again (from its checkpoint)
+    assert (folder / "round-1" / "mined.jsonl").exists()
+    assert not (folder / "round-1" / "adapter.json").exists()
+    reports = asyncio.run(run_rounds(plan, folder, _make(folder)))
+    # training runs in the main thread, where Ctrl-C and SIGTERM stop it on a checkpoint
+    assert ran == [threading.main_thread().name] * 2
+    assert [r.round for r in reports] == [0, 1] and reports[1].heldout is not None
+    assert reports[1].union == 2  # k = 0 and 2 of the mined four, programs right
+
+
+def test_rounds_with_nothing_to_train_on_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan, folder = _round_plan(tmp_path), tmp_path / "star"
+    plan.mine_cases = [c for c in plan.mine_cases if numbers(c.question)[0] % 2]  # all wrong
+    _fake_training(monkeypatch, ["done"])
+    with pytest.raises(MinskyError, match="round 1: no right rationale"):
+        asyncio.run(run_rounds(plan, folder, _make(folder)))

@@ -13,6 +13,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from minsky.safetext import printable
+
 
 def _short(text: str, width: int = 70) -> str:
     line = " ".join(text.split())
@@ -152,6 +154,10 @@ def eval_table(summary: dict[str, Any]) -> Group:
             f"{prefix}{p['b']} vs {p['a']}: {p['difference']:+.1%} on {p['cases']} shared "
             f"cases (McNemar exact p = {p['p_value']:.3g}; {p['b01']} only {p['b']} right, "
             f"{p['b10']} only {p['a']} right)"))
+    failed = {r["society"]: r["failed"] for r in summary["results"] if r.get("failed")}
+    if failed:
+        lines.append(Text("failed runs, left out (a rerun tries them again): " + ", ".join(
+            f"{name} {n}" for name, n in failed.items()), style="yellow"))
     lines.append(Text(f"results: {summary['out']}", style="dim"))
     return Group(*lines)
 
@@ -270,7 +276,8 @@ def mapping_table(data: dict[str, Any]) -> Table:
     for key, value in data.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
-        table.add_row(Text(str(key)), Text(str(value)))
+        # keys and values hold file names and read text: no terminal control gets through
+        table.add_row(Text(printable(str(key))), Text(printable(str(value))))
     return table
 
 

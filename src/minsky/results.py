@@ -60,6 +60,10 @@ except ImportError:  # pragma: no cover - not on the platforms CI runs
     fcntl = None  # type: ignore[assignment]
 
 
+# run statuses that mean the run failed (not that the society answered, right or wrong)
+FAILED = frozenset({"error", "timeout", "interrupted"})
+
+
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -193,8 +197,8 @@ class Results:
         legacy = 0
         for row in self.rows:
             key = key_of(row)
-            if key is None:
-                continue
+            if key is None or row.get("status") in FAILED:
+                continue  # a failed run is not an answer: a rerun tries it again
             legacy += "config" not in row
             if "config" in row and row["config"] != identity["config"]:
                 raise MinskyError(

@@ -167,7 +167,8 @@ def copies_answer(question: str, program: str, answer: str) -> bool:
     if n is None:
         return False
     try:
-        value = Fraction(n)
+        # literals are read unsigned: "return -5" writes 5 (and a question's "-5" gives 5)
+        value = abs(Fraction(n))
     except (ValueError, ZeroDivisionError):
         return False
     return value in _values(_PROGRAM_NUMBER, program) and value not in _quantities(question)

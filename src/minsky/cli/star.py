@@ -161,7 +161,7 @@ def export_cmd(mined: Path, fmt: str, kind: Any, per_case: int, exclude: Path | 
             click.echo(f"warning: benchmark {bench} is not here; its reporting problems are "
                        "dropped by the ids --exclude gives only", err=True)
     made = (sft_rows(rows, excluded, kind, per_case, seed) if fmt == "sft"
-            else dpo_rows(rows, excluded, kind, per_case or 2, seed))
+            else dpo_rows(rows, excluded, kind, per_case, seed))
     write_rows(out, made)
     dropped = sum(1 for r in rows if (r.case, r.question) in excluded)
     emit({"out": str(out), "format": fmt, "rows": len(made), "dropped_reporting": dropped,

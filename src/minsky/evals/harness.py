@@ -34,7 +34,15 @@ from minsky.answers import answers_match, tally_votes
 from minsky.errors import MinskyError
 from minsky.evals.formats import Case, score
 from minsky.evals.stats import mcnemar, wilson_interval
-from minsky.results import Item, Results, RunResult, open_results, read_rows, run_many
+from minsky.results import (
+    FAILED,
+    Item,
+    Results,
+    RunResult,
+    open_results,
+    read_rows,
+    run_many,
+)
 from minsky.runner import Runner
 from minsky.society import Society, from_dict, load
 
@@ -178,10 +186,14 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str],
               matched: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """Accuracy with Wilson intervals, tokens and time per society; paired tests of every
     society against the first, and of each (compute-matched vote, society) in `matched`."""
-    cases = [r for r in rows if "case" in r]
+    # the last row of a case counts (a failed run is retried by a rerun), and a failed
+    # run is no answer at all: it is counted apart, never scored as a wrong answer
+    last = {(r["society"], r["case"]): r for r in rows if "case" in r}
+    cases = [r for r in last.values() if r.get("status") not in FAILED]
     results = []
     for name in names:
         mine = [r for r in cases if r["society"] == name]
+        failed = sum(1 for (s, _), r in last.items() if s == name and r.get("status") in FAILED)
         if not mine:
             continue
         n, right = len(mine), sum(bool(r["correct"]) for r in mine)
@@ -196,6 +208,7 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str],
                                if all("calls" in r for r in mine) else None),
             # a vote prefix took no time of its own: it was read off the full vote
             "wall_s": None if mine[0].get("derived") else round(busy_seconds(mine), 1),
+            "failed": failed,
         })
     by_case = {(r["society"], r["case"]): bool(r["correct"]) for r in cases}
 

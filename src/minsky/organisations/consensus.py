@@ -210,6 +210,9 @@ def _decide(ballots: list[Ballot], task: Task, p: ConsensusParams, remaining: fl
 def consensus(task: Task, society: SocietyView[ConsensusParams]) -> OrgRun:
     p = _params(society)
     pool = [m for m in society.members if m.group != "expert"]
+    experts = [m for m in society.members if m.group == "expert"]
+    if not pool:  # experts alone (no group needs a member): they answer first-hand
+        pool, experts = experts, []
     stem, options = _options(task.question)
     scorable = 2 <= len(options) <= 26 and len(options) == len(task.choices)
     # a society of programmers alone (`program`) answers other kinds in words
@@ -243,7 +246,6 @@ def consensus(task: Task, society: SocietyView[ConsensusParams]) -> OrgRun:
             for b in last)
         if done or (p.stop == "unanimous" and agreed and len(last) > 1):
             break
-    experts = [m for m in society.members if m.group == "expert"]
     escalated = bool(experts) and (share < p.escalate_below or
                                    (winner is None and p.escalate_below > 0))
     if escalated:

@@ -13,9 +13,9 @@ one. Replies come from three places, all read the same way:
 
 Distinct reasoning paths matter more than their number (RFT, Yuan et al. 2023): programs
 that are the same after renaming variables and dropping comments and whitespace are one.
-Reporting problems are never mined: every case of the seed-0 reporting samples (the first
-`REPORT_SAMPLE` of the seed-0 shuffle, of which every smaller seed-0 sample is a prefix)
-is refused by id and by question text, since earlier evaluation logs hold them.
+Reporting problems are never mined: every case of the seed-0 reporting samples (every
+seed-0 sample of up to `REPORT_SAMPLE` cases) is refused by id and by question text, since
+earlier evaluation logs hold them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import keyword
+import random
 import re
 import tokenize
 from collections.abc import Iterable, Iterator
@@ -38,7 +39,7 @@ from minsky.organisations.answering import prompt
 from minsky.organisations.base import Task
 from minsky.organisations.consensus import CODE_OPEN, FENCE
 from minsky.pyrun import extract_program, program_answer, run_program_guarded
-from minsky.records import jsonl_objects, jsonl_rows
+from minsky.records import jsonl_objects, jsonl_rows, lines
 from minsky.runlog import RunLog
 from minsky.star.rows import ChatTurn, Rationale
 from minsky.weighing import copies_answer
@@ -47,6 +48,11 @@ REPORT_SAMPLE = 500  # seed-0 samples of up to this many cases are reporting sam
 HINT = "(Hint: the answer is {gold}. Compute it from the quantities in the problem.)"
 CODER = "You are a careful Python programmer who solves math word problems with code."
 REASONER = "You are a careful problem solver. You reason step by step and check your arithmetic."
+
+_HINT_START = HINT[: HINT.index("{gold}")]
+# the hint as `hinted_question` appends it, whatever the gold answer's form
+_HINTED = re.compile("\n\n" + re.escape(_HINT_START) + r"[^\n]*?"
+                     + re.escape(HINT[HINT.index("{gold}") + len("{gold}"):]))
 
 
 def normalise_question(text: str) -> str:
@@ -72,10 +78,17 @@ class Exclusion:
 
 
 def reporting_exclusion(bench: Path) -> Exclusion:
-    """The seed-0 reporting sample of `bench` (the first REPORT_SAMPLE of its seed-0
-    shuffle), which every reported evaluation draws from."""
+    """Every case of the seed-0 samples of `bench` of up to REPORT_SAMPLE cases, which
+    every reported evaluation draws from (`load_benchmark(bench, limit, seed=0)`)."""
+    cases = load_benchmark(bench)
+    picked: set[int] = set()
+    # subtle: random.sample draws a small sample by another method than a large one, so on
+    # a file of under ~4,100 cases a seed-0 sample of 80 or 200 is not part of the one of
+    # 500; every size is drawn as load_benchmark draws it (a fraction of a second)
+    for k in range(1, min(REPORT_SAMPLE, len(cases)) + 1):
+        picked.update(random.Random(0).sample(range(len(cases)), k))
     excluded = Exclusion()
-    excluded.add_cases(load_benchmark(bench, limit=REPORT_SAMPLE, seed=0))
+    excluded.add_cases(cases[i] for i in picked)
     return excluded
 
 
@@ -93,8 +106,7 @@ def read_exclusion(path: Path) -> Exclusion:
         return excluded
     if not path.is_file():
         raise MinskyError(f"exclude file {path} does not exist")
-    excluded.ids |= {line.strip() for line in path.read_text("utf-8").splitlines()
-                     if line.strip()}
+    excluded.ids |= {line.strip() for line in lines(path) if line.strip()}
     return excluded
 
 
@@ -105,20 +117,22 @@ def program_key(program: str) -> str:
     names: dict[str, str] = {}
     out: list[str] = []
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(program).readline))
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(program).readline)
+                  if t.type not in (tokenize.COMMENT, tokenize.NL)]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return " ".join(program.split())
-    for tok in tokens:
-        if tok.type in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-                        tokenize.DEDENT, tokenize.ENDMARKER):
+    layout = (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
+    for i, tok in enumerate(tokens):
+        if tok.type in layout:
             continue
         text = tok.string
         if tok.type == tokenize.NAME and not keyword.iskeyword(text) and text not in (
                 "solution", "print", "round", "int", "float", "sum", "min", "max", "abs",
                 "range", "len", "math"):
             text = names.setdefault(text, f"v{len(names)}")
-        elif tok.type == tokenize.STRING and out and out[-1] in (":", "NEWLINE"):
-            continue  # a docstring
+        elif tok.type == tokenize.STRING and (i == 0 or tokens[i - 1].type in layout) and (
+                tokens[i + 1].type in layout or tokens[i + 1].string == ";"):
+            continue  # a string that is a statement of its own: a docstring
         out.append(text)
     return " ".join(out)
 
@@ -176,9 +190,11 @@ def judge(r: Reply, round_no: int = 0) -> Rationale | None:
     question, gold = r.case.question, str(r.case.answer)
     messages = r.messages
     if r.hinted:  # the row is trained as if no hint had been given
-        messages = [ChatTurn(role=m.role, content=m.content.replace(
-                        hinted_question(question, gold), question))
+        # the hint itself is cut: a logged question may differ from the case's in layout
+        messages = [ChatTurn(role=m.role, content=_HINTED.sub("", m.content))
                     for m in messages]
+        if any(_HINT_START in m.content for m in messages):
+            return None  # a hint in another form: never trained on
     if r.program:
         if r.finish == "length":
             return None
@@ -235,7 +251,7 @@ def log_replies(log: RunLog, cases: dict[str, Case], run_ids: Iterable[str] | No
         question = run["question"]
         case, hinted = cases.get(normalise_question(question)), False
         if case is None:
-            base, _, hint = question.rpartition("\n\n(Hint: the answer is ")
+            base, _, hint = question.rpartition("\n\n" + _HINT_START)
             case, hinted = cases.get(normalise_question(base)), bool(hint)
         if case is None:
             continue
@@ -244,8 +260,10 @@ def log_replies(log: RunLog, cases: dict[str, Case], run_ids: Iterable[str] | No
             if call["purpose"] != "answer" or call["finish_reason"] == "error":
                 continue
             request = call["request"]
+            # the conversation as sent, worked examples (user, assistant turns) included
             messages = [ChatTurn(role=m["role"], content=m["content"])
-                        for m in request["messages"] if m["role"] in ("system", "user")]
+                        for m in request["messages"]
+                        if m["role"] in ("system", "user", "assistant")]
             if not messages or messages[-1].role != "user":
                 continue
             yield Reply(case, messages, request.get("prefix", "") + call["text"] + (
@@ -267,7 +285,7 @@ def pool_replies(path: Path, cases: dict[str, Case]) -> Iterator[Reply]:
     the default society's programmer prompt, `cot*` chains of thought with `single`'s."""
     by_id = {c.id: c for c in cases.values()}
     for row in jsonl_rows(path):
-        case = by_id.get(row.get("case", ""))
+        case = by_id.get(str(row.get("case", "")))
         if case is None:
             continue
         program = str(row.get("arm", "")).startswith("pot")
@@ -277,7 +295,14 @@ def pool_replies(path: Path, cases: dict[str, Case]) -> Iterator[Reply]:
                     [ChatTurn(role="system", content=REASONER),
                      ChatTurn(role="user", content=prompt("solve", task))])
         for s in row.get("samples", []):
-            text = (CODE_OPEN + s["text"] + FENCE) if program else s["text"]
+            if not isinstance(s, dict) or not isinstance(s.get("text"), str):
+                raise MinskyError(f"{path}: case {case.id}: field 'samples': expected "
+                                  "objects with a string 'text'")
+            text = s["text"]
+            if program and not text.lstrip().startswith("```"):
+                # pool.py stores a program as asked (fence, reply, fence); a bare one is
+                # put in its code block
+                text = CODE_OPEN + text + FENCE
             yield Reply(case, messages, text, s.get("finish", "stop"), program,
                         f"results:{path.name}", None, str(row.get("arm", "")),
                         str(row.get("model", "")))
@@ -286,9 +311,13 @@ def pool_replies(path: Path, cases: dict[str, Case]) -> Iterator[Reply]:
 def results_replies(path: Path, cases: dict[str, Case], log: RunLog | None) -> Iterator[Reply]:
     """Replies named by a results file: pool rows carry theirs; evaluation rows name runs
     in the run log."""
+    if not path.is_file():
+        raise MinskyError(f"results file {path} does not exist")
     rows = jsonl_rows(path)
     if not rows:
         raise MinskyError(f"results file {path} has no rows")
+    if not all(isinstance(r, dict) for r in rows):
+        raise MinskyError(f"results file {path}: expected one JSON object a line")
     if any("samples" in r for r in rows):
         yield from pool_replies(path, cases)
         return

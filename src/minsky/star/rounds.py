@@ -5,7 +5,8 @@ Each round trains **the base model** on the union of all rationales kept so far 
 rule against drift), not the previous round's model; only mining uses the newest member.
 Every step leaves its file in the round's folder and is skipped when that file is there,
 so a killed `minsky star run` resumes: mining through the results engine, training from
-its checkpoint, the held-back evaluation through the results engine again.
+its checkpoint (a round counts as trained once its adapter's report is written, which an
+interrupted training never does), the held-back evaluation through the results engine.
 
     DIR/round-0/heldout.jsonl      the base member on the held-back slice
     DIR/round-R/mined.jsonl        what round R kept (its .results/.hints files: the runs)
@@ -17,12 +18,16 @@ its checkpoint, the held-back evaluation through the results engine again.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from minsky.errors import MinskyError
 from minsky.evals.formats import Case
 from minsky.evals.harness import evaluate_society
 from minsky.records import jsonl_rows
@@ -134,11 +139,24 @@ class RoundPlan:
     train: dict[str, Any] | None = None  # keyword arguments of `train_adapter`
 
 
+@contextlib.contextmanager
+def _plain_ctrl_c() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt inside the block, as in a plain program: asyncio's
+    own handler only cancels the task at its next await, which a long blocking call (the
+    training) does not reach."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 async def run_rounds(plan: RoundPlan, folder: Path, make: Callable[[], tuple[Runner, int]],
                      say: Callable[[str], None] = lambda _: None) -> list[RoundReport]:
     """Round 0 (the base on the held-back slice), then `plan.rounds` STaR rounds."""
-    import asyncio
-
     from minsky.star.train import train_adapter
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -166,10 +184,20 @@ async def run_rounds(plan: RoundPlan, folder: Path, make: Callable[[], tuple[Run
         adapter = folder / f"round-{r}" / "adapter.gguf"
         summary = adapter.with_suffix(".json")
         if not summary.exists():
+            if not rows:
+                raise MinskyError(f"round {r}: no right rationale kept so far, so nothing to "
+                                  "train on (mine more problems: a larger --limit)")
             say(f"round {r}: training on {len(rows)} rows from {plan.base}")
-            # training runs in a thread: it holds the CPU, not the event loop
-            trained = await asyncio.to_thread(train_adapter, data, adapter, base=plan.base,
-                                              **(plan.train or {}))
+            # subtle: training runs here, in the main thread, blocking the loop (nothing
+            # else runs on it meanwhile): only there do Ctrl-C and SIGTERM stop it on a
+            # checkpoint; in a worker thread they could not, and asyncio.run would wait
+            # for the whole training before exiting
+            with _plain_ctrl_c():
+                trained = train_adapter(data, adapter, base=plan.base, **(plan.train or {}))
+            if trained.stopped == "interrupted":
+                raise KeyboardInterrupt  # no report: the rerun resumes the training
+            if trained.adapter is None:
+                raise MinskyError(f"round {r}: training wrote no adapter (no step trained)")
             summary.write_text(json.dumps(trained.to_dict(), indent=2) + "\n", "utf-8")
         trained_info = json.loads(summary.read_text("utf-8"))
         report.train_minutes = float(trained_info.get("minutes", 0.0))

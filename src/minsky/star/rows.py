@@ -71,17 +71,16 @@ def read_rows(path: Path, model: type[RowT], what: str = "training file") -> lis
     rows: list[RowT] = []
     for n, obj in jsonl_objects(path, what):
         try:
-            rows.append(model.model_validate(obj))
+            row = model.model_validate(obj)
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "row"
             raise MinskyError(f"{path}:{n}: {where}: {first['msg']}") from None
-    if model is SFTRow:
-        for n, row in enumerate(rows, 1):
-            turns = row.messages  # type: ignore[attr-defined]
-            if not turns or turns[-1].role != "assistant" or len(turns) < 2:
-                raise MinskyError(f"{path}:{n}: messages: expected the prompt turns, then "
-                                  "one assistant turn last")
+        if isinstance(row, SFTRow) and (len(row.messages) < 2
+                                        or row.messages[-1].role != "assistant"):
+            raise MinskyError(f"{path}:{n}: messages: expected the prompt turns, then one "
+                              "assistant turn last")
+        rows.append(row)
     return rows
 
 
