@@ -9,7 +9,11 @@ extra sample buys.
 
     python benchmarks/frontier.py --eval benchmarks/results/eval-gsm8k200.jsonl \\
         --pool benchmarks/results/pool-gsm8k-tune.jsonl \\
-        --pool benchmarks/results/pool-gsm8k-tune150.jsonl --out docs/frontier-gsm8k.png
+        --pool benchmarks/results/pool-gsm8k-tune150.jsonl \\
+        --trained benchmarks/results/eval-gsm8k200-star-r1.jsonl --out docs/frontier-gsm8k.png
+
+`--trained FILE` adds the societies of another evaluation of the same sample on a trained
+member (STaR, issue 26) as squares, labelled with the file's adapter tag.
 """
 
 from __future__ import annotations
@@ -40,8 +44,13 @@ def eval_points(path: Path) -> dict[str, tuple[float, float, float, float, int]]
     rows: dict[str, dict[str, dict[str, object]]] = defaultdict(dict)
     for line in path.read_text().splitlines():
         r = json.loads(line)
+        # a failed run is no answer (a rerun retries it; the last row of a case counts)
         if "case" in r:
             rows[str(r["society"])][str(r["case"])] = r
+    for by_case in rows.values():
+        for case in [c for c, r in by_case.items()
+                     if r.get("status") in ("error", "timeout", "interrupted")]:
+            del by_case[case]
     out = {}
     for society, by_case in rows.items():
         picked = list(by_case.values())
@@ -114,6 +123,8 @@ def main() -> None:
     ap.add_argument("--eval", type=Path, required=True)
     ap.add_argument("--pool", type=Path, required=True, action="append",
                     help="a tuning pool (benchmarks/pool.py); repeat for several")
+    ap.add_argument("--trained", type=Path, action="append", default=[],
+                    help="an evaluation of the same sample on a trained member (repeatable)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
@@ -122,6 +133,13 @@ def main() -> None:
                       label=f"{society} ({acc:.0%}, n = {n})")
         print(f"{society:12} n={n} accuracy {acc:.1%} [{low:.1%}, {high:.1%}] "
               f"tokens/problem {tokens:.0f}")
+    for trained in args.trained:
+        tag = trained.stem.rsplit("-", 1)[-1]  # eval-gsm8k200-star-r1 → r1
+        for society, (tokens, acc, low, high, n) in sorted(eval_points(trained).items()):
+            left.errorbar([tokens], [acc], yerr=[[acc - low], [high - acc]], fmt="s",
+                          capsize=3, label=f"{society} STaR {tag} ({acc:.0%}, n = {n})")
+            print(f"{society + ' ' + tag:12} n={n} accuracy {acc:.1%} [{low:.1%}, "
+                  f"{high:.1%}] tokens/problem {tokens:.0f}")
     for name, points in prefix_curves(args.eval).items():
         left.plot([t for t, _ in points], [a for _, a in points], ".--", color="grey",
                   label=name)

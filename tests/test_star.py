@@ -508,3 +508,16 @@ def test_rounds_with_nothing_to_train_on_is_one_line(
     _fake_training(monkeypatch, ["done"])
     with pytest.raises(MinskyError, match="round 1: no right rationale"):
         asyncio.run(run_rounds(plan, folder, _make(folder)))
+
+
+def test_zero_shot_export_keeps_only_replies_asked_without_worked_examples() -> None:
+    q = "Tom has 4 cats and 3 dogs. How many pets?"
+    plain = judge(_reply(q, "```python\ndef solution():\n    return 4 + 3\n```"))
+    shown = judge(_reply(q, "```python\ndef solution():\n    cats = 4\n    return cats + 3\n```"))
+    assert plain is not None and shown is not None
+    # asked after a worked program: the example's turns precede the question
+    shown.messages = [shown.messages[0], ChatTurn(role="user", content="an example"),
+                      ChatTurn(role="assistant", content="its program"), shown.messages[1]]
+    assert len(sft_rows([plain, shown], Exclusion())) == 2
+    kept = sft_rows([plain, shown], Exclusion(), zero_shot=True)
+    assert [r["messages"][-1]["content"] for r in kept] == [plain.reply]

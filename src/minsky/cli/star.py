@@ -136,12 +136,14 @@ def mine_cmd(bench: Path, society_ref: str, model: str | None, limit: int | None
               help="at most this many rows per problem and kind (0: all)")
 @click.option("--exclude", type=click.Path(path_type=Path), default=None,
               help="more case ids to drop (each bench's seed-0 reporting sample always is)")
+@click.option("--zero-shot", is_flag=True,
+              help="only replies asked without worked examples (trained under the same prompt)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True)
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def export_cmd(mined: Path, fmt: str, kind: Any, per_case: int, exclude: Path | None,
-               seed: int, out: Path, as_json: bool) -> None:
+               zero_shot: bool, seed: int, out: Path, as_json: bool) -> None:
     """Training rows from a mined file: SFT chat messages or DPO pairs."""
     from minsky.star.export import dpo_rows, sft_rows
     from minsky.star.mine import Exclusion, read_exclusion, read_mined, reporting_exclusion
@@ -160,8 +162,8 @@ def export_cmd(mined: Path, fmt: str, kind: Any, per_case: int, exclude: Path | 
         else:
             click.echo(f"warning: benchmark {bench} is not here; its reporting problems are "
                        "dropped by the ids --exclude gives only", err=True)
-    made = (sft_rows(rows, excluded, kind, per_case, seed) if fmt == "sft"
-            else dpo_rows(rows, excluded, kind, per_case, seed))
+    made = (sft_rows(rows, excluded, kind, per_case, seed, zero_shot) if fmt == "sft"
+            else dpo_rows(rows, excluded, kind, per_case, seed, zero_shot))
     write_rows(out, made)
     dropped = sum(1 for r in rows if (r.case, r.question) in excluded)
     emit({"out": str(out), "format": fmt, "rows": len(made), "dropped_reporting": dropped,

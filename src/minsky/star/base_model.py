@@ -14,7 +14,6 @@ only the LoRA adapter is trained against its fp32 dequantisation.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import shutil
 import sys
@@ -24,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from minsky.errors import MinskyError
-from minsky.models import MODELS
 from minsky.paths import cache_dir
+from minsky.star.adapter import base_sha256
 
 EXTRA = ("torch", "transformers", "peft", "gguf", "numpy")
 
@@ -90,20 +89,12 @@ def _read_gguf(path: Path, spec: str, size: int, mtime_ns: int) -> GGUFInfo:
         add_bos = vocab in ("llama", "bert") or (
             vocab == "gpt2" and field("tokenizer.ggml.pre") in _BOS_PRE)
     ends = {field(f"tokenizer.ggml.{k}_token_id") for k in ("eos", "eot", "eom")}
-    shipped = MODELS.get(spec)
-    key = shipped.sha256 if shipped and shipped.sha256 else _sha256(path)
+    key = base_sha256(path)
     params = sum(int(t.n_elements) for t in reader.tensors)
     return GGUFInfo(path, key, params, field("tokenizer.chat_template"), bool(add_bos),
                     field("tokenizer.ggml.bos_token_id"),
                     frozenset(int(e) for e in ends if e is not None))
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_base(info: GGUFInfo, *, progress: bool = True) -> tuple[Any, Any, float, bool]:

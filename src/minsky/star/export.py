@@ -28,17 +28,23 @@ def _provenance(row: Rationale) -> dict[str, Any]:
             "model": row.model}
 
 
-def _wanted(row: Rationale, kind: ExportKind, excluded: Exclusion) -> bool:
-    return (kind == "all" or row.kind == kind) and (row.case, row.question) not in excluded
+def _wanted(row: Rationale, kind: ExportKind, excluded: Exclusion, zero_shot: bool) -> bool:
+    # zero-shot: the prompt is the system prompt and the question, no worked examples
+    plain = len(row.messages) == 2 or not zero_shot
+    return (kind == "all" or row.kind == kind) and plain and (
+        row.case, row.question) not in excluded
 
 
 def sft_rows(rows: Iterable[Rationale], excluded: Exclusion, kind: ExportKind = "all",
-             per_case: int = 0, seed: int = 0) -> list[dict[str, Any]]:
+             per_case: int = 0, seed: int = 0, zero_shot: bool = False
+             ) -> list[dict[str, Any]]:
     """SFT rows of the right replies; at most `per_case` per case and kind (0: all),
-    distinct paths first chosen at random with `seed`."""
+    distinct paths first chosen at random with `seed`; with `zero_shot`, only replies
+    asked without worked examples (a reply teaches its style under the prompt it is
+    trained with)."""
     groups: dict[tuple[str, str], list[Rationale]] = defaultdict(list)
     for row in rows:
-        if row.correct and _wanted(row, kind, excluded):
+        if row.correct and _wanted(row, kind, excluded, zero_shot):
             groups[(row.case, row.kind)].append(row)
     rng = random.Random(seed)
     out = []
@@ -55,13 +61,14 @@ def sft_rows(rows: Iterable[Rationale], excluded: Exclusion, kind: ExportKind = 
 
 
 def dpo_rows(rows: Iterable[Rationale], excluded: Exclusion, kind: ExportKind = "all",
-             per_case: int = 2, seed: int = 0) -> list[dict[str, Any]]:
+             per_case: int = 2, seed: int = 0, zero_shot: bool = False
+             ) -> list[dict[str, Any]]:
     """DPO pairs: for each case and kind, up to `per_case` (right, wrong) pairs of
     replies to the same prompt."""
     right: dict[tuple[str, str], list[Rationale]] = defaultdict(list)
     wrong: dict[tuple[str, str], list[Rationale]] = defaultdict(list)
     for row in rows:
-        if _wanted(row, kind, excluded) and not row.hinted:
+        if _wanted(row, kind, excluded, zero_shot) and not row.hinted:
             (right if row.correct else wrong)[(row.case, row.kind)].append(row)
     rng = random.Random(seed)
     out = []

@@ -37,7 +37,7 @@ from minsky.evals.benchmarks import load_benchmark
 from minsky.evals.formats import Case
 from minsky.organisations.answering import prompt
 from minsky.organisations.base import Task
-from minsky.organisations.consensus import CODE_OPEN, FENCE
+from minsky.organisations.consensus import CODE_OPEN, FENCE, program_examples
 from minsky.pyrun import extract_program, program_answer, run_program_guarded
 from minsky.records import jsonl_objects, jsonl_rows, lines
 from minsky.runlog import RunLog
@@ -282,15 +282,24 @@ def _model_of(models: Any, agent: str) -> str:
 
 def pool_replies(path: Path, cases: dict[str, Case]) -> Iterator[Reply]:
     """The samples of a `benchmarks/pool.py` file: its arms `pot*` are programs asked with
-    the default society's programmer prompt, `cot*` chains of thought with `single`'s."""
+    the default society's programmer prompt (`pots*` after three worked programs, `pot1*`
+    after one), `cot*` chains of thought with `single`'s.
+
+    The prompt is rebuilt as the arm sent it, worked programs included: trained under a
+    prompt it was not written for, a reply teaches its style where it does not belong
+    (round 1 of docs/benchmarks.md "STaR": terse few-shot programs taught the zero-shot
+    programmer to drop its commented steps, and it lost 4.5 points)."""
     by_id = {c.id: c for c in cases.values()}
     for row in jsonl_rows(path):
         case = by_id.get(str(row.get("case", "")))
         if case is None:
             continue
-        program = str(row.get("arm", "")).startswith("pot")
+        arm = str(row.get("arm", ""))
+        program = arm.startswith("pot")
         task = Task(case.question, "number")
-        messages = ([ChatTurn(role="system", content=CODER),
+        shown = 3 if arm.startswith("pots") else 1 if arm.startswith("pot1") else 0
+        examples = [ChatTurn(role=m.role, content=m.content) for m in program_examples(shown)]
+        messages = ([ChatTurn(role="system", content=CODER), *examples,
                      ChatTurn(role="user", content=prompt("program", task))] if program else
                     [ChatTurn(role="system", content=REASONER),
                      ChatTurn(role="user", content=prompt("solve", task))])

@@ -115,9 +115,10 @@ def write_table(folder: Path, reports: list[RoundReport]) -> None:
 
 
 def export_round(folder: Path, r: int, excluded: Exclusion, per_case: int,
-                 kind: Any = "all") -> tuple[Path, list[dict[str, Any]]]:
-    """Round r's training rows: SFT rows of the union of rounds 1..r."""
-    rows = sft_rows(union_rows(folder, r), excluded, kind, per_case)
+                 kind: Any = "all", zero_shot: bool = True) -> tuple[Path, list[dict[str, Any]]]:
+    """Round r's training rows: SFT rows of the union of rounds 1..r (by default only
+    replies asked without worked examples: see `sft_rows`)."""
+    rows = sft_rows(union_rows(folder, r), excluded, kind, per_case, zero_shot=zero_shot)
     path = folder / f"round-{r}" / "sft.jsonl"
     write_rows(path, rows)
     return path, rows
