@@ -17,8 +17,6 @@ import pytest
 
 from minsky.errors import MinskyError
 
-pytest.importorskip("peft")
-pytest.importorskip("gguf")
 pytestmark = pytest.mark.real
 
 TINY = "smollm2-135m"
