@@ -34,6 +34,7 @@ from pool_rules import DEFAULT_PLAN, default_params, questions, simulate  # noqa
 
 from minsky.evals.harness import vote_prefixes  # noqa: E402
 from minsky.evals.stats import wilson_interval  # noqa: E402
+from minsky.results import FAILED  # noqa: E402
 
 Plan = list[tuple[str, str, int]]
 
@@ -49,7 +50,7 @@ def eval_points(path: Path) -> dict[str, tuple[float, float, float, float, int]]
             rows[str(r["society"])][str(r["case"])] = r
     for by_case in rows.values():
         for case in [c for c, r in by_case.items()
-                     if r.get("status") in ("error", "timeout", "interrupted")]:
+                     if r.get("status") in FAILED]:
             del by_case[case]
     out = {}
     for society, by_case in rows.items():

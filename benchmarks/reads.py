@@ -25,6 +25,7 @@ from benchmarks_common import run_log, tool_calls
 from minsky.answers import answers_match
 from minsky.evals.harness import vote_prefixes
 from minsky.evals.stats import mcnemar
+from minsky.results import FAILED
 from minsky.tools.toolformer import agreement
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -234,7 +235,6 @@ def choices(name: str = "eval-arc200.jsonl") -> None:
 def star(name: str = "eval-gsm8k200-star-r1.jsonl", base: str = "eval-gsm8k200.jsonl") -> None:
     # the same societies on the base model (`base`) and on base + a STaR adapter (`name`),
     # paired on the problems both answered; failed runs (no answer) are left out
-    failed = ("error", "timeout", "interrupted")
 
     def last(file: str) -> dict[tuple[str, str], dict]:
         return {(r["society"], r["case"]): r for r in rows(file) if "case" in r}
@@ -242,8 +242,8 @@ def star(name: str = "eval-gsm8k200-star-r1.jsonl", base: str = "eval-gsm8k200.j
     before, after = last(base), last(name)
     for society in dict.fromkeys(s for s, _ in after):
         shared = sorted(c for s, c in after if s == society and (s, c) in before
-                        and after[(s, c)]["status"] not in failed
-                        and before[(s, c)]["status"] not in failed)
+                        and after[(s, c)]["status"] not in FAILED
+                        and before[(s, c)]["status"] not in FAILED)
         if not shared:
             continue
         a = [before[(society, c)]["correct"] for c in shared]
@@ -257,7 +257,10 @@ def star(name: str = "eval-gsm8k200-star-r1.jsonl", base: str = "eval-gsm8k200.j
               f"trained {sum(b)} ({sum(b) / len(b):.1%}); {test.b01} only trained, "
               f"{test.b10} only base right (McNemar p = {test.p_value:.3g}); tokens a "
               f"problem {sum(tokens(before, c) for c in shared) / len(shared):.0f} vs "
-              f"{sum(tokens(after, c) for c in shared) / len(shared):.0f}")
+              f"{sum(tokens(after, c) for c in shared) / len(shared):.0f}; a run's own wall "
+              f"time {sum(before[(society, c)]['wall_s'] for c in shared) / len(shared):.0f}"
+              f" s vs {sum(after[(society, c)]['wall_s'] for c in shared) / len(shared):.0f}"
+              " s")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def encoder_and_info():
     from minsky.star.base_model import load_base, read_gguf
     from minsky.star.sft import Encoder
 
-    info = read_gguf(resolve_gguf(TINY), TINY)
+    info = read_gguf(resolve_gguf(TINY))
     _, tokenizer, _, _ = load_base(info, progress=False)
     return Encoder(tokenizer, info.chat_template, add_bos=info.add_bos, bos=info.bos,
                    end_of_turn=info.end_of_turn), info
@@ -97,7 +97,6 @@ def test_loss_mask_covers_only_the_reply_and_end_of_turn(cache, tmp_path):
 
 
 def test_prompt_tokens_match_the_llama_backend(cache):
-    pytest.importorskip("llama_cpp")
     import asyncio
 
     from minsky.backends.llama import LlamaBackend

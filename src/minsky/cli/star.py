@@ -27,9 +27,7 @@ def _exclusion(bench: Path, exclude: Path | None) -> Any:
 
     excluded = reporting_exclusion(bench)
     if exclude is not None:
-        extra = read_exclusion(exclude)
-        excluded.ids |= extra.ids
-        excluded.questions |= extra.questions
+        excluded.update(read_exclusion(exclude))
     return excluded
 
 
@@ -156,9 +154,7 @@ def export_cmd(mined: Path, fmt: str, kind: Any, per_case: int, exclude: Path | 
     excluded = read_exclusion(exclude) if exclude else Exclusion()
     for bench in sorted({r.bench for r in rows if r.bench}):
         if Path(bench).exists():
-            rep = reporting_exclusion(Path(bench))
-            excluded.ids |= rep.ids
-            excluded.questions |= rep.questions
+            excluded.update(reporting_exclusion(Path(bench)))
         else:
             click.echo(f"warning: benchmark {bench} is not here; its reporting problems are "
                        "dropped by the ids --exclude gives only", err=True)

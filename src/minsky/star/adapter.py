@@ -17,6 +17,7 @@ other than llama's rotary permutation of q and k (see `_ROPE_PERMUTED`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -127,7 +128,19 @@ def _reader(path: Path) -> Any:
         raise MinskyError(f"{path}: not a readable GGUF file ({err})") from None
 
 
-def _field(reader: Any, key: str) -> Any:
+@functools.lru_cache(maxsize=4)
+def _header(path: str, size: int, mtime_ns: int) -> Any:
+    return _reader(Path(path))
+
+
+def gguf_header(path: Path) -> Any:
+    """A GGUF file's parsed header (a `gguf.GGUFReader`), once per file version and
+    process: training and the adapter writer both read the base's."""
+    return _header(*_key(path.resolve()))
+
+
+def gguf_field(reader: Any, key: str) -> Any:
+    """A metadata value of a parsed GGUF header as a Python value; None when absent."""
     f = reader.fields.get(key)
     return None if f is None else f.contents()
 
@@ -135,15 +148,15 @@ def _field(reader: Any, key: str) -> Any:
 def _base(base: Path) -> _Base:
     key = _key(base.resolve())
     if key not in _BASES:
-        reader = _reader(base)
-        arch = _field(reader, "general.architecture")
+        reader = gguf_header(base)
+        arch = gguf_field(reader, "general.architecture")
         if not arch:
             raise MinskyError(f"{base}: a GGUF without general.architecture")
         # ggml lists dimensions fastest first; numpy (and PyTorch) slowest first
         shapes = {t.name: tuple(int(d) for d in reversed(t.shape.tolist()))
                   for t in reader.tensors}
-        heads = int(_field(reader, f"{arch}.attention.head_count") or 0)
-        kv_heads = int(_field(reader, f"{arch}.attention.head_count_kv") or heads)
+        heads = int(gguf_field(reader, f"{arch}.attention.head_count") or 0)
+        kv_heads = int(gguf_field(reader, f"{arch}.attention.head_count_kv") or heads)
         _BASES[key] = _Base(str(arch), shapes, heads, kv_heads)
     return _BASES[key]
 
@@ -251,8 +264,8 @@ def read_adapter(path: Path) -> AdapterInfo:
     if not path.is_file():
         raise MinskyError(f"{path}: no such adapter file")
     reader = _reader(path)
-    kind = _field(reader, "general.type")
-    if kind != "adapter" or _field(reader, "adapter.type") != "lora":
+    kind = gguf_field(reader, "general.type")
+    if kind != "adapter" or gguf_field(reader, "adapter.type") != "lora":
         raise MinskyError(f"{path}: not a GGUF LoRA adapter (general.type is {kind!r})")
     metadata = {key[len(_PREFIX):]: f.contents() for key, f in reader.fields.items()
                 if key.startswith(_PREFIX)}
@@ -261,8 +274,8 @@ def read_adapter(path: Path) -> AdapterInfo:
         rank = next((int(t.shape[0]) for t in reader.tensors if t.name.endswith(".lora_b")), 0)
     return AdapterInfo(
         path=path,
-        architecture=str(_field(reader, "general.architecture")),
-        alpha=float(_field(reader, "adapter.lora.alpha") or 0.0),
+        architecture=str(gguf_field(reader, "general.architecture")),
+        alpha=float(gguf_field(reader, "adapter.lora.alpha") or 0.0),
         rank=int(rank),
         base_sha256=metadata.pop("base.sha256", None),
         base_name=metadata.pop("base.name", None),

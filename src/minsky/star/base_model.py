@@ -13,7 +13,6 @@ only the LoRA adapter is trained against its fp32 dequantisation.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import sys
@@ -24,7 +23,7 @@ from typing import Any
 
 from minsky.errors import MinskyError
 from minsky.paths import cache_dir
-from minsky.star.adapter import base_sha256
+from minsky.star.adapter import base_sha256, gguf_field, gguf_header
 
 EXTRA = ("torch", "transformers", "peft", "gguf", "numpy")
 
@@ -59,29 +58,12 @@ class GGUFInfo:
     end_of_turn: frozenset[int]  # eos / eot / eom: where llama.cpp stops a reply
 
 
-def read_gguf(path: Path, spec: str) -> GGUFInfo:
-    """The header facts of the GGUF `path` (resolved from the model spec `spec`)."""
-    stat = path.stat()
-    return _read_gguf(path, spec, stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4)
-def _read_gguf(path: Path, spec: str, size: int, mtime_ns: int) -> GGUFInfo:
-    # parsing a header with a 150k-token vocabulary takes seconds: once per file version
-    from gguf import GGUFReader
-
-    try:
-        reader = GGUFReader(path)
-    except (ValueError, OSError) as err:
-        raise MinskyError(f"model file {path}: not a readable GGUF ({err})") from None
+def read_gguf(path: Path) -> GGUFInfo:
+    """The header facts of the GGUF `path` (its header parsed once per process)."""
+    reader = gguf_header(path)
 
     def field(key: str) -> Any:
-        f = reader.fields.get(key)
-        if f is None or not f.data:
-            return None
-        part = f.parts[f.data[0]]
-        return bytes(part).decode("utf-8", "replace") if f.types[0].name == "STRING" \
-            else part[0].item()
+        return gguf_field(reader, key)
 
     add_bos = field("tokenizer.ggml.add_bos_token")
     if add_bos is None:
@@ -89,12 +71,10 @@ def _read_gguf(path: Path, spec: str, size: int, mtime_ns: int) -> GGUFInfo:
         add_bos = vocab in ("llama", "bert") or (
             vocab == "gpt2" and field("tokenizer.ggml.pre") in _BOS_PRE)
     ends = {field(f"tokenizer.ggml.{k}_token_id") for k in ("eos", "eot", "eom")}
-    key = base_sha256(path)
     params = sum(int(t.n_elements) for t in reader.tensors)
-    return GGUFInfo(path, key, params, field("tokenizer.chat_template"), bool(add_bos),
-                    field("tokenizer.ggml.bos_token_id"),
+    return GGUFInfo(path, base_sha256(path), params, field("tokenizer.chat_template"),
+                    bool(add_bos), field("tokenizer.ggml.bos_token_id"),
                     frozenset(int(e) for e in ends if e is not None))
-
 
 
 def load_base(info: GGUFInfo, *, progress: bool = True) -> tuple[Any, Any, float, bool]:

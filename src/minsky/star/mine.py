@@ -20,6 +20,7 @@ earlier evaluation logs hold them.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import keyword
@@ -41,13 +42,12 @@ from minsky.organisations.consensus import CODE_OPEN, FENCE, program_examples
 from minsky.pyrun import extract_program, program_answer, run_program_guarded
 from minsky.records import jsonl_objects, jsonl_rows, lines
 from minsky.runlog import RunLog
-from minsky.star.rows import ChatTurn, Rationale
+from minsky.society import load
+from minsky.star.rows import ChatTurn, Rationale, read_rows
 from minsky.weighing import copies_answer
 
 REPORT_SAMPLE = 500  # seed-0 samples of up to this many cases are reporting samples
 HINT = "(Hint: the answer is {gold}. Compute it from the quantities in the problem.)"
-CODER = "You are a careful Python programmer who solves math word problems with code."
-REASONER = "You are a careful problem solver. You reason step by step and check your arithmetic."
 
 _HINT_START = HINT[: HINT.index("{gold}")]
 # the hint as `hinted_question` appends it, whatever the gold answer's form
@@ -70,6 +70,11 @@ class Exclusion:
     def __contains__(self, case: tuple[str, str]) -> bool:
         case_id, question = case
         return case_id in self.ids or normalise_question(question) in self.questions
+
+    def update(self, other: Exclusion) -> None:
+        """Add another exclusion's problems to this one."""
+        self.ids |= other.ids
+        self.questions |= other.questions
 
     def add_cases(self, cases: Iterable[Case]) -> None:
         for c in cases:
@@ -299,9 +304,9 @@ def pool_replies(path: Path, cases: dict[str, Case]) -> Iterator[Reply]:
         task = Task(case.question, "number")
         shown = 3 if arm.startswith("pots") else 1 if arm.startswith("pot1") else 0
         examples = [ChatTurn(role=m.role, content=m.content) for m in program_examples(shown)]
-        messages = ([ChatTurn(role="system", content=CODER), *examples,
+        messages = ([ChatTurn(role="system", content=_role("program")), *examples,
                      ChatTurn(role="user", content=prompt("program", task))] if program else
-                    [ChatTurn(role="system", content=REASONER),
+                    [ChatTurn(role="system", content=_role("single")),
                      ChatTurn(role="user", content=prompt("solve", task))])
         for s in row.get("samples", []):
             if not isinstance(s, dict) or not isinstance(s.get("text"), str):
@@ -315,6 +320,12 @@ def pool_replies(path: Path, cases: dict[str, Case]) -> Iterator[Reply]:
             yield Reply(case, messages, text, s.get("finish", "stop"), program,
                         f"results:{path.name}", None, str(row.get("arm", "")),
                         str(row.get("model", "")))
+
+
+@functools.cache
+def _role(society: str) -> str:
+    # the pools asked with the role prompts of these built-in societies' first agents
+    return load(society).agents[0].role
 
 
 def results_replies(path: Path, cases: dict[str, Case], log: RunLog | None) -> Iterator[Reply]:
@@ -398,8 +409,6 @@ def cases_by_question(cases: Iterable[Case]) -> dict[str, Case]:
 
 def read_mined(path: Path) -> list[Rationale]:
     """A mined file's rows (missing file: none)."""
-    from minsky.star.rows import read_rows
-
     return read_rows(path, Rationale, "mined file") if path.exists() else []
 
 

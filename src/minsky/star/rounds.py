@@ -29,7 +29,7 @@ from typing import Any
 
 from minsky.errors import MinskyError
 from minsky.evals.formats import Case
-from minsky.evals.harness import evaluate_society
+from minsky.evals.harness import evaluate_society, summarise
 from minsky.records import jsonl_rows
 from minsky.runlog import RunLog
 from minsky.runner import Runner
@@ -61,11 +61,10 @@ class RoundReport:
 
 
 def heldout_accuracy(path: Path, society: str = HELDOUT_SOCIETY) -> tuple[float | None, int]:
-    """Accuracy of `society`'s finished, ok rows in a results file (a failed case is not
-    a wrong answer: it is left out)."""
-    rows = [r for r in jsonl_rows(path) if r.get("society") == society
-            and r.get("status") == "ok"]
-    return (sum(bool(r["correct"]) for r in rows) / len(rows) if rows else None), len(rows)
+    """Accuracy of `society` in a results file and the cases it counts, as `minsky eval`
+    scores it (a failed run is left out, not a wrong answer)."""
+    results = summarise(jsonl_rows(path), [society])["results"]
+    return (results[0]["accuracy"], results[0]["n"]) if results else (None, 0)
 
 
 async def evaluate_heldout(make: Callable[[], tuple[Runner, int]], model: str,

@@ -87,7 +87,7 @@ def train_adapter(data: Path, out: Path, *, base: str = "qwen0.5b", rank: int = 
     import torch
 
     rows = read_rows(data, SFTRow)
-    info = read_gguf(_gguf_path(base), base)
+    info = read_gguf(_gguf_path(base))
     identity = {"data_sha256": _sha256(data), "base": info.key, "rank": rank,
                 "alpha": float(alpha), "epochs": float(epochs), "lr": float(lr),
                 "batch": batch, "max_len": max_len, "seed": seed, "dtype": dtype,
