@@ -49,9 +49,13 @@ def _llama(spec: str, settings: BackendSettings) -> Backend:
 
 def _openai(spec: str, settings: BackendSettings) -> Backend:
     from minsky.backends.base import check_real_model
-    from minsky.backends.openai import OpenAIBackend
+    from minsky.backends.openai import OpenAIBackend, split_endpoint, timeout_from_env
 
-    backend = OpenAIBackend(spec, concurrency=settings.parallel)
+    url, name = split_endpoint(spec)
+    timeout = timeout_from_env()
+    # a request and its retries get half as long again as one attempt, at least the default
+    backend = OpenAIBackend(name, base_url=url, concurrency=settings.parallel,
+                            timeout_s=timeout, deadline_s=max(180.0, 1.5 * timeout))
     check_real_model(f"model openai:{spec}", backend.base_url)
     return backend
 
@@ -73,7 +77,8 @@ def _echo(spec: str, settings: BackendSettings) -> Backend:
 @hookimpl
 def register_backends(register: Callable[[BackendType], None]) -> None:
     register(BackendType("llama", _llama, "a local GGUF model run by llama.cpp in-process"))
-    register(BackendType("openai", _openai, "any OpenAI-compatible server (openai:MODEL)"))
+    register(BackendType("openai", _openai,
+                         "any OpenAI-compatible server (openai:MODEL or openai:URL#MODEL)"))
     register(BackendType("echo", _echo,
                          "a fake that repeats the question (echo:NAME; echo:0.5 takes 0.5 s)"))
 

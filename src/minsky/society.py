@@ -24,6 +24,7 @@ Built-in societies ship in `minsky/societies/` and are addressed by name (`vote5
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -283,8 +284,39 @@ def builtin_names() -> list[str]:
     return sorted(p.name[: -len(".toml")] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
+CONTESTANT_PREFIX = "openai:"
+
+
+def contestant(ref: str) -> Society:
+    """A served model as a contestant: `single`'s member, asked through `openai:[URL#]MODEL`.
+
+    It is sent exactly what `single`'s member is sent (its role, the solve prompt, greedy,
+    its token cap), and its reply is scored by the same answer extraction, so a model or
+    a proxy behind an OpenAI-compatible server (optillm, vLLM, another machine) goes
+    through the same results, statistics and plots as minsky's own societies. Its name is
+    the model name; `--model` does not replace it.
+    """
+    from minsky.backends.openai import split_endpoint
+
+    _, name = split_endpoint(ref[len(CONTESTANT_PREFIX):])
+    label = re.sub(r"[^A-Za-z0-9_.-]", "-", name)[:64]
+    if not label[:1].isalpha():
+        label = f"m-{label}"[:64]
+    text = files("minsky").joinpath("societies", "single.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    data.update(name=label, description=f"{name} behind an OpenAI-compatible server, asked "
+                "as single's member")
+    # what the server spends is its own business: only the wall clock bounds it
+    data["budget"] = {"max_rounds": 2, "max_tokens": 10_000_000, "timeout_s": 3600.0}
+    data["agents"][0]["model"] = ref
+    return from_dict(data, f"society {ref!r}")
+
+
 def load(ref: str, model: str | None = None, depth: int = 0) -> Society:
-    """Load a built-in society by name or a society file by path."""
+    """Load a built-in society by name, a society file by path, or a served model
+    (`openai:[URL#]MODEL`, see `contestant`)."""
+    if ref.startswith(CONTESTANT_PREFIX) and not Path(ref).is_file():
+        return contestant(ref)
     if ref in builtin_names():
         text = files("minsky").joinpath("societies", f"{ref}.toml").read_text(encoding="utf-8")
         source = f"builtin:{ref}"

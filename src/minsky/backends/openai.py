@@ -12,6 +12,11 @@ one (`deadline_s`), a reply body is read up to `max_reply_bytes` and no further,
 every field used is type-checked (`content` a string, token counts non-negative
 integers) with text made valid UTF-8.
 
+A model spec `openai:MODEL` reaches `$MINSKY_OPENAI_BASE_URL` (or OpenAI's);
+`openai:URL#MODEL` names the server itself (`openai:http://127.0.0.1:8000/v1#qwen`), so
+one command can compare models on several servers. `$MINSKY_OPENAI_TIMEOUT_S` lengthens
+one attempt's deadline for servers that think long (a proxy running a search per request).
+
 Left out on purpose: streaming, tool calls, logprobs, `n > 1` and provider-specific extras
 other than llama.cpp's `grammar` field. The server is trusted to apply `json_schema` itself;
 the caller validates the answer.
@@ -28,10 +33,12 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 import httpx
 
 from minsky.backends.base import Backend, Capabilities
+from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.safetext import valid
 
@@ -42,6 +49,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SNIPPET_CHARS = 200
 # far above any real reply (32768 tokens of text and logprobs), far below harm to memory
 MAX_REPLY_BYTES = 16 * 1024 * 1024
+TIMEOUT_ENV = "MINSKY_OPENAI_TIMEOUT_S"
+MAX_TIMEOUT_S = 24 * 3600.0
 
 
 def _snippet(text: str) -> str:
@@ -103,6 +112,42 @@ def _count(value: Any, name: str) -> int:
         raise TypeError(f"usage {name} is {value!r}, expected a number")
     # a negative count would switch the token budget off; a server may not do that
     return max(0, int(value))
+
+
+def split_endpoint(spec: str) -> tuple[str | None, str]:
+    """Split what follows `openai:` into (base URL or None, model name).
+
+    `URL#MODEL` names the server; a plain `MODEL` leaves it to the environment.
+    """
+    if "#" not in spec:
+        if not spec.strip():
+            raise MinskyError("model 'openai:': give a model name (openai:MODEL or "
+                              "openai:URL#MODEL)")
+        return None, spec
+    url, _, model = spec.partition("#")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise MinskyError(f"model 'openai:{spec}': {url!r} is not an http(s) URL; expected "
+                          "openai:URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#qwen")
+    if not model.strip():
+        raise MinskyError(f"model 'openai:{spec}': no model name after '#'; expected "
+                          "openai:URL#MODEL")
+    return url, model
+
+
+def timeout_from_env(default: float = 120.0) -> float:
+    """One attempt's deadline: `$MINSKY_OPENAI_TIMEOUT_S`, else `default`."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise MinskyError(f"${TIMEOUT_ENV}={raw!r}: expected seconds, more than 0 and at "
+                          f"most {MAX_TIMEOUT_S:.0f}")
+    return value
 
 
 class OpenAIBackend(Backend):

@@ -28,7 +28,9 @@ from minsky.runlog import RunLog
 @main.command("eval")
 @click.option("--bench", required=True, help="a benchmark file or folder (format detected)")
 @click.option("--society", "-s", "society_refs", multiple=True, required=True,
-              help="a society to evaluate (repeat to compare; the first is the reference)")
+              help="a society to evaluate (repeat to compare; the first is the reference), "
+                   "or a served model or proxy as a contestant: openai:URL#MODEL (asked as "
+                   "single's member; e.g. openai:http://127.0.0.1:8000/v1#re2-qwen0.5b)")
 @click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="number of cases")
 @click.option("--seed", type=int, default=None, help="sample --limit cases with this seed")
