@@ -62,9 +62,9 @@ PORTS = {"llama": 8731, "meter": 8732, "optillm": 8733}
 CASES = 100
 
 
-def sh(cmd: list[str], **kw: object) -> None:
+def sh(cmd: list[str], check: bool = True, **kw: object) -> int:
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
+    return subprocess.run(cmd, check=check, **kw).returncode  # type: ignore[call-overload]
 
 
 def make_venv() -> Path:
@@ -144,9 +144,12 @@ def start_servers(python: Path, log_dir: Path) -> tuple[list[subprocess.Popen[by
 
 def evaluate(bench: str, society: list[str], out: Path, limit: int,
              extra: list[str] | None = None, env: dict[str, str] | None = None) -> None:
-    sh([sys.executable, "-m", "minsky", "eval", "--bench", str(BENCHES[bench]), *society,
-        "--limit", str(limit), "--seed", "0", "--threads", str(THREADS), "--out", str(out),
-        *(extra or [])], env={**os.environ, **(env or {})})
+    # exit 1: some cases failed (kept apart, never scored; the next run retries them)
+    rc = sh([sys.executable, "-m", "minsky", "eval", "--bench", str(BENCHES[bench]), *society,
+             "--limit", str(limit), "--seed", "0", "--threads", str(THREADS), "--out", str(out),
+             *(extra or [])], check=False, env={**os.environ, **(env or {})})
+    if rc not in (0, 1):
+        sys.exit(f"minsky eval stopped with exit code {rc}")
 
 
 def peer_society(approach: str) -> str:

@@ -169,3 +169,58 @@ async def test_a_contestant_that_fails_leaves_its_error_beside_its_empty_answer(
     assert answers["good"]["status"] == "ok" and "error" not in answers["good"]
     assert answers["broken"]["status"] == "error" and answers["broken"]["text"] == ""
     assert "the model server said no" in answers["broken"]["error"]
+
+
+def test_failed_answers_and_verdicts_are_no_games_exit_1_and_a_rerun_retries_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dead = {"flaky", "judge"}
+
+    def flaky(r: ChatRequest) -> str:
+        if "flaky" in dead:
+            raise ConnectionError("connection refused")
+        return "This is the best answer too."
+
+    def judge(r: ChatRequest) -> str:
+        a = r.messages[-1].content.split("[The Start of Assistant A's Answer]\n")[1]
+        if "judge" in dead and a.startswith("An answer."):
+            raise ConnectionError("connection refused")
+        return "The answer is A." if "best" in a.split("\n[The End")[0] else "The answer is B."
+
+    backends = {"fake:good": FunctionBackend(lambda r: "This is the best answer."),
+                "fake:mid": FunctionBackend(lambda r: "An answer."),
+                "fake:flaky": FunctionBackend(flaky), "fake:judge": FunctionBackend(judge)}
+    monkeypatch.setattr(Backends, "get", lambda self, spec: backends[spec])
+    files = []
+    for name in ("good", "mid", "flaky", "judge"):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'name = "{name}"\norganisation = "single"\nmodel = "fake:{name}"\n'
+                        '[[agents]]\nname = "a"\n')
+        files.append(str(path))
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"question_id": 1, "turns": ["Say something."]}\n')
+    out = tmp_path / "a.jsonl"
+    args = ["arena", "--prompts", str(prompts), "--contestant", files[0], "--contestant",
+            files[1], "--contestant", files[2], "--judge", files[3], "--out", str(out)]
+    # flaky failed: no game of its; good vs mid judged in one order only: no game either
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 2, first.output
+    assert "answer 1 by flaky: failed (error)" in first.stderr
+    assert first.stderr.strip().splitlines()[-1] == (
+        "error: no pair has been judged in both orders yet; 2 run(s) failed, and rerunning "
+        "the same command retries them")
+    dead.discard("judge")  # the judge is back: good vs mid is a game, flaky still has none
+    second = CliRunner().invoke(main, args)
+    assert second.exit_code == 1, second.output
+    assert "errors, left out of the games (a rerun retries them): flaky 1" in second.stdout
+    assert second.stderr.strip().splitlines()[-1] == (
+        "error: 1 run(s) failed (flaky's answers 1) and are left out of the games; "
+        "rerunning the same command retries them")
+    dead.clear()
+    third = CliRunner().invoke(main, [*args, "--json"])
+    assert third.exit_code == 0, third.output
+    board = json.loads(third.stdout)
+    assert {r["contestant"] for r in board["leaderboard"]} == {"good", "mid", "flaky"}
+    assert board["pairs"] == 3 and board["failed"]["total"] == 0
+    # each answer and each ordered pair judged once it could be, nothing judged twice
+    rows = jsonl_rows(out)
+    assert sum(r["kind"] == "judgment" and r["status"] == "ok" for r in rows) == 6

@@ -67,7 +67,7 @@ def test_cli_batch_with_echo_backend(tmp_path: Path) -> None:
                                        "echo:"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary == {"questions": 1, "answered_now": 1,
+    assert summary == {"questions": 1, "answered_now": 1, "failed": 0,
                        "out": str(tmp_path / "qs.vote3.results.jsonl")}
     row = json.loads((tmp_path / "qs.vote3.results.jsonl").read_text())
     assert row["id"] == "q1" and row["society"] == "vote3" and row["run_id"]

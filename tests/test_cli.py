@@ -167,6 +167,27 @@ def test_ask_with_an_unknown_model_exits_2() -> None:
     assert_one_line_error(result, "no-such-model")
 
 
+def test_an_unknown_model_lists_the_backends_too() -> None:
+    line = assert_one_line_error(cli("ask", QUESTION, "--model", "gpt5", "--society",
+                                     "single", "--json"), "'gpt5'")
+    assert "qwen0.5b" in line and "echo:MODEL" in line and "openai:MODEL" in line
+
+
+def test_no_answer_is_a_dash_and_the_reason_never_none() -> None:
+    # echo repeats "say hello": no number in any reply
+    result = cli("ask", "Say hello.", "--model", ECHO, "--society", "vote3", "--answer",
+                 "number")
+    assert result.exit_code == 0, result.output
+    assert "answer: — (no answer could be read from the replies)" in result.stdout
+    assert "None" not in result.stdout
+    run_id = json.loads(cli("logs", "list", "--json").stdout)[0]["id"]
+    shown = cli("logs", "show", run_id)
+    assert "decision: — (no answer could be read from the replies)" in shown.stdout
+    assert "None" not in shown.stdout
+    listed = cli("logs", "list")
+    assert "None" not in listed.stdout and "—" in listed.stdout
+
+
 def test_ask_with_a_bad_backend_option_exits_2() -> None:
     result = cli("ask", QUESTION, "--model", ECHO, "--parallel", "0")
     assert_one_line_error(result, "option --parallel")

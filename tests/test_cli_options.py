@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -134,3 +135,29 @@ def test_models_json_marks_the_default() -> None:
 def test_a_bare_group_still_shows_its_help(args: list[str]) -> None:
     result = CliRunner().invoke(main, args)
     assert "Commands:" in result.output and "error: Usage" not in result.output
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every command under `group` that has a required parameter."""
+    found = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+        elif any(p.required for p in command.params):
+            found.append((*path, name))
+    return found
+
+
+REQUIRED = _commands(main)
+
+
+def test_the_walk_finds_the_commands_with_required_parameters() -> None:
+    assert {("eval",), ("batch",), ("arena",), ("contamination",)} <= set(REQUIRED)
+
+
+@pytest.mark.parametrize("path", REQUIRED, ids=" ".join)
+def test_a_missing_required_parameter_says_what_is_missing(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, list(path))
+    one_line(result, "Missing ")
+    reason = result.stderr.strip().removeprefix("error: ")
+    assert reason.split(maxsplit=2)[2:], reason  # "Missing option '--bench'." has a name

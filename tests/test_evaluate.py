@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from minsky.backends.base import Backend
 from minsky.cli import main
+from minsky.messages import ChatReply, ChatRequest, Usage
+from minsky.runner import Backends
 
 
 def gsm8k_file(path: Path, n: int = 6) -> Path:
@@ -263,3 +267,103 @@ def test_a_single_on_another_model_is_a_level_on_the_plot() -> None:
 
     socs = [load("single", "echo:"), load("vote9", "echo:"), load("single-1.5b")]
     assert plot_levels(socs) == {"single-1.5b": "qwen1.5b"}
+
+
+class Flaky(Backend):
+    """Answers "What is i + i?" right, except that the questions in `dead` get an error
+    reply, as from a server that refused the connection."""
+
+    name = "flaky"
+
+    def __init__(self, dead: set[int]) -> None:
+        self.dead = dead
+        self.asked: list[int] = []
+
+    async def complete(self, requests: list[ChatRequest]) -> list[ChatReply]:
+        replies = []
+        for request in requests:
+            i = int(re.findall(r"What is (\d+) \+", request.messages[-1].content)[-1])
+            self.asked.append(i)
+            replies.append(ChatReply("", finish_reason="error", error="connection refused")
+                           if i in self.dead else
+                           ChatReply(f"The answer is {2 * i}.", Usage(5, 5)))
+        return replies
+
+
+@pytest.fixture
+def flaky(monkeypatch: pytest.MonkeyPatch) -> Flaky:
+    """The `echo:` model of every command replaced by one `Flaky` backend (its `dead` set
+    empty: all answer)."""
+    backend = Flaky(set())
+    real = Backends.get
+
+    def get(self: Backends, spec: str) -> Backend:
+        return backend if spec.startswith("echo:") else real(self, spec)
+
+    monkeypatch.setattr(Backends, "get", get)
+    return backend
+
+
+def test_failed_cases_are_errors_apart_exit_1_and_a_rerun_retries_only_them(
+        tmp_path: Path, flaky: Flaky) -> None:
+    bench = gsm8k_file(tmp_path / "mini.jsonl", n=4)
+    a = society_file(tmp_path / "a.toml", "echo-one")
+    out, plot = tmp_path / "res.jsonl", tmp_path / "p.png"
+    args = ["eval", "--bench", str(bench), "--society", str(a), "--out", str(out)]
+    flaky.dead = {2}
+    result = CliRunner().invoke(main, [*args, "--json", "--plot", str(plot)])
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["failed"] == 1 and plot.exists()
+    row = summary["results"][0]
+    assert (row["n"], row["correct"], row["accuracy"], row["failed"]) == (3, 3, 1.0, 1)
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: 1 case(s) failed (echo-one 1) and are left out of accuracy; rerunning the "
+        "same command retries them")
+    # --no-retry-errors keeps the error; the table shows it apart from the answers
+    shown = CliRunner().invoke(main, [*args, "--no-retry-errors"])
+    assert shown.exit_code == 1 and flaky.asked == [1, 2, 3, 4]
+    assert "3 + 1 error" in shown.stdout and "100.0%" in shown.stdout
+    assert "--no-retry-errors" in shown.stderr
+    flaky.dead = set()  # the server is back: the rerun asks the failed case, only it
+    again = CliRunner().invoke(main, [*args, "--json"])
+    assert again.exit_code == 0, again.output
+    assert flaky.asked == [1, 2, 3, 4, 2]
+    row = json.loads(again.stdout)["results"][0]
+    assert (row["n"], row["correct"], row["failed"]) == (4, 4, 0)
+
+
+def test_a_society_whose_every_case_failed_is_kept_with_its_errors(
+        tmp_path: Path, flaky: Flaky) -> None:
+    bench = gsm8k_file(tmp_path / "mini.jsonl", n=2)
+    a = society_file(tmp_path / "a.toml", "echo-one")
+    flaky.dead = {1, 2}
+    args = ["eval", "--bench", str(bench), "--society", str(a), "--out",
+            str(tmp_path / "r.jsonl")]
+    result = CliRunner().invoke(main, [*args, "--json", "--plot", str(tmp_path / "p.png")])
+    assert result.exit_code == 1, result.output
+    row = json.loads(result.stdout)["results"][0]
+    assert (row["society"], row["n"], row["failed"], row["accuracy"]) == ("echo-one", 0, 2,
+                                                                         None)
+    shown = CliRunner().invoke(main, [*args, "--no-retry-errors"])
+    assert shown.exit_code == 1 and "0 + 2 errors" in shown.stdout, shown.output
+
+
+def test_batch_counts_failed_questions_apart_and_exits_1(tmp_path: Path, flaky: Flaky) -> None:
+    questions = tmp_path / "q.txt"
+    questions.write_text("What is 1 + 1?\nWhat is 2 + 2?\nWhat is 3 + 3?\n")
+    args = ["batch", str(questions), "-s", str(society_file(tmp_path / "a.toml", "one"))]
+    flaky.dead = {2}
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout) == {"questions": 3, "answered_now": 2, "failed": 1,
+                                         "out": str(tmp_path / "q.one.results.jsonl")}
+    err = result.stderr.splitlines()
+    assert any(line.startswith("2: — (the run failed: ") and "connection refused" in line
+               for line in err), err
+    assert "None" not in result.stderr
+    assert err[-1].startswith("error: 1 of 3 question(s) failed (their rows in ")
+    flaky.dead = set()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["answered_now"] == 1 and flaky.asked[-1] == 2

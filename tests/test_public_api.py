@@ -202,6 +202,19 @@ def test_third_party_backend_type(register_plugin) -> None:
     assert made == ["demo"]
 
 
+def test_an_unknown_model_lists_every_backend_plugins_too(register_plugin) -> None:
+    def register_backends(register: Callable[[BackendType], None]) -> None:
+        register(BackendType("scripted", lambda spec, settings: ScriptedBackend([])))
+
+    register_plugin(make_plugin(register_backends=register_backends))
+    with pytest.raises(MinskyError) as err:
+        Backends().get("gpt5")
+    message = str(err.value)
+    assert "model 'gpt5'" in message and "qwen0.5b" in message
+    for spec in ("echo:MODEL", "openai:MODEL", "scripted:MODEL"):
+        assert spec in message, message
+
+
 def test_two_plugins_with_one_name_are_an_error(register_plugin) -> None:
     def register_organisations(register: Callable[[Organisation], None]) -> None:
         register(Organisation("vote", _first_member_says))

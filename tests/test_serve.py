@@ -355,6 +355,26 @@ def test_max_tokens_caps_the_budget_and_finishes_length(tmp_path, make_society) 
     assert all(r.options.max_tokens == 1 for r in backend.requests)  # 5 tokens / 3 members
 
 
+async def _round_one_tokens(society: Society) -> int:
+    backend = FunctionBackend(lambda r: ANSWER)
+    result = await Runner(Backends(overrides={"fake:a": backend})).run(society, Q)
+    assert result.status == "ok" and len(result.rounds) == 2
+    return sum(t["prompt_tokens"] + t["completion_tokens"] for t in result.rounds[0].turns)
+
+
+def test_a_length_stop_returns_the_leading_answer_so_far(tmp_path, make_society) -> None:
+    duo = make_society(society_dict("debate", [{"name": "d", "group": "debater", "count": 2}],
+                                    params={"rounds": 2}, name="duo"))
+    cap = asyncio.run(_round_one_tokens(duo))  # round 1 fits, round 2 is over the budget
+    backend = FunctionBackend(lambda r: ANSWER)
+    with serving(tmp_path, [duo], backend) as (server, _):
+        resp = client(server).chat.completions.create(model="duo", messages=ask(),
+                                                      max_tokens=cap)
+    assert resp.choices[0].finish_reason == "length"
+    assert resp.to_dict()["minsky"]["status"] == "max_tokens"
+    assert resp.choices[0].message.content == "42"  # both debaters' answer after round 1
+
+
 def test_n_runs_concurrent_societies_with_temperature_and_seeds(tmp_path, make_society) -> None:
     backend = FunctionBackend(lambda r: ANSWER)
     with serving(tmp_path, [trio(make_society)], backend) as (server, _):
@@ -408,7 +428,7 @@ def test_cli_without_the_extra_says_how_to_install(monkeypatch) -> None:
 
 def test_cli_bad_society_and_bad_limit_are_one_line(tmp_path) -> None:
     result = CliRunner().invoke(main, ["serve", "--society", str(tmp_path / "none.toml")])
-    assert result.exit_code == 2 and "no such file" in result.output
+    assert result.exit_code == 2 and "file not found" in result.output
     assert len(result.output.strip().splitlines()) == 1
     result = CliRunner().invoke(main, ["serve", "--society", "vote3", "--max-concurrent", "0"])
     assert result.exit_code == 2
@@ -452,3 +472,59 @@ def test_the_command_serves_a_society_file_with_the_key_from_the_env(tmp_path) -
         _, err = proc.communicate(timeout=30)
     assert "serving 1 society at http://127.0.0.1:" in err
     assert "Traceback" not in err
+
+
+def test_port_0_says_the_port_it_bound(tmp_path) -> None:
+    team = tmp_path / "team.toml"
+    team.write_text('name = "team"\norganisation = "single"\nmodel = "echo:"\n'
+                    '[[agents]]\nname = "solver"\n', encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minsky", "serve", "--society", str(team), "--port", "0",
+         "--log", str(tmp_path / "cli.db")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith("serving 1 society at http://127.0.0.1:"), line
+        port = int(line.split("127.0.0.1:")[1].split("/")[0])
+        assert port != 0
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
+        assert health.status_code == 200
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code"), [
+    ("GET", "/v1/nope", 404, "not_found"),
+    ("POST", "/v2/chat/completions", 404, "not_found"),
+    ("GET", "/v1/chat/completions", 405, "method_not_allowed"),
+    ("DELETE", "/v1/models", 405, "method_not_allowed"),
+])
+def test_no_such_route_or_method_is_an_openai_error(tmp_path, make_society, method: str,
+                                                    path: str, status: int,
+                                                    code: str) -> None:
+    backend = FunctionBackend(lambda r: ANSWER)
+    with serving(tmp_path, [trio(make_society)], backend) as (server, _):
+        resp = httpx.request(method, f"http://127.0.0.1:{server.port}{path}", timeout=10)
+    assert resp.status_code == status
+    error = resp.json()["error"]
+    assert error["code"] == code and error["type"] == "invalid_request_error"
+    assert f"{method} {path}" in error["message"] and error["param"] is None
+
+
+def test_sampler_fields_reach_every_member(tmp_path, make_society) -> None:
+    backend = FunctionBackend(lambda r: ANSWER)
+    with serving(tmp_path, [trio(make_society)], backend) as (server, _):
+        c = client(server)
+        resp = c.chat.completions.create(
+            model="trio", messages=ask(),
+            extra_body={"top_k": 5, "min_p": 0.05, "repeat_penalty": 1.1})
+        assert resp.choices[0].message.content == "42"
+        assert {(r.options.top_k, r.options.min_p, r.options.repeat_penalty)
+                for r in backend.requests} == {(5, 0.05, 1.1)}
+        for field, bad in (("top_k", -1), ("min_p", 1.0), ("repeat_penalty", 0.5)):
+            with pytest.raises(openai.BadRequestError) as err:
+                c.chat.completions.create(model="trio", messages=ask(),
+                                          extra_body={field: bad})
+            assert err.value.param == field

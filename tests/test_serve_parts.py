@@ -112,6 +112,20 @@ def test_content_and_finish_reason() -> None:
         assert finish_reason(result(status, None)) == "length"
 
 
+def test_a_stopped_run_answers_what_its_members_lead_with() -> None:
+    from minsky.messages import Usage
+    from minsky.organisations.base import MemberAnswer
+
+    def stopped(*texts: str) -> RunResult:
+        members = [MemberAnswer(f"m{i}", None, t) for i, t in enumerate(texts)]
+        return RunResult("R", "s", "q", "number", "max_tokens",
+                         Outcome(None, members, detail={"stopped": True}), Usage(), 0.0, [])
+
+    assert content(stopped("The answer is 7.", "It is 42.", "The answer is 42."), []) == "42"
+    assert content(stopped("", "Let me think"), []) == "Let me think"  # no number yet
+    assert content(stopped(), []) == ""
+
+
 async def test_slots_queue_wait_and_refuse() -> None:
     slots = Slots(limit=2, queue=1, wait_s=5.0)
     await slots.acquire(2)

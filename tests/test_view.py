@@ -218,3 +218,22 @@ def test_economy_run_page_lists_its_ledger(app: App, fixture) -> None:
     task = next(r for r in read(fixture.economy_file) if r.get("kind") == "task")
     html = app.page(f"/run/{task['run_id']}", {})[1]
     assert "<h4>Ledger</h4>" in html and "rent for" in html
+
+
+def test_an_eval_society_whose_every_case_failed_is_shown_with_its_errors(
+        tmp_path: Path, fixture) -> None:
+    import json
+
+    def row(case: str, society: str, status: str) -> dict[str, object]:
+        ok = status == "ok"
+        return {"case": case, "society": society, "answer": "2" if ok else None,
+                "gold": "2", "correct": ok, "prompt_tokens": 1, "completion_tokens": 1,
+                "calls": 1, "wall_s": 0.1, "status": status}
+
+    path = tmp_path / "eval-errors.jsonl"
+    rows = [row(c, "fine", "ok") for c in ("c1", "c2")]
+    rows += [row(c, "dead", "error") for c in ("c1", "c2")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    status, html = App(fixture.log, [detect(path)]).page("/results/1", {})
+    assert status == 200
+    assert "0 + 2 errors" in html and "dead" in html

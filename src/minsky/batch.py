@@ -39,6 +39,7 @@ def _row(item: Item, result: RunResult) -> dict[str, Any]:
         "prompt_tokens": result.usage.prompt_tokens,
         "completion_tokens": result.usage.completion_tokens,
         "wall_s": round(result.wall_s, 2), "run_id": result.run_id,
+        **({"error": result.error} if result.error else {}),  # why a run failed
     }
 
 

@@ -95,10 +95,13 @@ def resolve_gguf(spec: str) -> Path:
         _check_magic(path)
         return path
     known = ", ".join(MODELS)
-    raise MinskyError(
-        f"model {spec!r}: not a known model ({known}), not an existing GGUF file, "
-        "and not 'openai:MODEL'"
-    )
+    raise UnknownModel(f"model {spec!r}: not a known model ({known}) and not an existing "
+                       "GGUF file")
+
+
+class UnknownModel(MinskyError):
+    """A model spec that names no shipped model and no file; whoever knows the registered
+    backends (`runner.Backends`) adds them to the message."""
 
 
 def split_adapter(spec: str) -> tuple[str, Path | None]:

@@ -21,6 +21,32 @@ def _short(text: str, width: int = 70) -> str:
     return line if len(line) <= width else "…" + line[-(width - 1) :]
 
 
+# why a run has no answer, by its status
+_NO_ANSWER = {
+    "ok": "no answer could be read from the replies",
+    "error": "the run failed",
+    "timeout": "the run timed out",
+    "interrupted": "the run was interrupted",
+    "max_rounds": "the run stopped at its round budget",
+    "max_tokens": "the run stopped at its token budget",
+}
+
+
+def shown_answer(answer: Any, status: str | None = None, error: str | None = None) -> str:
+    """An answer as a person reads it: no answer is "—" and why, never "None"."""
+    if answer is not None:
+        return str(answer)
+    why = _NO_ANSWER.get(status or "", f"status {status}" if status else "no answer")
+    if error:
+        why += f": {_short(error, 120)}"
+    return f"— ({why})"
+
+
+def with_errors(n: int, failed: int) -> str:
+    """A count of answered cases with the failed ones beside it: "198 + 2 errors"."""
+    return f"{n} + {failed} error{'s' if failed != 1 else ''}" if failed else str(n)
+
+
 def run_summary(result: dict[str, Any]) -> Group:
     """The `minsky ask` view: answer, who said what, votes, tokens and wall time."""
     table = Table(box=None, pad_edge=False, header_style="bold")
@@ -32,7 +58,8 @@ def run_summary(result: dict[str, Any]) -> Group:
             tokens[t["agent"]] = tokens.get(t["agent"], 0) + t["completion_tokens"]
     for m in result["members"]:
         table.add_row(
-            m["name"], str(m["answer"]), str(m["round"]), str(tokens.get(m["name"], 0)),
+            m["name"], "—" if m["answer"] is None else str(m["answer"]), str(m["round"]),
+            str(tokens.get(m["name"], 0)),
             _short(m["text"], 60),
         )
     tally = result.get("tally") or {}
@@ -40,7 +67,8 @@ def run_summary(result: dict[str, Any]) -> Group:
     u = result["usage"]
     status = result["status"]
     head = Text.assemble(
-        ("answer: ", "bold"), (str(result["answer"]), "bold green" if status == "ok" else "red")
+        ("answer: ", "bold"),
+        (shown_answer(result["answer"], status), "bold green" if status == "ok" else "red")
     )
     lines: list[Any] = [head, table]
     if votes:
@@ -119,7 +147,9 @@ def run_transcript(run: dict[str, Any]) -> Group:
                               style="yellow"))
     for child in run.get("children", []):
         parts.append(Text(f"sub-society {child['society']}: run {child['id']} "
-                          f"({child['status']}) → {child['answer']}", style="magenta"))
+                          f"({child['status']}) → "
+                          f"{shown_answer(child['answer'], child['status'])}",
+                          style="magenta"))
     outcome = run.get("outcome") or {}
     tally = outcome.get("tally") or {}
     if tally.get("counts"):
@@ -128,22 +158,27 @@ def run_transcript(run: dict[str, Any]) -> Group:
         scored = zip(tally["candidates"], tally["scores"], strict=False)
         parts.append(Text(f"votes ({tally.get('rule')}): " +
                           ", ".join(f"{c}: {v:g}" for c, v in scored)))
-    parts.append(Text.assemble(("decision: ", "bold"), str(run["answer"]),
+    parts.append(Text.assemble(("decision: ", "bold"),
+                               shown_answer(run["answer"], run["status"]),
                                f"   tokens {run['prompt_tokens']}+{run['completion_tokens']}"
                                f"   {run['wall_s'] or 0:.1f} s"))
     return Group(*parts)
 
 
 def eval_table(summary: dict[str, Any]) -> Group:
-    """The `minsky eval` summary: accuracy with intervals, tokens, time, paired tests."""
+    """The `minsky eval` summary: accuracy with intervals, tokens, time, paired tests.
+    Failed cases are counted apart from the answered ones ("198 + 2 errors")."""
     table = Table(header_style="bold")
     for col in ("society", "n", "accuracy", "95% CI", "tokens", "tokens/case", "calls/case",
                 "wall s"):
         table.add_column(col)
     for r in summary["results"]:
-        table.add_row(r["society"], str(r["n"]), f"{r['accuracy']:.1%}",
-                      f"{r['ci_low']:.1%}–{r['ci_high']:.1%}", f"{r['total_tokens']:,}",
-                      f"{r['tokens_per_case']:.0f}",
+        answered = r["accuracy"] is not None  # None: every case of it failed
+        table.add_row(r["society"], with_errors(r["n"], r.get("failed", 0)),
+                      f"{r['accuracy']:.1%}" if answered else "—",
+                      f"{r['ci_low']:.1%}–{r['ci_high']:.1%}" if answered else "—",
+                      f"{r['total_tokens']:,}",
+                      f"{r['tokens_per_case']:.0f}" if answered else "—",
                       "—" if r["calls_per_case"] is None else f"{r['calls_per_case']:.1f}",
                       "—" if r["wall_s"] is None else f"{r['wall_s']:.0f}")
     lines: list[Any] = [Text(f"{summary['bench']} · {summary['cases']} cases", style="bold"),
@@ -156,7 +191,7 @@ def eval_table(summary: dict[str, Any]) -> Group:
             f"{p['b10']} only {p['a']} right)"))
     failed = {r["society"]: r["failed"] for r in summary["results"] if r.get("failed")}
     if failed:
-        lines.append(Text("failed runs, left out (a rerun tries them again): " + ", ".join(
+        lines.append(Text("errors, left out of accuracy (a rerun retries them): " + ", ".join(
             f"{name} {n}" for name, n in failed.items()), style="yellow"))
     lines.append(Text(f"results: {summary['out']}", style="dim"))
     return Group(*lines)
@@ -212,7 +247,7 @@ def plugins_table(rows: list[dict[str, Any]]) -> Table:
 def runs_table(rows: list[dict[str, Any]]) -> Table:
     """`minsky logs list`: the latest runs."""
     shown = [{**r, "question": " ".join(r["question"].split())[:60],
-              "answer": str(r["answer"])} for r in rows]
+              "answer": "—" if r["answer"] is None else str(r["answer"])} for r in rows]
     return _listing(shown, [("run", "id"), ("society", "society"), ("status", "status"),
                             ("answer", "answer"), ("question", "question")])
 
@@ -232,6 +267,13 @@ def arena_board(board: dict[str, Any]) -> Group:
         f"order flips: {board['flip_rate']:.0%} of {board['pairs']} pairs; longer answer "
         f"won {share(lb)} of {lb['decisive']} decisive games; answer shown first won "
         f"{share(pb)} of {pb['decisive']} decisive verdicts · results {board['out']}"))
+    failed = board.get("failed") or {}
+    if failed.get("total"):
+        parts = [f"{name} {n}" for name, n in failed["answers"].items()]
+        if failed["judgments"]:
+            parts.append(f"judge {failed['judgments']}")
+        lines.append(Text("errors, left out of the games (a rerun retries them): "
+                          + ", ".join(parts), style="yellow"))
     return Group(*lines)
 
 

@@ -190,14 +190,15 @@ class Results:
         self._end = self._handle.tell()
 
     def done(self, key_of: Callable[[dict[str, Any]], str | None],
-             identity: dict[str, Any]) -> dict[str, dict[str, Any]]:
+             identity: dict[str, Any], retry_failed: bool = True) -> dict[str, dict[str, Any]]:
         """The rows already finished for this scope (`key_of` gives a row's key, None for
-        rows of another scope); a row of other settings in the scope is an error."""
+        rows of another scope); a row of other settings in the scope is an error. A failed
+        run's row is not finished unless `retry_failed` is off."""
         found: dict[str, dict[str, Any]] = {}
         legacy = 0
         for row in self.rows:
             key = key_of(row)
-            if key is None or row.get("status") in FAILED:
+            if key is None or (retry_failed and row.get("status") in FAILED):
                 continue  # a failed run is not an answer: a rerun tries it again
             legacy += "config" not in row
             if "config" in row and row["config"] != identity["config"]:
@@ -270,6 +271,7 @@ async def run_many(
     concurrency: int = 4,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     gate: asyncio.Semaphore | None = None,
+    retry_failed: bool = True,
 ) -> list[dict[str, Any]]:
     """Run `society` on every item not yet done in `results`, `concurrency` at once; each
     finished item's row (`fields`, then `describe(item, result)`, then who made it) is
@@ -277,7 +279,8 @@ async def run_many(
 
     A row in the file for the same key but another question stops the run (the id was
     reused for something else); so do duplicate keys among `items`. Runs sharing one
-    `gate` (several societies over the same items) share its `concurrency`.
+    `gate` (several societies over the same items) share its `concurrency`. An item whose
+    row is a failed run (`FAILED`) is run again, unless `retry_failed` is off.
     """
     if concurrency < 1:
         raise MinskyError(f"--concurrency {concurrency}: expected at least 1")
@@ -286,7 +289,7 @@ async def run_many(
         twice = sorted({k for k in keys if keys.count(k) > 1})
         raise MinskyError(f"item ids must be unique; repeated: {', '.join(twice[:5])}")
     identity = society_identity(society)
-    done = results.done(key_of, identity)
+    done = results.done(key_of, identity, retry_failed)
     todo = []
     for it in items:
         sha = case_sha(it.question, it.gold)

@@ -29,7 +29,7 @@ from minsky.answers import AnswerKind
 from minsky.backends.base import Backend
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
-from minsky.models import MODELS
+from minsky.models import MODELS, UnknownModel
 from minsky.organisations.base import (
     Ask,
     MemberAnswer,
@@ -89,7 +89,12 @@ class Backends:
             if sep and scheme in types and spec not in MODELS:
                 self._made[spec] = types[scheme].create(rest, self.settings)
             else:
-                self._made[spec] = types["llama"].create(spec, self.settings)
+                try:
+                    self._made[spec] = types["llama"].create(spec, self.settings)
+                except UnknownModel as err:
+                    others = ", ".join(f"{name}:MODEL" for name in sorted(types)
+                                       if name != "llama")
+                    raise UnknownModel(f"{err}; or use a backend: {others}") from None
         return self._made[spec]
 
     async def aclose(self) -> None:

@@ -323,6 +323,9 @@ def load(ref: str, model: str | None = None, depth: int = 0) -> Society:
     else:
         path = Path(ref)
         if not path.is_file():
+            if path.suffix == ".toml" or len(path.parts) > 1:  # meant as a file, not a name
+                why = "is a directory" if path.is_dir() else "file not found"
+                raise MinskyError(f"society file {ref}: {why}")
             raise MinskyError(
                 f"society {ref!r}: no such file and not a built-in ({', '.join(builtin_names())})"
             )

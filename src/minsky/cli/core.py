@@ -47,6 +47,17 @@ def emit(data: Any, as_json: bool, view: Callable[[Any], Any]) -> None:
         render.print_renderable(view(data))
 
 
+def exit_if_failed(failed: int, what: str, detail: str = "", retried: bool = True) -> None:
+    """After a command's output: when `failed` runs failed, say so in one line and exit 1
+    (a failed run is not an answer; a rerun retries it unless told not to)."""
+    if not failed:
+        return
+    how = ("rerunning the same command retries them" if retried
+           else "rerun without --no-retry-errors to retry them")
+    click.echo(f"error: {failed} {what} failed{detail}; {how}", err=True)
+    sys.exit(1)
+
+
 class _OneLineErrors(click.Group):
     """The top-level group: a bad option or argument is one line and exit 2, like every
     other error a user can fix (click's default is a usage block over several lines)."""
@@ -76,6 +87,10 @@ class _OneLineErrors(click.Group):
 def _usage_line(err: click.UsageError) -> str:
     """A usage error as one line; a bad value names its option: "option --parallel: …"."""
     param = getattr(err, "param", None)
+    # subtle: a missing parameter is a BadParameter with no message of its own; click's
+    # format_message says what is missing ("Missing option '--bench'.")
+    if isinstance(err, click.MissingParameter) or not err.message:
+        return " ".join(err.format_message().split())
     if isinstance(err, click.BadParameter) and isinstance(param, click.Option):
         return f"option {max(param.opts, key=len)}: {err.message}"
     if isinstance(err, click.BadParameter) and param is not None:

@@ -73,7 +73,8 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     outputs(out, plot)
     runner = Runner(Backends(settings), RunLog())
     say = None if as_json else (
-        lambda row: click.echo(f"gen {row['generation']} {row['case']}: {row['answer']} "
+        lambda row: click.echo(f"gen {row['generation']} {row['case']}: "
+                               f"{render.shown_answer(row['answer'], row.get('status'))} "
                                f"({'right' if row['correct'] else 'wrong'})", err=True))
 
     async def go() -> dict[str, Any]:

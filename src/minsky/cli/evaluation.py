@@ -14,6 +14,7 @@ from minsky.cli.core import (
     backend_options,
     concurrency_option,
     emit,
+    exit_if_failed,
     friendly,
     main,
     run_async,
@@ -44,6 +45,8 @@ from minsky.runlog import RunLog
               help="results JSONL (default under $MINSKY_HOME/evals); reruns resume")
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="PNG of accuracy against members/samples")
+@click.option("--retry-errors/--no-retry-errors", default=True, show_default=True,
+              help="run again the cases whose run failed in an earlier run of --out")
 @concurrency_option
 @backend_options
 @ray_option
@@ -51,9 +54,13 @@ from minsky.runlog import RunLog
 @friendly
 def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                  limit: int | None, seed: int | None, mapping: str | None, matched: bool,
-                 prefixes: str | None, out: Path | None, plot: Path | None, concurrency: int,
-                 settings: BackendSettings, ray_address: str | None, as_json: bool) -> None:
-    """Evaluate societies on a benchmark: accuracy with CIs, tokens, time, paired tests."""
+                 prefixes: str | None, out: Path | None, plot: Path | None, retry_errors: bool,
+                 concurrency: int, settings: BackendSettings, ray_address: str | None,
+                 as_json: bool) -> None:
+    """Evaluate societies on a benchmark: accuracy with CIs, tokens, time, paired tests.
+
+    A case whose run failed (a backend error, a timeout) is counted apart, never as a
+    wrong answer; the command then exits 1, and a rerun retries those cases."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -70,7 +77,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     )
     from minsky.evals.harness import summarise as summarise_eval
     from minsky.paths import home_dir
-    from minsky.results import open_results
+    from minsky.results import FAILED, open_results
 
     fields = None
     if mapping:
@@ -121,23 +128,31 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                               TimeRemainingColumn(), console=console,
                               disable=as_json) as bar:
                     task = bar.add_task(soc.name, total=len(cases), acc="")
-                    seen = {"n": 0, "right": 0}
+                    seen = {"n": 0, "right": 0, "errors": 0}
 
                     def tick(row: dict[str, Any], bar: Any = bar, task: Any = task,
                              seen: dict[str, int] = seen) -> None:
-                        seen["n"] += 1
-                        seen["right"] += bool(row["correct"])
+                        if row.get("status") in FAILED:
+                            seen["errors"] += 1
+                        else:
+                            seen["n"] += 1
+                            seen["right"] += bool(row["correct"])
+                        acc = f"accuracy {seen['right'] / seen['n']:.0%}" if seen["n"] else ""
+                        errors = (f"{seen['errors']} error{'s' * (seen['errors'] > 1)}"
+                                  if seen["errors"] else "")
                         bar.update(task, advance=1,
-                                   acc=f"accuracy {seen['right'] / seen['n']:.0%}")
+                                   acc=" · ".join(p for p in (acc, errors) if p))
 
-                    done = sum(1 for r in results.rows  # of this run's cases only
-                               if r.get("society") == soc.name and r.get("case") in case_ids)
+                    last = {r["case"]: r for r in results.rows  # of this run's cases only
+                            if r.get("society") == soc.name and r.get("case") in case_ids}
+                    done = sum(1 for r in last.values()
+                               if not retry_errors or r.get("status") not in FAILED)
                     bar.update(task, completed=done)
                     await evaluate_society(runner, soc, cases, out, concurrency, tick,
-                                           str(bench), results)
+                                           str(bench), results, retry_errors)
                 if matched and soc.config.organisation not in ("vote", "single"):
-                    mine = [r for r in results.rows
-                            if r.get("society") == soc.name and r.get("case") in case_ids]
+                    mine = [r for r in results.rows if r.get("society") == soc.name
+                            and r.get("case") in case_ids and r.get("status") not in FAILED]
                     calls = sum(r.get("calls", 0) for r in mine) / max(1, len(mine))
                     own = next((a.model for a in soc.agents if a.society is None), None)
                     baseline = matched_vote(calls, model or own)
@@ -162,11 +177,12 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     try:
         names = run_async(measured())
     except KeyboardInterrupt:
-        saved = sum(1 for r in read_rows(out) if "case" in r)
+        saved = sum(1 for r in read_rows(out) if "case" in r and r.get("status") not in FAILED)
         click.echo(f"interrupted: {saved} finished case(s) are in {out}; rerun the same "
                    "command to resume", err=True)
         sys.exit(130)
     rows = [r for r in read_rows(out) if r.get("case") in case_ids]  # this run's cases only
+    ran = set(names)  # the societies run, not the vote prefixes read off their rows
     for name, own_ks in prefix_ks.items():
         mine = sorted(own_ks)
         rows += vote_prefixes(rows, name, mine)
@@ -183,6 +199,10 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                      plot_levels(socs))
         summary["plot"] = str(plot)
     emit(summary, as_json, render.eval_table)
+    by_society = ", ".join(f"{r['society']} {r['failed']}" for r in summary["results"]
+                           if r["failed"] and r["society"] in ran)
+    exit_if_failed(summary["failed"], "case(s)", f" ({by_society}) and are left out of "
+                   "accuracy", retry_errors)
 
 
 @main.command()
@@ -213,7 +233,10 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
           model: str | None, limit: int | None, out: Path | None, plot: Path | None,
           export_pairs: Path | None, concurrency: int, settings: BackendSettings,
           ray_address: str | None, as_json: bool) -> None:
-    """Pairwise judging in both orders; Bradley–Terry and Elo ratings with CIs."""
+    """Pairwise judging in both orders; Bradley–Terry and Elo ratings with CIs.
+
+    A contestant's or judge's run that failed is no game (not a loss, not a tie): the
+    command counts it apart and exits 1, and a rerun retries it."""
     from minsky import society as societies
     from minsky.evals.arena import (
         judge_template,
@@ -257,6 +280,11 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
         plot_leaderboard(board["leaderboard"], plot, f"{prompts.stem}: {len(items)} prompts")
         board["plot"] = str(plot)
     emit(board, as_json, render.arena_board)
+    failed = board["failed"]
+    parts = [f"{name}'s answers {n}" for name, n in failed["answers"].items()]
+    parts += [f"judgments {failed['judgments']}"] if failed["judgments"] else []
+    exit_if_failed(failed["total"], "run(s)", f" ({', '.join(parts)}) and are left out of "
+                   "the games")
 
 
 @main.command()

@@ -11,7 +11,15 @@ import click
 
 from minsky import render
 from minsky.cli.checks import outputs
-from minsky.cli.core import backend_options, concurrency_option, emit, friendly, main, run_async
+from minsky.cli.core import (
+    backend_options,
+    concurrency_option,
+    emit,
+    exit_if_failed,
+    friendly,
+    main,
+    run_async,
+)
 from minsky.cluster.options import make_runner, ray_option
 from minsky.errors import MinskyError
 from minsky.models import MODELS
@@ -94,9 +102,13 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
 def batch(questions: Path, society: str, model: str | None, field: str, out: Path | None,
           concurrency: int, kind: str | None, settings: BackendSettings,
           ray_address: str | None) -> None:
-    """Run a society on every question of a JSONL or text file, several at once."""
+    """Run a society on every question of a JSONL or text file, several at once.
+
+    A question whose run failed (a backend error, a timeout) is not answered: the command
+    counts it apart and exits 1, and a rerun retries it."""
     from minsky import society as societies
     from minsky.batch import read_questions, run_batch
+    from minsky.results import FAILED
 
     items = read_questions(questions, field)
     soc = societies.load(society, model)
@@ -106,12 +118,15 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
     click.echo(f"{len(items)} question(s) · society {soc.name} · results → {out}", err=True)
 
     def show(row: dict[str, Any]) -> None:
-        click.echo(f"{row['id']}: {row['answer']} ({row['status']}, {row['wall_s']} s)",
-                   err=True)
+        answer = render.shown_answer(row["answer"], row["status"], row.get("error"))
+        click.echo(f"{row['id']}: {answer} ({row['status']}, {row['wall_s']} s)", err=True)
 
     async def go() -> list[dict[str, Any]]:
         async with runner:
             return await run_batch(runner, soc, items, out, concurrency, kind, show)
 
     rows = run_async(go())
-    click.echo(json.dumps({"questions": len(items), "answered_now": len(rows), "out": str(out)}))
+    failed = sum(1 for r in rows if r["status"] in FAILED)
+    click.echo(json.dumps({"questions": len(items), "answered_now": len(rows) - failed,
+                           "failed": failed, "out": str(out)}))
+    exit_if_failed(failed, f"of {len(items)} question(s)", f" (their rows in {out} say why)")

@@ -25,7 +25,7 @@ from minsky.errors import MinskyError
 from minsky.evals.ratings import bootstrap_ratings, bradley_terry, elo_ratings
 from minsky.evals.stats import length_bias, position_bias
 from minsky.records import jsonl_objects, jsonl_rows
-from minsky.results import Item, open_results, run_many
+from minsky.results import FAILED, Item, open_results, run_many
 from minsky.runner import Runner, RunResult
 from minsky.society import Society
 
@@ -162,11 +162,12 @@ async def run_arena(
                      _answers_of(soc.name), lambda it, res: _answer_row(it, res, progress),
                      concurrency, gate=gate)
             for soc in contestants))
-        answers = {(r["prompt"], r["contestant"]): r["text"]
-                   for r in results.rows if r.get("kind") == "answer"}
+        answers = _answered(results.rows)
         games = []
         for (pid, prompt), (x, y) in itertools.product(prompts,
                                                        itertools.combinations(names, 2)):
+            if (pid, x) not in answers or (pid, y) not in answers:
+                continue  # a contestant's run failed: nothing to judge until a rerun answers
             for a, b in ((x, y), (y, x)):
                 question = judge_question(template, prompt, answers[(pid, a)],
                                           answers[(pid, b)], constitution)
@@ -179,6 +180,38 @@ async def run_arena(
             lambda it, res: _judgment_row(it, res, progress), concurrency)
 
 
+def _last(rows: Sequence[dict[str, Any]], kind: str,
+          key: Callable[[dict[str, Any]], tuple[str, ...]]) -> dict[tuple[str, ...], Any]:
+    """The last row of each key among rows of `kind` (a rerun appends a retried run)."""
+    return {key(r): r for r in rows if r.get("kind") == kind}
+
+
+def _answered(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], str]:
+    """(prompt, contestant) → answer text, for the answers whose run did not fail."""
+    last = _last(rows, "answer", lambda r: (r["prompt"], r["contestant"]))
+    return {k: r["text"] for k, r in last.items() if r.get("status") not in FAILED}
+
+
+def _judged(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], str | None]:
+    """(prompt, a, b) → verdict, for the judgments whose run did not fail (a failed
+    judgment is no verdict, not a tie)."""
+    last = _last(rows, "judgment", lambda r: (r["prompt"], r["a"], r["b"]))
+    return {k: r["verdict"] for k, r in last.items() if r.get("status") not in FAILED}
+
+
+def failures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Runs that failed and are not yet retried: contestant → failed answers, and the
+    count of failed judgments; `total` of both."""
+    answers: dict[str, int] = {}
+    for (_, name), r in _last(rows, "answer", lambda r: (r["prompt"], r["contestant"])).items():
+        if r.get("status") in FAILED:
+            answers[name] = answers.get(name, 0) + 1
+    judged = _last(rows, "judgment", lambda r: (r["prompt"], r["a"], r["b"])).values()
+    judgments = sum(r.get("status") in FAILED for r in judged)
+    return {"answers": answers, "judgments": judgments,
+            "total": sum(answers.values()) + judgments}
+
+
 def _answers_of(name: str) -> Callable[[dict[str, Any]], str | None]:
     """The key of a row that is `name`'s answer to a prompt (None for any other row)."""
     return lambda r: (r["prompt"] if r.get("kind") == "answer"
@@ -188,7 +221,8 @@ def _answers_of(name: str) -> Callable[[dict[str, Any]], str | None]:
 def _answer_row(item: Item, result: RunResult,
                 progress: Callable[[str], None] | None) -> dict[str, Any]:
     if progress:
-        progress(f"answer {item.key} by {result.society}")
+        failed = f": failed ({result.status})" if result.status in FAILED else ""
+        progress(f"answer {item.key} by {result.society}{failed}")
     row = {"kind": "answer", "prompt": item.key, "contestant": result.society,
            "text": answer_text(result), "tokens": result.usage.total_tokens,
            "run_id": result.run_id, "status": result.status}
@@ -202,7 +236,8 @@ def _judgment_row(item: Item, result: RunResult,
     verdict = result.answer if result.answer in ("A", "B", "C") else None
     if progress:
         f = item.fields
-        progress(f"judge {f['prompt']}: {f['a']} vs {f['b']} → {verdict}")
+        shown = verdict or f"— (no verdict; status {result.status})"
+        progress(f"judge {f['prompt']}: {f['a']} vs {f['b']} → {shown}")
     row = {"kind": "judgment", "verdict": verdict, "run_id": result.run_id,
            "status": result.status}
     if result.error:
@@ -212,10 +247,10 @@ def _judgment_row(item: Item, result: RunResult,
 
 def leaderboard(rows: Sequence[dict[str, Any]], n_boot: int = 200,
                 seed: int = 0) -> dict[str, Any]:
-    """Games from both-order judgments; Bradley–Terry with CIs, Elo, flips, length bias."""
-    answers = {(r["prompt"], r["contestant"]): r["text"] for r in rows if r["kind"] == "answer"}
-    verdicts = {(r["prompt"], r["a"], r["b"]): r["verdict"]
-                for r in rows if r["kind"] == "judgment"}
+    """Games from both-order judgments; Bradley–Terry with CIs, Elo, flips, length bias.
+    Failed runs are no games; `failed` counts them (`failures`)."""
+    answers = _answered(rows)
+    verdicts = _judged(rows)
     games: list[tuple[str, str, float]] = []
     lengths: list[tuple[int, int, float]] = []
     flips = pairs = 0
@@ -227,8 +262,11 @@ def leaderboard(rows: Sequence[dict[str, Any]], n_boot: int = 200,
         lengths.append((len(answers.get((pid, a), "")), len(answers.get((pid, b), "")), score))
         pairs += 1
         flips += flipped
+    failed = failures(rows)
     if not games:
-        raise MinskyError("no pair has been judged in both orders yet")
+        errored = (f"; {failed['total']} run(s) failed, and rerunning the same command "
+                   "retries them" if failed["total"] else "")
+        raise MinskyError(f"no pair has been judged in both orders yet{errored}")
     bt = bradley_terry(games)
     ci = bootstrap_ratings(games, n_boot=n_boot, seed=seed)
     elo = elo_ratings(games)
@@ -242,7 +280,7 @@ def leaderboard(rows: Sequence[dict[str, Any]], n_boot: int = 200,
                       "losses": sum(x == 0 for x in mine)})
     return {"leaderboard": table, "pairs": pairs, "flip_rate": flips / pairs,
             "length_bias": length_bias(lengths),
-            "position_bias": position_bias(list(verdicts.values()))}
+            "position_bias": position_bias(list(verdicts.values())), "failed": failed}
 
 
 def preference_pairs(rows: Sequence[dict[str, Any]], prompts: dict[str, str]
@@ -250,10 +288,8 @@ def preference_pairs(rows: Sequence[dict[str, Any]], prompts: dict[str, str]
     """DPO rows from the verdicts (RLAIF): for every pair judged in both orders with the
     same winner both times, the winner's answer is `chosen`, the loser's `rejected`, and
     the prompt is the user turn. A tie or a verdict that flips with the order is no pair."""
-    answers = {(r["prompt"], r["contestant"]): r["text"] for r in rows
-               if r["kind"] == "answer" and r.get("text")}
-    verdicts = {(r["prompt"], r["a"], r["b"]): r["verdict"]
-                for r in rows if r["kind"] == "judgment"}
+    answers = {k: text for k, text in _answered(rows).items() if text}
+    verdicts = _judged(rows)
     out = []
     for (pid, a, b), ab in sorted(verdicts.items()):
         if a > b or (pid, b, a) not in verdicts or pid not in prompts:

@@ -61,11 +61,13 @@ async def evaluate_society(
     on_row: Callable[[dict[str, Any]], None] | None = None,
     bench: str | None = None,
     results: Results | None = None,
+    retry_errors: bool = True,
 ) -> None:
     """Answer every case of `cases` not yet in `out` with `society` (`minsky.results`:
     rows made with other settings, or for another question under the same id, stop it);
     `bench` names the benchmark in each row. Pass `results` (`out` already open) to keep
-    one lock over several societies."""
+    one lock over several societies. A case whose run failed is run again unless
+    `retry_errors` is off."""
     names = [m.name for m in society.agents]
 
     def describe(item: Item, result: RunResult) -> dict[str, Any]:
@@ -93,10 +95,12 @@ async def evaluate_society(
         return row["case"] if row.get("society") == society.name and "case" in row else None
 
     if results is not None:
-        await run_many(runner, society, items, results, key, describe, concurrency, on_row)
+        await run_many(runner, society, items, results, key, describe, concurrency, on_row,
+                       retry_failed=retry_errors)
         return
     with open_results(out) as opened:
-        await run_many(runner, society, items, opened, key, describe, concurrency, on_row)
+        await run_many(runner, society, items, opened, key, describe, concurrency, on_row,
+                       retry_failed=retry_errors)
 
 
 def busy_seconds(rows: Sequence[dict[str, Any]]) -> float:
@@ -150,6 +154,8 @@ def vote_prefixes(rows: Sequence[dict[str, Any]], name: str,
                 "prompt_tokens": sum(t[0] for t in row["member_tokens"][:k]),
                 "completion_tokens": sum(t[1] for t in row["member_tokens"][:k]),
                 "calls": k, "derived": True,
+                # a failed run of the whole vote fails its prefixes too: counted apart
+                **({"status": row["status"]} if "status" in row else {}),
             })
     return derived
 
@@ -185,7 +191,12 @@ def prefix_source(baseline: Society, societies: Sequence[Society]) -> Society | 
 def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str],
               matched: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """Accuracy with Wilson intervals, tokens and time per society; paired tests of every
-    society against the first, and of each (compute-matched vote, society) in `matched`."""
+    society against the first, and of each (compute-matched vote, society) in `matched`.
+
+    A society's `failed` counts its cases whose run failed; they are left out of `n` and
+    accuracy. A society whose every case failed is kept, with `n` 0 and its measures None;
+    the summary's `failed` is the total over the societies that ran (vote prefixes, read
+    off a vote's rows, share its failures and are not counted twice)."""
     # the last row of a case counts (a failed run is retried by a rerun), and a failed
     # run is no answer at all: it is counted apart, never scored as a wrong answer
     last = {(r["society"], r["case"]): r for r in rows if "case" in r}
@@ -195,6 +206,8 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str],
         mine = [r for r in cases if r["society"] == name]
         failed = sum(1 for (s, _), r in last.items() if s == name and r.get("status") in FAILED)
         if not mine:
+            if failed:
+                results.append(_all_failed(name, failed))
             continue
         n, right = len(mine), sum(bool(r["correct"]) for r in mine)
         low, high = wilson_interval(right, n)
@@ -221,10 +234,19 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str],
 
     firsts = [(results[0]["society"], r["society"]) for r in results[1:]]
     paired = [p for a, b in firsts if (p := pair(a, b))]
-    out: dict[str, Any] = {"results": results, "paired": paired}
+    out: dict[str, Any] = {"results": results, "paired": paired, "failed": sum(
+        1 for (s, _), r in last.items()
+        if s in names and r.get("status") in FAILED and not r.get("derived"))}
     if matched:
         out["matched"] = [p for a, b in matched if (p := pair(a, b))]
     return out
+
+
+def _all_failed(name: str, failed: int) -> dict[str, Any]:
+    """A society's summary when none of its cases was answered: every run failed."""
+    return {"society": name, "n": 0, "correct": 0, "accuracy": None, "ci_low": None,
+            "ci_high": None, "total_tokens": 0, "tokens_per_case": None,
+            "calls_per_case": None, "wall_s": None, "failed": failed}
 
 
 def plot_levels(societies: Sequence[Society]) -> dict[str, str]:
@@ -241,7 +263,8 @@ def plot_scaling(results: Sequence[dict[str, Any]], members: dict[str, int], pat
                  title: str, levels: dict[str, str] | None = None) -> None:
     """Accuracy against the number of members or samples, with the Wilson intervals; a
     vote and its prefixes joined by a line; each society in `levels` (name → model) drawn
-    as a horizontal band at its accuracy and interval."""
+    as a horizontal band at its accuracy and interval. A society's failed cases are named
+    beside it ("+2 errors"); one with no answered case has no point."""
     try:
         import matplotlib
     except ImportError:
@@ -251,6 +274,7 @@ def plot_scaling(results: Sequence[dict[str, Any]], members: dict[str, int], pat
     import matplotlib.pyplot as plt
 
     levels = levels or {}
+    results = [r for r in results if r["n"]]
     fig, ax = plt.subplots(figsize=(6, 4))
     curves: dict[str, list[tuple[float, float]]] = {}
     # each curve (a vote and its prefixes, or a lone society) a little to the side, so
@@ -259,10 +283,11 @@ def plot_scaling(results: Sequence[dict[str, Any]], members: dict[str, int], pat
                                if r["society"] not in levels))
     for r in results:
         name, acc = r["society"], r["accuracy"]
+        label = name + (f" (+{r['failed']} errors)" if r.get("failed") else "")
         if name in levels:
             line = ax.axhline(acc, linestyle="--", linewidth=1)
             ax.axhspan(r["ci_low"], r["ci_high"], color=line.get_color(), alpha=0.12)
-            ax.annotate(f"{name} ({levels[name]})", (1, acc), xycoords=("axes fraction",
+            ax.annotate(f"{label} ({levels[name]})", (1, acc), xycoords=("axes fraction",
                         "data"), xytext=(-4, 4), textcoords="offset points", ha="right",
                         fontsize=8)
             continue
@@ -270,7 +295,7 @@ def plot_scaling(results: Sequence[dict[str, Any]], members: dict[str, int], pat
         x = members.get(name, 1) + 0.1 * (bases.index(base) - (len(bases) - 1) / 2)
         ax.errorbar([x], [acc], yerr=[[acc - r["ci_low"]], [r["ci_high"] - acc]],
                     fmt="o", capsize=4)
-        ax.annotate(name, (x, acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.annotate(label, (x, acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
         curves.setdefault(base, []).append((x, acc))
     for points in curves.values():
         if len(points) > 1:

@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 from ulid import ULID
 
 from minsky.runner import Runner, RunResult
@@ -191,6 +192,14 @@ def create_app(societies: dict[str, Society], runner: Runner,
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # the router's own errors (no such route, a method a route lacks) in the same
+        # envelope as every other error, not FastAPI's {"detail": ...}
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        body = error_body(f"{exc.detail}: {request.method} {request.url.path}", code=code)
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 - `max_tokens` (or `max_completion_tokens`) caps the society's token budget: every
   member's prompt and completion tokens together, as a society file's `budget.max_tokens`
-  counts them. A run that reaches it stops, and the choice ends with finish_reason
-  "length".
-- `temperature` and `top_p` replace the sampling options of every member that runs a
-  model (a member that is a whole society keeps its own).
+  counts them; the runner also caps each member call at its share of what is left. A
+  run that reaches it stops, and the choice ends with finish_reason "length" and the
+  answer its members lead with so far (`protocol.leading`).
+- `temperature`, `top_p` and the llama-server sampler fields `top_k`, `min_p` and
+  `repeat_penalty` replace the sampling options of every member that runs a model (a
+  member that is a whole society keeps its own).
 - `seed` seeds the members: the k-th member gets seed + k, so copies of one member still
   differ, as they do in a society file.
 - Choice i > 0 shifts every member's seed by i × (number of members), so the n runs
@@ -15,7 +17,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from minsky.serve.protocol import ChatCompletionRequest
 from minsky.society import Society
@@ -23,11 +24,7 @@ from minsky.society import Society
 
 def for_choice(society: Society, request: ChatCompletionRequest, index: int) -> Society:
     """The society as choice `index` of `request` runs it."""
-    sampling: dict[str, Any] = {}
-    if request.temperature is not None:
-        sampling["temperature"] = request.temperature
-    if request.top_p is not None:
-        sampling["top_p"] = request.top_p
+    sampling = request.sampling
     shift = index * len(society.agents)
     agents = []
     for k, agent in enumerate(society.agents):

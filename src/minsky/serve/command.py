@@ -67,7 +67,7 @@ def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | No
     from minsky.runlog import RunLog
     from minsky.runner import Backends, Runner
     from minsky.serve.app import ServeSettings, create_app
-    from minsky.serve.server import config
+    from minsky.serve.server import bind, config
 
     try:
         backend = BackendSettings(threads=threads, parallel=parallel, n_ctx=n_ctx)
@@ -88,9 +88,16 @@ def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | No
     if not _loopback(host) and not limits.api_key:
         click.echo(f"warning: serving on {host} without --api-key: anyone who can reach it "
                    "can run societies", err=True)
+    try:
+        sock = bind(host, port)
+    except OSError as err:
+        raise MinskyError(f"option --port: cannot listen on {host}:{port} "
+                          f"({err.strerror or err})") from None
+    port = sock.getsockname()[1]  # the one bound: --port 0 picks a free one
     noun = "society" if len(served) == 1 else "societies"
-    click.echo(f"serving {len(served)} {noun} at http://{host}:{port}/v1 "
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"serving {len(served)} {noun} at http://{shown}:{port}/v1 "
                f"(models: {', '.join(served)})", err=True)
     import uvicorn
 
-    uvicorn.Server(config(app, host, port)).run()
+    uvicorn.Server(config(app, host, port)).run(sockets=[sock])

@@ -2,8 +2,10 @@
 
 Request bodies are pydantic models that refuse unknown keys; fields OpenAI defines but a
 society cannot honour (tools, logprobs, response formats, penalties, ...) are refused by
-name when set to anything but their neutral value. Responses, stream chunks and errors are
-plain dicts in OpenAI's shapes, with minsky's own data fenced off under a `minsky` key.
+name when set to anything but their neutral value. The sampler fields llama-server and
+society files accept beyond OpenAI's (`top_k`, `min_p`, `repeat_penalty`) are taken, with
+the bounds a society file has. Responses, stream chunks and errors are plain dicts in
+OpenAI's shapes, with minsky's own data fenced off under a `minsky` key.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from minsky.answers import extract_answer, tally_votes
 from minsky.messages import Usage
 from minsky.runner import RunResult
 
@@ -89,6 +92,16 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     user: str | None = None
+    # not OpenAI's: llama-server's sampler fields, which a society file's options also have
+    top_k: int | None = Field(None, ge=0)
+    min_p: float | None = Field(None, ge=0.0, lt=1.0)
+    repeat_penalty: float | None = Field(None, ge=1.0, le=2.0)
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """The sampler fields the client set, as member options."""
+        names = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     @property
     def token_cap(self) -> int | None:
@@ -172,13 +185,27 @@ def finish_reason(result: RunResult) -> FinishReason:
 
 
 def content(result: RunResult, stops: list[str]) -> str:
-    """The assistant message: the society's answer (else its deciding reply), cut at the
-    first stop string the client gave."""
+    """The assistant message: the society's answer (else its deciding reply; for a run a
+    budget stopped, the leading answer so far), cut at the first stop string the client
+    gave."""
     text = result.outcome.answer
     if text is None:
-        text = result.outcome.text or ""
+        text = result.outcome.text or leading(result)
     cuts = [text.index(s) for s in stops if s in text]
     return text[: min(cuts)] if cuts else text
+
+
+def leading(result: RunResult) -> str:
+    """What a run that stopped before deciding had so far: the answer most of its members'
+    last replies give (the first given, on a tie), else the first non-empty reply; ''
+    only when nothing was said."""
+    members = result.outcome.members
+    found = [m.answer if m.answer is not None else extract_answer(m.text, result.kind)
+             for m in members]
+    winner = tally_votes(found, result.kind).winner
+    if winner is not None:
+        return winner
+    return next((m.text for m in members if m.text.strip()), "")
 
 
 def extension(result: RunResult) -> dict[str, Any]:

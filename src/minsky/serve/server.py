@@ -3,6 +3,7 @@ background thread on a free loopback port (tests, the load benchmark)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -16,6 +17,23 @@ def config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     # graceful shutdown is bounded: streams in flight get a few seconds, then are cut
     return uvicorn.Config(app, host=host, port=port, log_level="warning",
                           timeout_graceful_shutdown=5, lifespan="on")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port` (0: a free port, chosen now), for uvicorn to serve
+    on; binding before serving is how the command knows, and says, the port it serves."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen()  # connectable from now on: a client told the port may connect at once
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 class BackgroundServer:

@@ -205,7 +205,7 @@ class App:
         shown = cases[(page - 1) * MATRIX_PAGE: page * MATRIX_PAGE]
         ids = [data["cell"][(c, s)].get("run_id") for c in shown for s in data["societies"]
                if (c, s) in data["cell"]]
-        res = data["summary"]["results"]
+        res = [r for r in data["summary"]["results"] if r["n"]]  # all failed: no point
         accuracy = svg.intervals([(r["society"], r["accuracy"], r["ci_low"], r["ci_high"])
                                   for r in res], "accuracy (95 % Wilson interval)", 0, 1,
                                  percent=True)
