@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -157,6 +158,8 @@ def peer_society(approach: str) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
+    # SIGTERM ends the run as Ctrl-C does: the servers are stopped, the rows kept
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     OUT.mkdir(parents=True, exist_ok=True)
     benches = [b for b in BENCHES if not args.only or b in args.only]
     stages = sorted({int(s) for s in args.stages.split(",")})

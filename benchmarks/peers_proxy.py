@@ -7,6 +7,8 @@ ignores `n` (it always answers one choice). This proxy sits between them:
   its prompt and completion tokens from the server's own usage, its finish reason, and
   the label of the setup being measured, so tokens and calls per question are the
   server's, attributed to each question by time (questions are asked one at a time);
+- the server samples as minsky's backend does (`SAMPLER`: no repeat penalty, no min-p),
+  where a request does not say otherwise;
 - a request for `n > 1` choices is sent as `n` requests of one choice and the replies are
   merged, as a server that honours `n` (vLLM, OpenAI) would answer; `moa` and `bon` ask
   for 3 drafts in one call and would otherwise get one.
@@ -28,6 +30,7 @@ import httpx
 MAX_BODY = 4 * 1024 * 1024
 UPSTREAM_TIMEOUT_S = 900.0
 MAX_N = 16
+SAMPLER = {"repeat_penalty": 1.0, "min_p": 0.0, "top_k": 40}
 
 
 class Meter:
@@ -60,6 +63,10 @@ class Meter:
         return reply.status_code, data
 
     def complete(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        # sample as minsky's own backend does: llama-cpp-python's server defaults to
+        # repeat_penalty 1.1 and min_p 0.05 (minsky, and llama.cpp's llama-server for
+        # repeat_penalty, use 1.0 and 0); a request that sets them keeps its own
+        body = {**SAMPLER, **body}
         n = int(body.get("n") or 1)
         if n <= 1:
             return self.call(body)

@@ -89,6 +89,7 @@ async def main() -> None:
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--parallel", type=int, default=16, help="sequences decoded in one batch")
     ap.add_argument("--out", type=Path, help="append the profile as one JSON line")
     args = ap.parse_args()
     instrument()
@@ -96,7 +97,8 @@ async def main() -> None:
     society = load(args.society)
     with tempfile.TemporaryDirectory() as tmp:
         log = RunLog(Path(tmp) / "logs.db")
-        runner = Runner(Backends(BackendSettings(threads=args.threads)), log=log)
+        settings = BackendSettings(threads=args.threads, parallel=args.parallel)
+        runner = Runner(Backends(settings), log=log)
         gate = asyncio.Semaphore(args.concurrency)
         usage = defaultdict(int)
 
@@ -120,7 +122,8 @@ async def main() -> None:
     busy = step + SPENT["admit: template, tokenize, cache plan"]
     SPENT["engine idle (waiting for the organisations, event loop, gaps)"] = wall - busy
     n = len(cases)
-    print(f"{args.society}: {n} problems, {args.concurrency} in flight, {wall:.1f} s wall, "
+    print(f"{args.society}: {n} problems, {args.concurrency} in flight ({args.parallel} slots), "
+          f"{wall:.1f} s wall, "
           f"{wall / n:.2f} s per problem; tokens per problem: prompt {usage['prompt'] / n:.0f} "
           f"(reused {usage['cached'] / n:.0f}), completion {usage['completion'] / n:.0f}; "
           f"solved {usage['right']}")
@@ -134,7 +137,8 @@ async def main() -> None:
         with args.out.open("a") as f:
             f.write(json.dumps({"society": args.society, "n": n, "wall_s": wall,
                                 "spent": SPENT, "tokens": TOKENS, "usage": usage,
-                                "concurrency": args.concurrency}) + "\n")
+                                "concurrency": args.concurrency,
+                                "parallel": args.parallel}) + "\n")
 
 
 if __name__ == "__main__":

@@ -98,3 +98,19 @@ def log(tmp_path: Path) -> Iterator[RunLog]:
     run_log = RunLog(tmp_path / "runs.db")
     yield run_log
     run_log.close()
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make the long commands' progress bar draw as on a terminal, into a buffer (under
+    click's runner stderr is not a terminal, so the bar is hidden); returns the buffer."""
+    import io
+
+    from rich.console import Console
+
+    from minsky.cli import progress
+
+    screen = io.StringIO()
+    monkeypatch.setattr(progress, "_console",
+                        lambda: Console(file=screen, force_terminal=True, width=120))
+    return screen

@@ -294,7 +294,9 @@ def test_logs_list_text() -> None:
     data = ask_json()
     result = cli("logs", "list")
     assert result.exit_code == 0, result.output
-    (line,) = result.stdout.strip().splitlines()
+    header, line = result.stdout.strip().splitlines()
+    assert header.split() == ["run", "date", "society", "status", "tokens", "answer",
+                              "question"]
     assert line.startswith(data["run_id"])
     assert "vote3" in line and "ok" in line and QUESTION in line
 
@@ -322,7 +324,8 @@ def test_societies_json_lists_the_builtins() -> None:
 def test_societies_text() -> None:
     result = cli("societies")
     assert result.exit_code == 0
-    lines = result.stdout.strip().splitlines()
+    header, *lines = result.stdout.strip().splitlines()
+    assert header.split() == ["society", "organisation", "members", "description"]
     assert [line.lstrip("* ").split()[0] for line in lines] == builtin_names()
     assert [line.split()[1] for line in lines if line.startswith("*")] == [DEFAULT_SOCIETY]
     assert set(BUILTINS) <= set(builtin_names())
@@ -331,7 +334,8 @@ def test_societies_text() -> None:
 def test_models_lists_the_shipped_models_and_marks_the_default() -> None:
     result = cli("models")
     assert result.exit_code == 0, result.output
-    lines = result.stdout.strip().splitlines()
+    header, *lines = result.stdout.strip().splitlines()
+    assert header.split() == ["model", "description"]
     assert len(lines) == 3
     default = [line for line in lines if line.startswith("*")]
     assert len(default) == 1 and "qwen0.5b" in default[0]

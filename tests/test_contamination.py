@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -87,3 +88,36 @@ def test_cli_refuses_a_backend_without_log_probabilities(tmp_path: Path) -> None
                                        "echo:"])
     assert result.exit_code == 2
     assert "cannot give token log-probabilities" in result.output
+
+
+def test_cli_shows_a_bar_of_shards_scored(tmp_path: Path, terminal: Any,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from minsky.backends.base import Capabilities
+    from minsky.runner import Backends
+
+    class Scorer:
+        """A backend that scores every order alike (a model that never saw the data)."""
+
+        capabilities = Capabilities(logprobs=True)
+
+        async def score(self, items: list[tuple[str, str]]) -> list[Any]:
+            return [SimpleNamespace(total=-100.0 - i % 2) for i, _ in enumerate(items)]
+
+        def describe(self) -> str:
+            return "scorer"
+
+        async def aclose(self) -> None:
+            pass
+
+    monkeypatch.setattr(Backends, "get", lambda self, spec: Scorer())
+    bench = tmp_path / "b.jsonl"
+    bench.write_text("".join(json.dumps({"q": i}) + "\n" for i in range(20)))
+    args = ["contamination", "--bench", str(bench), "--shards", "4", "--per-shard", "5"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "shards" in terminal.getvalue() and "4/4" in terminal.getvalue()
+    terminal.truncate(0)
+    assert CliRunner().invoke(main, [*args, "--json"]).exit_code == 0
+    assert terminal.getvalue() == ""

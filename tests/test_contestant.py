@@ -364,7 +364,8 @@ def test_a_failing_server_is_a_failed_case_not_a_wrong_answer(server: FakeServer
     out = tmp_path / "res.jsonl"
     result = run_eval("--bench", str(bench), "--society", server.base("down"),
                       "--out", str(out))
-    assert result.exit_code == 0, result.output
+    # every case errored: exit 1 with one line saying a rerun retries them
+    assert result.exit_code == 1, result.output
     rows = case_rows(out)
     assert len(rows) == 2
     assert all(r["society"] == "down" and r["status"] in FAILED for r in rows)
@@ -372,7 +373,9 @@ def test_a_failing_server_is_a_failed_case_not_a_wrong_answer(server: FakeServer
     assert len(server.bodies) == 2 * 5
     summary = json.loads(result.stdout)
     # no answer at all: nothing is scored, so no accuracy of 0 % appears
-    assert all(r["society"] != "down" for r in summary["results"])
+    down = [r for r in summary["results"] if r["society"] == "down"]
+    assert down and down[0]["n"] == 0 and down[0]["failed"] == 2
+    assert down[0]["accuracy"] is None
     # and a rerun against a healthy server retries the failed cases
     server.status = 200
     again = run_eval("--bench", str(bench), "--society", server.base("down"),
@@ -380,3 +383,15 @@ def test_a_failing_server_is_a_failed_case_not_a_wrong_answer(server: FakeServer
     assert again.exit_code == 0, again.output
     [res] = json.loads(again.stdout)["results"]
     assert (res["society"], res["n"], res["correct"], res["failed"]) == ("down", 2, 1, 0)
+
+
+def test_openai_without_a_server_or_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("MINSKY_OPENAI_BASE_URL", "OPENAI_BASE_URL", "MINSKY_OPENAI_API_KEY",
+                "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(MinskyError, match="no server given; set MINSKY_OPENAI_BASE_URL"):
+        _openai("gpt-x", BackendSettings())
+    # a key for the public endpoint is a deliberate choice: no refusal for want of a server
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with pytest.raises(MinskyError, match="real models are switched off"):
+        _openai("gpt-x", BackendSettings())

@@ -161,10 +161,11 @@ def test_batch_survives_a_bad_server_reply(hostile: HostileServer, tmp_path: Pat
     out = tmp_path / "out.jsonl"
     result = CliRunner().invoke(main, ["batch", str(questions), "--society", "single",
                                        "--model", f"openai:{behaviour}", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    expected = "ok" if behaviour == "surrogate" else "error"
+    # a failed question is not an answer: the command says so and exits 1
+    assert result.exit_code == (0 if expected == "ok" else 1), result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["id"] for r in rows) == ["1", "2", "3"]
-    expected = "ok" if behaviour == "surrogate" else "error"
     assert {r["status"] for r in rows} == {expected}
 
 
@@ -176,7 +177,8 @@ def test_eval_survives_a_bad_server_reply(hostile: HostileServer, tmp_path: Path
     result = CliRunner().invoke(main, ["eval", "--bench", str(bench), "--society", "single",
                                        "--model", "openai:content-number", "--out", str(out),
                                        "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
+    assert "3 case(s) failed" in result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len([r for r in rows if "case" in r]) == 3
     assert {r["status"] for r in rows if "case" in r} == {"error"}

@@ -20,6 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 peers_proxy: Any = importlib.import_module("peers_proxy")
+SAMPLER: dict[str, Any] = peers_proxy.SAMPLER
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 LOG_KEYS = {"t", "s", "label", "status", "prompt_tokens", "completion_tokens",
@@ -149,7 +150,7 @@ def test_n_choices_become_n_upstream_calls_each_logged(upstream: Upstream,
     reply = proxy.post(request(n=3))
     assert reply.status_code == 200
     # three calls of one choice each, the rest of the request unchanged
-    assert upstream.bodies == [request(n=1)] * 3
+    assert upstream.bodies == [{**SAMPLER, **request(n=1)}] * 3
     lines = proxy.lines()
     assert len(lines) == 3
     for k, line in enumerate(lines):
@@ -174,13 +175,15 @@ def test_n_choices_are_merged_indexed_with_usage_summed(upstream: Upstream,
 
 
 @pytest.mark.parametrize("extra", [{}, {"n": 1}])
-def test_one_choice_passes_through_unchanged(upstream: Upstream, proxy: Proxy,
+def test_one_choice_passes_through_with_minskys_sampler(upstream: Upstream, proxy: Proxy,
                                              extra: dict[str, Any]) -> None:
     proxy.meter.label = "baseline"
     sent = request(**extra)
     reply = proxy.post(sent)
     assert reply.status_code == 200
-    assert upstream.bodies == [sent]
+    # minsky's sampler where the request says nothing (llama-cpp-python's server would
+    # otherwise apply repeat_penalty 1.1 and min_p 0.05)
+    assert upstream.bodies == [{**SAMPLER, **sent}]
     assert reply.json() == {
         "id": "chatcmpl-0", "object": "chat.completion", "model": "qwen",
         "choices": [{"index": 0, "finish_reason": "stop",
@@ -229,3 +232,11 @@ def test_other_posts_are_not_found(upstream: Upstream, proxy: Proxy) -> None:
     assert "/v1/completions" in reply.json()["error"]["message"]
     assert upstream.bodies == []
     assert proxy.lines() == []
+
+
+def test_a_request_keeps_its_own_sampler_settings(upstream: Upstream, proxy: Proxy) -> None:
+    sent = request(repeat_penalty=1.3, min_p=0.1)
+    assert proxy.post(sent).status_code == 200
+    assert upstream.bodies[-1]["repeat_penalty"] == 1.3
+    assert upstream.bodies[-1]["min_p"] == 0.1
+    assert upstream.bodies[-1]["top_k"] == SAMPLER["top_k"]

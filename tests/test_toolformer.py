@@ -234,3 +234,21 @@ def test_annotate_cli_rejects_bad_input(tmp_path) -> None:
     run = CliRunner().invoke(main, ["toolformer", "annotate", "--corpus", str(corpus),
                                     "--tool", "Search", "--out", str(tmp_path / "o.jsonl")])
     assert run.exit_code == 2 and "--tool 'Search'" in run.output
+
+
+def test_annotate_cli_shows_a_bar_of_texts(tmp_path, terminal, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from minsky.cli import main
+    from minsky.runner import Backends
+
+    monkeypatch.setattr(Backends, "get", lambda self, spec: FakeModel())
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("Natalia sold 48/2 = 24 clips.\nOnly 1 and 2.\n")
+    out = tmp_path / "o.jsonl"
+    run = CliRunner().invoke(main, ["toolformer", "annotate", "--corpus", str(corpus),
+                                    "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["texts"] == 2
+    drawn = terminal.getvalue()
+    assert "texts" in drawn and "2/2" in drawn and "#0: " in drawn

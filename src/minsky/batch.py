@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from minsky.records import read_records, unique_ids
-from minsky.results import Item, RunResult, open_results, read_rows, run_many
+from minsky.results import FAILED, Item, RunResult, open_results, read_rows, run_many
 from minsky.runner import Runner
 from minsky.society import Society
 
@@ -28,8 +28,10 @@ def read_questions(path: Path, field: str = "question") -> list[tuple[str, str]]
 
 
 def finished_ids(out: Path, society: str) -> set[str]:
-    """Ids already answered by `society` in an output file."""
-    return {str(r["id"]) for r in read_rows(out) if r.get("society") == society and "id" in r}
+    """Ids already answered by `society` in an output file (a question whose last run
+    failed is not: a rerun retries it)."""
+    last = {str(r["id"]): r for r in read_rows(out) if r.get("society") == society and "id" in r}
+    return {qid for qid, r in last.items() if r.get("status") not in FAILED}
 
 
 def _row(item: Item, result: RunResult) -> dict[str, Any]:
@@ -38,7 +40,7 @@ def _row(item: Item, result: RunResult) -> dict[str, Any]:
         "answer": result.answer, "status": result.status,
         "prompt_tokens": result.usage.prompt_tokens,
         "completion_tokens": result.usage.completion_tokens,
-        "wall_s": round(result.wall_s, 2), "run_id": result.run_id,
+        "wall_s": round(result.wall_s, 3), "run_id": result.run_id,
         **({"error": result.error} if result.error else {}),  # why a run failed
     }
 

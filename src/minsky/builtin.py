@@ -49,13 +49,23 @@ def _llama(spec: str, settings: BackendSettings) -> Backend:
 
 def _openai(spec: str, settings: BackendSettings) -> Backend:
     from minsky.backends.base import check_real_model
-    from minsky.backends.openai import OpenAIBackend, split_endpoint, timeout_from_env
+    from minsky.backends.openai import (
+        DEFAULT_BASE_URL,
+        OpenAIBackend,
+        split_endpoint,
+        timeout_from_env,
+    )
 
     url, name = split_endpoint(spec)
     timeout = timeout_from_env()
     # a request and its retries get half as long again as one attempt, at least the default
     backend = OpenAIBackend(name, base_url=url, concurrency=settings.parallel,
                             timeout_s=timeout, deadline_s=max(180.0, 1.5 * timeout))
+    if backend.base_url == DEFAULT_BASE_URL and not backend.api_key:
+        # without a server named anywhere, requests would quietly go to the public API
+        raise MinskyError(f"model openai:{spec}: no server given; set MINSKY_OPENAI_BASE_URL "
+                          "(or write openai:URL#MODEL), or OPENAI_API_KEY to use "
+                          f"{DEFAULT_BASE_URL}")
     check_real_model(f"model openai:{spec}", backend.base_url)
     return backend
 

@@ -6,6 +6,7 @@ show the same data."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console, Group
@@ -198,15 +199,15 @@ def eval_table(summary: dict[str, Any]) -> Group:
 
 
 def _listing(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> Table:
-    """A borderless table of `rows`, one line each (long cells are cut, `--json` has
-    them whole): (heading, key) per column; booleans as "*"."""
-    table = Table(box=None, pad_edge=False, show_header=False)
+    """A borderless table of `rows` under a header row, one line each (long cells are
+    cut, `--json` has them whole): (heading, key) per column; booleans as "*"."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
     cells = [[("*" if r[key] else "") if isinstance(r[key], bool) else str(r[key])
               for _, key in columns] for r in rows]
     for k, (heading, _) in enumerate(columns):
         # only the last column (a description, a question) gives way to a narrow terminal
         last = k == len(columns) - 1
-        width = None if last else max((len(c[k]) for c in cells), default=0)
+        width = None if last else max((len(c[k]) for c in cells), default=len(heading))
         table.add_column(heading, no_wrap=True, overflow="ellipsis", min_width=width,
                          max_width=90 if last else None)
     for row in cells:
@@ -245,19 +246,27 @@ def plugins_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def runs_table(rows: list[dict[str, Any]]) -> Table:
-    """`minsky logs list`: the latest runs."""
+    """`minsky logs list`: the latest runs, when each started (local time) and its
+    tokens (prompt + completion)."""
     shown = [{**r, "question": " ".join(r["question"].split())[:60],
+              "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"])),
+              "tokens": (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0),
               "answer": "—" if r["answer"] is None else str(r["answer"])} for r in rows]
-    return _listing(shown, [("run", "id"), ("society", "society"), ("status", "status"),
-                            ("answer", "answer"), ("question", "question")])
+    return _listing(shown, [("run", "run_id"), ("date", "date"), ("society", "society"),
+                            ("status", "status"), ("tokens", "tokens"), ("answer", "answer"),
+                            ("question", "question")])
 
 
 def arena_board(board: dict[str, Any]) -> Group:
     """`minsky arena`: ratings with intervals, Elo, W/T/L, and the judge's biases."""
-    lines: list[Any] = [Text(
-        f"{r['contestant']:<16} {r['rating']:7.1f}  [{r['ci_low']:.0f}, {r['ci_high']:.0f}]"
-        f"  elo {r['elo']:.0f}  W/T/L {r['wins']}/{r['ties']}/{r['losses']}")
-        for r in board["leaderboard"]]
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("contestant", "rating", "95% CI", "elo", "W/T/L"):
+        table.add_column(col, justify="left" if col == "contestant" else "right")
+    for r in board["leaderboard"]:
+        table.add_row(Text(r["contestant"]), f"{r['rating']:.1f}",
+                      f"[{r['ci_low']:.0f}, {r['ci_high']:.0f}]", f"{r['elo']:.0f}",
+                      f"{r['wins']}/{r['ties']}/{r['losses']}")
+    lines: list[Any] = [table]
 
     def share(bias: dict[str, Any]) -> str:
         return "-" if bias["share"] is None else f"{bias['share']:.0%}"

@@ -410,6 +410,8 @@ def _settled(run: dict[str, Any]) -> dict[str, Any]:
     pid, host = run.pop("pid", None), run.pop("host", None)
     if run["status"] == "running" and pid is not None and host == _HOST and not _alive(pid):
         run["status"] = "interrupted"
+    if run.get("wall_s") is not None:
+        run["wall_s"] = round(run["wall_s"], 3)  # as a run's result and results rows give it
     return run
 
 

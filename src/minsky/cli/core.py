@@ -13,6 +13,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -129,6 +130,13 @@ def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )):
         wrapper = option(wrapper)
     return wrapper
+
+
+def log_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--log PATH`: the run log a command reads or writes (its `log_path` argument; None
+    is the default, `$MINSKY_HOME/logs.db`)."""
+    return click.option("--log", "log_path", type=click.Path(path_type=Path, dir_okay=False),
+                        default=None, help="the run log (default $MINSKY_HOME/logs.db)")(fn)
 
 
 def concurrency_option(fn: Callable[..., Any]) -> Callable[..., Any]:

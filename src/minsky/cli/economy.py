@@ -11,7 +11,8 @@ import click
 
 from minsky import render
 from minsky.cli.checks import outputs
-from minsky.cli.core import backend_options, emit, friendly, main, run_async
+from minsky.cli.core import backend_options, emit, friendly, log_option, main, run_async
+from minsky.cli.progress import Bar, progress_bar
 from minsky.errors import MinskyError
 from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
@@ -39,11 +40,13 @@ def economy() -> None:
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="PNG of wealth over time")
 @backend_options
+@log_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def economy_run(society: str, bench: str, generations: int, limit: int, seed: int,
                 model: str | None, rules: Path | None, compare: bool, out: Path | None,
-                plot: Path | None, settings: BackendSettings, as_json: bool) -> None:
+                plot: Path | None, settings: BackendSettings, log_path: Path | None,
+                as_json: bool) -> None:
     """A society answers a stream of tasks while the economy runs between them."""
     import tomllib
 
@@ -71,23 +74,35 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     cases = load_benchmark(bench, generations * limit, seed)
     out = out or home_dir() / "economy" / f"{soc.name}-g{generations}-n{limit}-s{seed}.jsonl"
     outputs(out, plot)
-    runner = Runner(Backends(settings), RunLog())
-    say = None if as_json else (
-        lambda row: click.echo(f"gen {row['generation']} {row['case']}: "
-                               f"{render.shown_answer(row['answer'], row.get('status'))} "
-                               f"({'right' if row['correct'] else 'wrong'})", err=True))
+    runner = Runner(Backends(settings), RunLog(log_path))
+    seen = {"n": 0, "right": 0}  # of the stream running now (economy on, then off)
 
-    async def go() -> dict[str, Any]:
+    def said(bar: Bar, stream: str) -> Any:
+        def say(row: dict[str, Any]) -> None:
+            seen["n"] += 1
+            seen["right"] += bool(row["correct"])
+            bar.advance(f"{stream}: accuracy {seen['right'] / seen['n']:.0%}")
+            if not as_json:
+                bar.say(f"gen {row['generation']} {row['case']}: "
+                        f"{render.shown_answer(row['answer'], row.get('status'))} "
+                        f"({'right' if row['correct'] else 'wrong'})")
+        return say
+
+    async def go(bar: Bar) -> dict[str, Any]:
         async with runner:
             report = await run_economy(runner, soc, cases, generations, limit, cfg, out, True,
-                                       seed, say)
+                                       seed, said(bar, "economy on"))
             if compare:
+                seen.update(n=0, right=0)
                 base = await run_economy(runner, soc, cases, generations, limit, cfg,
-                                         out.with_suffix(".baseline.jsonl"), False, seed, say)
+                                         out.with_suffix(".baseline.jsonl"), False, seed,
+                                         said(bar, "economy off"))
                 report["baseline"] = base["generations"]
             return report
 
-    report = run_async(go())
+    tasks = generations * limit * (2 if compare else 1)
+    with progress_bar("tasks", tasks, hidden=as_json) as bar:
+        report = run_async(go(bar))
     report["out"] = str(out)
     if plot:
         plot_wealth(report["wealth_over_time"], plot, f"{soc.name}: wealth over time")

@@ -16,9 +16,11 @@ from minsky.cli.core import (
     emit,
     exit_if_failed,
     friendly,
+    log_option,
     main,
     run_async,
 )
+from minsky.cli.progress import Bar, errors_figure, progress_bar
 from minsky.cluster.options import make_runner, ray_option
 from minsky.errors import MinskyError
 from minsky.models import default_model
@@ -50,20 +52,18 @@ from minsky.runlog import RunLog
 @concurrency_option
 @backend_options
 @ray_option
+@log_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                  limit: int | None, seed: int | None, mapping: str | None, matched: bool,
                  prefixes: str | None, out: Path | None, plot: Path | None, retry_errors: bool,
                  concurrency: int, settings: BackendSettings, ray_address: str | None,
-                 as_json: bool) -> None:
+                 log_path: Path | None, as_json: bool) -> None:
     """Evaluate societies on a benchmark: accuracy with CIs, tokens, time, paired tests.
 
     A case whose run failed (a backend error, a timeout) is counted apart, never as a
     wrong answer; the command then exits 1, and a rerun retries those cases."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from minsky import society as societies
     from minsky.evals.benchmarks import load_benchmark
     from minsky.evals.harness import (
@@ -112,8 +112,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     out = out or home_dir() / "evals" / (f"{where}-{stem}-n{len(cases)}-s{seed}"
                                          f"{'-' + tag if tag else ''}.jsonl")
     outputs(out, plot)
-    runner, concurrency = make_runner(settings, RunLog(), ray_address, concurrency)
-    console = Console(stderr=True)
+    runner, concurrency = make_runner(settings, RunLog(log_path), ray_address, concurrency)
 
     async def run_all() -> list[str]:
         names = []
@@ -123,14 +122,14 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
             while queue:
                 soc = queue.pop(0)
                 names.append(soc.name)
-                with Progress(TextColumn("{task.description}"), BarColumn(),
-                              TextColumn("{task.completed}/{task.total} · {task.fields[acc]}"),
-                              TimeRemainingColumn(), console=console,
-                              disable=as_json) as bar:
-                    task = bar.add_task(soc.name, total=len(cases), acc="")
+                last = {r["case"]: r for r in results.rows  # of this run's cases only
+                        if r.get("society") == soc.name and r.get("case") in case_ids}
+                done = sum(1 for r in last.values()
+                           if not retry_errors or r.get("status") not in FAILED)
+                with progress_bar(soc.name, len(cases), done, hidden=as_json) as bar:
                     seen = {"n": 0, "right": 0, "errors": 0}
 
-                    def tick(row: dict[str, Any], bar: Any = bar, task: Any = task,
+                    def tick(row: dict[str, Any], bar: Bar = bar,
                              seen: dict[str, int] = seen) -> None:
                         if row.get("status") in FAILED:
                             seen["errors"] += 1
@@ -138,16 +137,9 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
                             seen["n"] += 1
                             seen["right"] += bool(row["correct"])
                         acc = f"accuracy {seen['right'] / seen['n']:.0%}" if seen["n"] else ""
-                        errors = (f"{seen['errors']} error{'s' * (seen['errors'] > 1)}"
-                                  if seen["errors"] else "")
-                        bar.update(task, advance=1,
-                                   acc=" · ".join(p for p in (acc, errors) if p))
+                        bar.advance(" · ".join(p for p in (acc, errors_figure(seen["errors"]))
+                                               if p))
 
-                    last = {r["case"]: r for r in results.rows  # of this run's cases only
-                            if r.get("society") == soc.name and r.get("case") in case_ids}
-                    done = sum(1 for r in last.values()
-                               if not retry_errors or r.get("status") not in FAILED)
-                    bar.update(task, completed=done)
                     await evaluate_society(runner, soc, cases, out, concurrency, tick,
                                            str(bench), results, retry_errors)
                 if matched and soc.config.organisation not in ("vote", "single"):
@@ -226,19 +218,21 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 @concurrency_option
 @backend_options
 @ray_option
+@log_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
           judge_prompts: Path | None, judge_prompt_name: str, constitution: Path | None,
           model: str | None, limit: int | None, out: Path | None, plot: Path | None,
           export_pairs: Path | None, concurrency: int, settings: BackendSettings,
-          ray_address: str | None, as_json: bool) -> None:
+          ray_address: str | None, log_path: Path | None, as_json: bool) -> None:
     """Pairwise judging in both orders; Bradley–Terry and Elo ratings with CIs.
 
     A contestant's or judge's run that failed is no game (not a loss, not a tie): the
     command counts it apart and exits 1, and a rerun retries it."""
     from minsky import society as societies
     from minsky.evals.arena import (
+        arena_done,
         judge_template,
         leaderboard,
         plot_leaderboard,
@@ -259,15 +253,25 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
     out = out or home_dir() / "arenas" / f"{prompts.stem}-{len(items)}.jsonl"
     outputs(out, plot)
     writable_file(export_pairs, "--export-pairs")
-    runner, concurrency = make_runner(settings, RunLog(), ray_address, concurrency)
-    say = None if as_json else (lambda msg: click.echo(msg, err=True))
+    runner, concurrency = make_runner(settings, RunLog(log_path), ray_address, concurrency)
+    # every answer and every judgment in both orders is one step; a failed answer's games
+    # are never played, so its bar stops short (and the command then exits 1)
+    n = len(socs)
+    total = len(items) * (n + n * (n - 1))
+    done = min(arena_done(jsonl_rows(out)), total) if out.is_file() else 0
 
-    async def go() -> None:
+    async def go(bar: Bar) -> None:
+        def said(msg: str) -> None:
+            bar.advance()
+            if not as_json:
+                bar.say(msg)
+
         async with runner:
             await run_arena(runner, items, socs, judge_soc, template, out, rules,
-                            concurrency, say)
+                            concurrency, said)
 
-    run_async(go())
+    with progress_bar("arena", total, done, hidden=as_json) as bar:
+        run_async(go(bar))
     board = leaderboard(jsonl_rows(out))
     board.update({"prompts": len(items), "judge": judge_soc.name, "out": str(out)})
     if export_pairs:
@@ -311,13 +315,14 @@ def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
     backend = Backends(settings).get(model or default_model())
     loglik = backend_loglik(backend)
 
-    async def go() -> dict[str, Any]:
+    async def go(bar: Bar) -> dict[str, Any]:
         try:
             return await contamination_test(loglik, examples, shards, per_shard,
-                                            permutations, seed)
+                                            permutations, seed, on_shard=bar.advance)
         finally:
             await backend.aclose()
 
-    result = run_async(go())
+    with progress_bar("shards", shards, hidden=as_json) as bar:
+        result = run_async(go(bar))
     result.update({"bench": str(bench), "model": backend.describe()})
     emit(result, as_json, render.contamination_result)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from minsky import render
-from minsky.cli.core import emit, friendly, main
+from minsky.cli.core import emit, friendly, log_option, main
 from minsky.models import MODELS, default_model
 from minsky.runlog import RunLog
 from minsky.safetext import printable_tree
@@ -17,14 +18,17 @@ from minsky.safetext import printable_tree
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def list_societies(as_json: bool) -> None:
-    """List the built-in societies (the default of `ask` is marked *)."""
+    """List the built-in societies (the default of `ask` is marked *), with their models
+    and budget as `minsky serve` describes them."""
     from minsky import society as societies
+    from minsky.cards import society_card
 
     rows: list[dict[str, Any]] = []
     for name in societies.builtin_names():
-        soc = societies.load(name)
-        rows.append({"name": name, "organisation": soc.config.organisation,
-                     "members": len(soc.agents), "description": soc.config.description,
+        card = society_card(societies.load(name))
+        # `members` stays the count this listing has always given (serve's card lists
+        # the names)
+        rows.append({"name": name, **card, "members": len(card["members"]),
                      "default": name == societies.DEFAULT_SOCIETY})
     emit(rows, as_json, render.societies_table)
 
@@ -71,25 +75,42 @@ def logs() -> None:
     """Read the run log."""
 
 
+def _log(path: Path | None) -> RunLog:
+    """The log to read: a `--log` that names no file is an error, not a new empty log."""
+    return RunLog.read_only(path) if path else RunLog()
+
+
+def _with_run_id(run: dict[str, Any]) -> dict[str, Any]:
+    """A logged run with its id as `run_id`, as every other command calls it (`id` stays,
+    for the scripts that read it)."""
+    return {"run_id": run["id"], **run}
+
+
 @logs.command("list")
 @click.option("-n", "limit", type=click.IntRange(min=1), default=20, show_default=True)
+@log_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
-def logs_list(limit: int, as_json: bool) -> None:
-    """The latest runs, newest first."""
+def logs_list(limit: int, log_path: Path | None, as_json: bool) -> None:
+    """The latest runs, newest first: when, society, status, tokens, answer, question."""
+    log = _log(log_path)
+    runs = [_with_run_id(r) for r in log.list_runs(limit)]
+    if not runs and not as_json:
+        click.echo(f"no runs in the run log {log.path}", err=True)
+        return
     # logged text may hold terminal escape codes (set the title, clear the screen); JSON
     # escapes control characters itself, and keeps the text exact
-    emit(RunLog().list_runs(limit), as_json,
-         lambda runs: render.runs_table(printable_tree(runs)))
+    emit(runs, as_json, lambda runs: render.runs_table(printable_tree(runs)))
 
 
 @logs.command("show")
 @click.argument("run_id")
+@log_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
-def logs_show(run_id: str, as_json: bool) -> None:
+def logs_show(run_id: str, log_path: Path | None, as_json: bool) -> None:
     """One run, round by round: who was asked what, what each said, the decision."""
-    run = RunLog().get_run(run_id)
+    run = _with_run_id(_log(log_path).get_run(run_id))
     # a model's reply can hold terminal escape codes (set the title, clear the screen);
     # JSON escapes them itself, and keeps the text exact
     emit(run if as_json else printable_tree(run), as_json, render.run_transcript)

@@ -17,9 +17,11 @@ from minsky.cli.core import (
     emit,
     exit_if_failed,
     friendly,
+    log_option,
     main,
     run_async,
 )
+from minsky.cli.progress import errors_figure, progress_bar
 from minsky.cluster.options import make_runner, ray_option
 from minsky.errors import MinskyError
 from minsky.models import MODELS
@@ -40,16 +42,20 @@ from minsky.society import DEFAULT_SOCIETY
               default=None, help="kind of answer to extract (default: the society's, auto)")
 @backend_options
 @click.option("--resume", default=None, help="continue an interrupted run from the log")
+@log_option
 @click.option("--no-log", is_flag=True, help="do not write this run to the run log")
 @click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object")
 @friendly
 def ask(question: str | None, society: str, model: str | None, kind: str | None,
-        settings: BackendSettings, resume: str | None, no_log: bool, as_json: bool) -> None:
+        settings: BackendSettings, resume: str | None, log_path: Path | None, no_log: bool,
+        as_json: bool) -> None:
     """Ask a society QUESTION and print its answer, who said what, tokens and time."""
     from minsky import society as societies
     from minsky.runner import Backends, Runner
 
-    log = None if no_log else RunLog()
+    if no_log and log_path:
+        raise MinskyError("--log and --no-log: expected one of them")
+    log = None if no_log else RunLog(log_path)
     if resume:
         if log is None:
             raise MinskyError("--resume reads the run log; drop --no-log")
@@ -98,34 +104,40 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
               default=None)
 @backend_options
 @ray_option
+@log_option
 @friendly
 def batch(questions: Path, society: str, model: str | None, field: str, out: Path | None,
           concurrency: int, kind: str | None, settings: BackendSettings,
-          ray_address: str | None) -> None:
+          ray_address: str | None, log_path: Path | None) -> None:
     """Run a society on every question of a JSONL or text file, several at once.
 
     A question whose run failed (a backend error, a timeout) is not answered: the command
     counts it apart and exits 1, and a rerun retries it."""
     from minsky import society as societies
-    from minsky.batch import read_questions, run_batch
+    from minsky.batch import finished_ids, read_questions, run_batch
     from minsky.results import FAILED
 
     items = read_questions(questions, field)
     soc = societies.load(society, model)
     out = out or questions.with_name(f"{questions.stem}.{soc.name}.results.jsonl")
     outputs(out)
-    runner, concurrency = make_runner(settings, RunLog(), ray_address, concurrency)
+    runner, concurrency = make_runner(settings, RunLog(log_path), ray_address, concurrency)
     click.echo(f"{len(items)} question(s) · society {soc.name} · results → {out}", err=True)
+    done = len(finished_ids(out, soc.name) & {qid for qid, _ in items})
+    failed_now = [0]
 
-    def show(row: dict[str, Any]) -> None:
-        answer = render.shown_answer(row["answer"], row["status"], row.get("error"))
-        click.echo(f"{row['id']}: {answer} ({row['status']}, {row['wall_s']} s)", err=True)
+    with progress_bar(soc.name, len(items), done) as bar:
+        def show(row: dict[str, Any]) -> None:
+            answer = render.shown_answer(row["answer"], row["status"], row.get("error"))
+            failed_now[0] += row["status"] in FAILED
+            bar.say(f"{row['id']}: {answer} ({row['status']}, {row['wall_s']} s)")
+            bar.advance(errors_figure(failed_now[0]))
 
-    async def go() -> list[dict[str, Any]]:
-        async with runner:
-            return await run_batch(runner, soc, items, out, concurrency, kind, show)
+        async def go() -> list[dict[str, Any]]:
+            async with runner:
+                return await run_batch(runner, soc, items, out, concurrency, kind, show)
 
-    rows = run_async(go())
+        rows = run_async(go())
     failed = sum(1 for r in rows if r["status"] in FAILED)
     click.echo(json.dumps({"questions": len(items), "answered_now": len(rows) - failed,
                            "failed": failed, "out": str(out)}))

@@ -10,7 +10,15 @@ import click
 
 from minsky import render
 from minsky.cli.checks import outputs
-from minsky.cli.core import backend_options, concurrency_option, emit, friendly, main, run_async
+from minsky.cli.core import (
+    backend_options,
+    concurrency_option,
+    emit,
+    friendly,
+    log_option,
+    main,
+    run_async,
+)
 from minsky.cluster.options import make_runner
 from minsky.errors import MinskyError
 from minsky.plugin_api import BackendSettings
@@ -41,8 +49,9 @@ def _exclusion(bench: Path, exclude: Path | None) -> Any:
 @click.option("--seed", type=int, default=None, help="sample --limit cases with this seed")
 @click.option("--from-log", "from_log", is_flag=True,
               help="no new compute: mine every logged run whose question is a case")
-@click.option("--log", "log_file", type=click.Path(path_type=Path), default=None,
-              help="the run log to read (default: minsky's own)")
+@click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="the run log to read (--from-log, --from-results) or to "
+              "write (fresh mining); default $MINSKY_HOME/logs.db")
 @click.option("--from-results", "from_results", type=click.Path(path_type=Path),
               multiple=True, help="no new compute: mine the runs (or sample pools) a results "
               "file names (repeatable)")
@@ -103,11 +112,12 @@ def mine_cmd(bench: Path, society_ref: str, model: str | None, limit: int | None
         return
     cases = load_benchmark(bench, limit, seed)
     soc = societies.load(society_ref, model)
-    runner, concurrency = make_runner(settings, RunLog(), None, concurrency)
+    log = RunLog(log_file)
+    runner, concurrency = make_runner(settings, log, None, concurrency)
 
     async def go() -> Any:
         async with runner:
-            return await mine_fresh(runner, RunLog(), soc, cases, out, excluded,
+            return await mine_fresh(runner, log, soc, cases, out, excluded,
                                     round_no=round_no, rationalize=rationalize, model=model,
                                     existing=existing, concurrency=concurrency, bench=label)
 
@@ -228,12 +238,14 @@ def train_cmd(data: Path, out: Path, base: str, rank: int, alpha: float, epochs:
               help="a folder for every round's files; rerunning resumes")
 @concurrency_option
 @backend_options
+@log_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def run_cmd(bench: Path, rounds: int, society_ref: str, base: str, limit: int,
             held_back: int, seed: int, exclude: Path | None, rationalize: bool,
             per_case: int, max_minutes: float | None, epochs: float, out: Path,
-            concurrency: int, settings: BackendSettings, as_json: bool) -> None:
+            concurrency: int, settings: BackendSettings, log_path: Path | None,
+            as_json: bool) -> None:
     """STaR rounds: mine with the current member, train from the base on the union of
     kept rationales, measure on a held-back slice; a table per round."""
     from dataclasses import asdict
@@ -256,7 +268,7 @@ def run_cmd(bench: Path, rounds: int, society_ref: str, base: str, limit: int,
                      {"max_minutes": max_minutes, "epochs": epochs, "progress": not as_json})
 
     def make() -> Any:
-        return make_runner(settings, RunLog(), None, concurrency)
+        return make_runner(settings, RunLog(log_path), None, concurrency)
 
     say = (lambda _: None) if as_json else (lambda m: click.echo(m, err=True))
     try:

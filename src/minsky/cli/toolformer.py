@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from minsky.cli.core import backend_options, friendly, main, run_async
+from minsky.cli.core import backend_options, friendly, log_option, main, run_async
+from minsky.cli.progress import Bar, progress_bar
 from minsky.errors import MinskyError
 from minsky.models import default_model
 from minsky.plugin_api import BackendSettings
@@ -33,13 +34,15 @@ def toolformer() -> None:
 @click.option("--m", "m", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--tau-f", type=float, default=1.0, show_default=True)
 @backend_options
+@log_option
 @friendly
 def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | None,
                         out: Path, limit: int | None, tau_s: float, k: int, m: int,
-                        tau_f: float, settings: BackendSettings) -> None:
+                        tau_f: float, settings: BackendSettings, log_path: Path | None) -> None:
     """Find where calls to a tool help the model predict a text, and keep those calls."""
     from minsky.plugin_api import NoOptions, ToolContext
     from minsky.plugins import tool_types
+    from minsky.records import jsonl_rows
     from minsky.runlog import RunLog
     from minsky.runner import Backends
     from minsky.tools.toolformer import AnnotateConfig, annotate_corpus, read_corpus
@@ -51,13 +54,21 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
     tool = types[tool_name].create(NoOptions(), ToolContext(None, Path.cwd()))
     cfg = AnnotateConfig(tau_s=tau_s, k=k, m=m, tau_f=tau_f)
     texts = read_corpus(corpus, field)[:limit]
+    log = RunLog(log_path)
     backend = Backends(settings).get(model or default_model())
+    # texts a rerun skips (annotate_corpus resumes from `out` by index)
+    done = len({row["index"] for row in jsonl_rows(out)} & set(range(len(texts))))
 
-    async def go() -> dict[str, Any]:
+    async def go(bar: Bar) -> dict[str, Any]:
+        def said(msg: str) -> None:
+            bar.advance()
+            bar.say(msg)
+
         try:
-            return await annotate_corpus(texts, tool, backend, cfg, out,
-                                         lambda msg: click.echo(msg, err=True), RunLog())
+            return await annotate_corpus(texts, tool, backend, cfg, out, said, log)
         finally:
             await backend.aclose()
 
-    click.echo(json.dumps(run_async(go()), indent=2))
+    with progress_bar("texts", len(texts), done) as bar:
+        summary = run_async(go(bar))
+    click.echo(json.dumps(summary, indent=2))

@@ -212,6 +212,12 @@ def failures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "total": sum(answers.values()) + judgments}
 
 
+def arena_done(rows: Sequence[dict[str, Any]]) -> int:
+    """Answers and judgments already in a results file that a rerun will not run again
+    (the ones whose run failed are retried)."""
+    return len(_answered(rows)) + len(_judged(rows))
+
+
 def _answers_of(name: str) -> Callable[[dict[str, Any]], str | None]:
     """The key of a row that is `name`'s answer to a prompt (None for any other row)."""
     return lambda r: (r["prompt"] if r.get("kind") == "answer"

@@ -57,8 +57,10 @@ async def contamination_test(
     permutations: int = 10,
     seed: int = 0,
     prefix: str = PREFIX,
+    on_shard: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Canonical against shuffled log-likelihoods, shard by shard, and the sharded t-test."""
+    """Canonical against shuffled log-likelihoods, shard by shard, and the sharded t-test;
+    `on_shard` is called as each shard is scored."""
     rng = random.Random(seed)
     canonical: list[float] = []
     shuffled: list[list[float]] = []
@@ -71,6 +73,8 @@ async def contamination_test(
         scores = await loglik([(prefix, "\n".join(o)) for o in orders])
         canonical.append(scores[0])
         shuffled.append(list(scores[1:]))
+        if on_shard:
+            on_shard()
     result = sharded_permutation_test(canonical, shuffled)
     return {**result, "canonical": canonical, "shuffled": shuffled,
             "per_shard": per_shard, "permutations": permutations, "seed": seed}

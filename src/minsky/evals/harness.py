@@ -220,7 +220,7 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str],
             "calls_per_case": (sum(r["calls"] for r in mine) / n
                                if all("calls" in r for r in mine) else None),
             # a vote prefix took no time of its own: it was read off the full vote
-            "wall_s": None if mine[0].get("derived") else round(busy_seconds(mine), 1),
+            "wall_s": None if mine[0].get("derived") else round(busy_seconds(mine), 3),
             "failed": failed,
         })
     by_case = {(r["society"], r["case"]): bool(r["correct"]) for r in cases}

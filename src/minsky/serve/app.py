@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from ulid import ULID
 
+from minsky.cards import society_card
 from minsky.runner import Runner, RunResult
 from minsky.serve.adapter import Progress, run_society
 from minsky.serve.choices import for_choice
@@ -101,13 +102,7 @@ class Served:
         soc = self.societies[name]
         return {
             "id": name, "object": "model", "created": self.created, "owned_by": "minsky",
-            "minsky": {
-                "organisation": soc.config.organisation,
-                "description": soc.config.description,
-                "members": [a.name for a in soc.agents],
-                "models": sorted({a.model for a in soc.agents}),
-                "budget": soc.config.budget.model_dump(),
-            },
+            "minsky": society_card(soc),
         }
 
     async def run_all(self, societies: list[Society], conversation: Conversation,
