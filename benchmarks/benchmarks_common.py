@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: the fixed, documented development samples."""
+"""Shared by the benchmark scripts: the fixed, documented development samples, the run
+log, and the results-file writer of the timing scripts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import random
 import re
 import sqlite3
 from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from minsky.paths import home_dir
 
@@ -61,3 +64,12 @@ def tool_calls(log: sqlite3.Connection, run_id: str) -> tuple[int, int]:
     n, errors = log.execute("select count(*), coalesce(sum(error), 0) from tool_calls "
                             "where run_id = ?", (run_id,)).fetchone()
     return n, errors
+
+
+def append_result(path: Path, row: dict[str, Any]) -> None:
+    """Append `row` to the results file `path` as one JSON line, stamped with the UTC time
+    it was measured (`measured_at`), so reruns add rows beside the earlier ones."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamped = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), **row}
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(stamped) + "\n")

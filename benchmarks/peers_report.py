@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -56,6 +57,9 @@ MINSKY = {
         ("single-1.5b", RESULTS / "eval-arc200.jsonl", "single-1.5b", "1.5B"),
     ],
 }
+# further paired comparisons: the 1.5B society against its member alone (the goal's
+# +8 points), and optillm's pass-through against minsky's `single` (the same request)
+PAIRS = [("consensus-1.5b", "single-1.5b"), ("optillm none", "single")]
 COLOURS = {"optillm": "tab:orange", "minsky 0.5B": "tab:blue",
            "minsky 0.5B + 1.5B": "tab:purple", "1.5B": "tab:green"}
 
@@ -170,6 +174,22 @@ def table(bench: str, pts: list[Point]) -> str:
     return "\n".join(lines)
 
 
+def pairs(pts: list[Point]) -> str:
+    by = {p.label: p for p in pts}
+    lines = ["| pair | cases | accuracy a / b | only a / only b | McNemar p |",
+             "|---|---|---|---|---|"]
+    for a, b in PAIRS:
+        if a not in by or b not in by:
+            continue
+        shared = sorted(set(by[a].by_case) & set(by[b].by_case))
+        x = [by[a].by_case[c] for c in shared]
+        y = [by[b].by_case[c] for c in shared]
+        test = mcnemar(x, y)
+        lines.append(f"| {a} vs {b} | {len(shared)} | {sum(x) / len(x):.1%} / "
+                     f"{sum(y) / len(y):.1%} | {test.b10} / {test.b01} | {test.p_value:.2g} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def plot(bench: str, pts: list[Point], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
     for ax, axis, name in ((axes[0], "seconds", "seconds per question (2 CPU cores)"),
@@ -189,6 +209,9 @@ def plot(bench: str, pts: list[Point], path: Path) -> None:
             ax.annotate(f"{p.label} ({p.n})", (getattr(p, axis), p.accuracy),
                         textcoords="offset points", xytext=(5, 4), fontsize=7)
         ax.set_xscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
         ax.set_xlabel(name)
         ax.set_ylabel("accuracy (95 % Wilson interval)")
         ax.grid(alpha=0.3)
@@ -211,6 +234,8 @@ def report(plot_dir: Path) -> None:
             continue
         print(f"\n### {bench}\n")
         print(table(bench, pts))
+        if paired := pairs(pts):
+            print("\n" + paired)
         path = plot_dir / f"peers-{bench}.png"
         plot(bench, pts, path)
         print(f"\n![{bench} frontier]({path.name})")

@@ -2,8 +2,8 @@
 
 Every rule a society could use to pick its answer (plurality, abstention, weights, a
 program cross-check, confidence, stopping) is a function of the replies it drew. So the
-replies are drawn once, on a tuning sample kept apart from the seed-0 reporting sample,
-and every rule is scored on the same pool by `benchmarks/pool_rules.py`.
+replies are drawn once, on a tuning sample kept apart from every seed-0 reporting
+sample, and every rule is scored on the same pool by `benchmarks/pool_rules.py`.
 
 Arms (each a list of requests per problem; a reply keeps its text, finish reason, tokens
 and per-token log-probabilities):
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from minsky.organisations.answering import prompt
 from minsky.organisations.base import Task
 from minsky.organisations.consensus import program_examples
 from minsky.records import jsonl_rows
+from minsky.star.mine import reporting_exclusion
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BENCH_FILES = {"gsm8k": DATA / "gsm8k" / "train.jsonl", "mawps": DATA / "mawps"}
@@ -46,13 +48,17 @@ FENCE = ["\n```"]  # the code block's closing fence: what follows is chatter
 QWEN = {"top_k": 20, "top_p": 0.8, "repeat_penalty": 1.05}
 
 
-def tuning_cases(bench: str, n: int) -> list[Case]:
-    """n cases drawn with seed 1 from those not in the seed-0 reporting sample (first 500)."""
-    path = BENCH_FILES[bench]
-    report = {c.id for c in load_benchmark(path, limit=500, seed=0)}
+def tuning_cases(path: Path, n: int) -> list[Case]:
+    """n cases of the benchmark at `path`, drawn with seed 1 from those in no seed-0
+    reporting sample, in file order."""
+    # Exclude the reporting samples' own ids: every seed-0 sample of up to 500 cases (the
+    # docs report on 50, 100 and 200), drawn as `load_benchmark(path, n, 0)` draws it.
+    # Excluding only the 500-case sample is not enough: `random.sample` draws a small
+    # sample of a file under ~4,100 cases by another method than a large one, so MAWPS's
+    # 100 are not among its 500 (GSM8K's 50, 100 and 200 are among its 500, so the
+    # GSM8K tuning pools are the same cases as before).
+    report = reporting_exclusion(path).ids
     rest = [c for c in load_benchmark(path) if c.id not in report]
-    import random
-
     picked = sorted(random.Random(1).sample(range(len(rest)), n))
     return [rest[i] for i in picked]
 
@@ -110,7 +116,7 @@ async def main() -> None:
     ap.add_argument("--arms", default="", help="comma-separated arm names to draw (default all)")
     args = ap.parse_args()
     cases = (load_benchmark(BENCH_FILES[args.bench], limit=args.n, seed=0) if args.report
-             else tuning_cases(args.bench, args.n))
+             else tuning_cases(BENCH_FILES[args.bench], args.n))
     if args.first:
         cases = cases[: args.first]
     done = {(r["case"], r["arm"]) for r in jsonl_rows(args.out)}

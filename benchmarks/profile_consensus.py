@@ -90,6 +90,9 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--parallel", type=int, default=16, help="sequences decoded in one batch")
+    ap.add_argument("--n-ctx", type=int, default=None,
+                    help="KV cache tokens, all sequences (default 16384, or 1024 per slot "
+                         "beyond 16 slots, so more slots do not fill it)")
     ap.add_argument("--out", type=Path, help="append the profile as one JSON line")
     args = ap.parse_args()
     instrument()
@@ -97,7 +100,8 @@ async def main() -> None:
     society = load(args.society)
     with tempfile.TemporaryDirectory() as tmp:
         log = RunLog(Path(tmp) / "logs.db")
-        settings = BackendSettings(threads=args.threads, parallel=args.parallel)
+        n_ctx = args.n_ctx or max(16384, 1024 * args.parallel)
+        settings = BackendSettings(threads=args.threads, parallel=args.parallel, n_ctx=n_ctx)
         runner = Runner(Backends(settings), log=log)
         gate = asyncio.Semaphore(args.concurrency)
         usage = defaultdict(int)

@@ -10,6 +10,7 @@ backend; or `--ray HOST:PORT`). Each run writes its own results file and run log
 `minsky eval` does. Reports wall times, Ray's start-up (connect and engine start, paid
 once per evaluation, whatever its size) and the per-case overhead: (Ray wall - local
 wall) / cases, start-up excluded. It also checks that both runs gave the same answers.
+`--out FILE` appends the report to a results file as one JSON line.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks_common import gsm8k_sample
+from benchmarks_common import append_result, gsm8k_sample
 
 from minsky.cluster.pool import ClusterRunner, connect
 from minsky.evals.formats import Case
@@ -59,7 +60,13 @@ def main() -> None:
                          "overhead is not hidden behind other cases)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--ray", default="local", help="local, auto or HOST:PORT")
-    print(json.dumps(asyncio.run(measure(ap.parse_args())), indent=2))
+    ap.add_argument("--out", type=Path, default=None,
+                    help="append the report to this results file (one JSON line)")
+    args = ap.parse_args()
+    report = asyncio.run(measure(args))
+    print(json.dumps(report, indent=2))
+    if args.out is not None:
+        append_result(args.out, report)
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:

@@ -207,29 +207,36 @@ def consensus(name: str = "eval-gsm8k200.jsonl") -> None:
 
 def choices(name: str = "eval-arc200.jsonl") -> None:
     # `consensus` on choice questions scores the options once per cyclic shift; its first
-    # ask shows them unshifted, so that ask's pick alone is plain letter scoring, and the
-    # letters picked show the position prior the shifts cancel.
+    # ask shows them unshifted, so that ask's pick alone is plain letter scoring (one
+    # member scoring the options once), and the letters picked show the position prior
+    # the shifts cancel.
     from collections import Counter
 
     log = run_log()
     everything = rows(name)
     mine = [r for r in everything if r["society"] == "consensus"]
-    first = 0
-    letters: Counter[str] = Counter()
-    for r in mine:
-        outcome = _outcome(log, r["run_id"])
-        pick = outcome["members"][0]["answer"]
-        first += pick == r["gold"]
-        letters[pick] += 1
-    print(f"{name}: {len(mine)} questions; all shifts {sum(r['correct'] for r in mine)} "
-          f"right; the unshifted ask alone {first} right")
+    picks = [_outcome(log, r["run_id"])["members"][0]["answer"] for r in mine]
+    once = [pick == r["gold"] for pick, r in zip(picks, mine, strict=True)]
+    letters = Counter(picks)
+    shifts = [bool(r["correct"]) for r in mine]
+    test = mcnemar(once, shifts)
+    print(f"{name}: {len(mine)} questions; all shifts {sum(shifts)} right; the unshifted "
+          f"ask alone {sum(once)} right ({test.b01} only all shifts, {test.b10} only the "
+          f"unshifted ask, McNemar p = {test.p_value:.3g})")
     print("letters the unshifted ask picked:", dict(sorted(letters.items())))
     print("letters the society picked:", dict(sorted(Counter(r["answer"] for r in mine)
                                                       .items())))
     print("gold letters:", dict(sorted(Counter(r["gold"] for r in mine).items())))
-    single = [r for r in everything if r["society"] == "single"]
-    print("letters single answered:", dict(sorted(Counter(str(r["answer"]) for r in single)
-                                                  .items())))
+    # the same questions only: a results file may hold rows of cases outside the sample
+    # (eval-arc200.jsonl has two `single` rows of questions outside its seed-0 sample)
+    single = {r["case"]: r for r in everything if r["society"] == "single"}
+    shared = [r for r in mine if r["case"] in single]
+    test = mcnemar([single[r["case"]]["correct"] for r in shared],
+                   [r["correct"] for r in shared])
+    print(f"single on the same {len(shared)}: {sum(single[r['case']]['correct'] for r in shared)}"
+          f" right ({test.b01} only consensus, {test.b10} only single, McNemar p = "
+          f"{test.p_value:.3g}); letters it answered:",
+          dict(sorted(Counter(str(single[r["case"]]["answer"]) for r in shared).items())))
 
 
 def star(name: str = "eval-gsm8k200-star-r1.jsonl", base: str = "eval-gsm8k200.jsonl") -> None:

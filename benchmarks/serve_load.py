@@ -4,6 +4,8 @@
     python benchmarks/serve_load.py --model vote5 --log /tmp/serve-load.db [--requests 32]
     python benchmarks/serve_load.py --fake                   # check the script itself
 
+`--out FILE` appends the report (the `--json` object) to a results file as one line.
+
 Sends `--requests` chat completions (case i asks "what is i + i?") concurrently and then
 the same ones sequentially, over plain httpx. Checks that nothing is lost or duplicated:
 every request gets exactly one 200 with a run id no other response has; with `--log`
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from benchmarks_common import append_result
 
 
 @dataclass
@@ -167,6 +170,8 @@ def main() -> int:
     parser.add_argument("--fake-delay", type=float, default=0.2,
                         help="seconds each fake batch takes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="append the report to this results file (one JSON line)")
     args = parser.parse_args()
 
     server = None
@@ -192,6 +197,8 @@ def main() -> int:
         "concurrent": summary(together, wall_c), "sequential": summary(alone, wall_s),
         "speedup": round(wall_s / wall_c, 2), "problems": problems,
     }
+    if args.out is not None:
+        append_result(args.out, {"requests": args.requests, **result})
     if args.json:
         print(json.dumps(result, indent=2))
     else:
