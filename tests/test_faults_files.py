@@ -246,7 +246,8 @@ def test_logs_neutralise_terminal_control_characters() -> None:
     assert run("ask", question, "--society", "single", "--model", "echo:").exit_code == 0
     listed = run("logs", "list")
     assert listed.exit_code == 0 and "\\x1b]0;pwned\\x07" in listed.stdout
-    run_id = listed.stdout.split()[0]
+    # the first word of the first row after the header row
+    run_id = listed.stdout.splitlines()[1].split()[0]
     shown = run("logs", "show", run_id)
     assert shown.exit_code == 0 and "\\x1b]52;c" in shown.stdout
     for output in (listed.stdout, shown.stdout):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,129 @@ def test_the_ask_tools_depth_limit_is_the_societies_nesting_limit() -> None:
     from minsky import builtin
 
     assert builtin.MAX_DEPTH == MAX_DEPTH
+
+
+# --- Search under races: files swapped for links, and a large collection kept cheaply -----
+
+SWAPPER = """
+import os, sys, time
+notes, secret, secret_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+end = time.monotonic() + float(sys.argv[4])
+b, sub = os.path.join(notes, "b.md"), os.path.join(notes, "sub")
+tmp, old = os.path.join(notes, ".tmp"), os.path.join(notes, ".old")
+while time.monotonic() < end:
+    os.symlink(secret, tmp)
+    os.replace(tmp, b)  # a link to a secret where a file of the folder was
+    with open(tmp, "w") as f:
+        f.write("tortoises are slow and steady")
+    os.replace(tmp, b)
+    os.rename(sub, old)  # and a link to a secret folder where a folder was
+    os.symlink(secret_dir, sub)
+    os.remove(sub)
+    os.rename(old, sub)
+"""
+
+
+def test_search_never_returns_a_file_outside_its_folder_while_it_is_swapped(
+        tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    notes, secret = tmp_path / "notes", tmp_path / "secret"
+    notes.mkdir()
+    secret.mkdir()
+    (notes / "a.md").write_text("Canberra is the capital of Australia.")
+    (notes / "b.md").write_text("tortoises are slow and steady")
+    (notes / "sub").mkdir()
+    (notes / "sub" / "c.md").write_text("hares are quick")
+    (secret / "creds.md").write_text("password swordfish hunter2")
+    (secret / "c.md").write_text("password swordfish in a folder")
+    search = make_search(notes, k=5, max_chars=4000)
+    swapper = subprocess.Popen([sys.executable, "-c", SWAPPER, str(notes),
+                                str(secret / "creds.md"), str(secret), "4"])
+    leaks, answered, failed = 0, 0, 0
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and swapper.poll() is None:
+            try:
+                found = asyncio.run(search("password swordfish tortoises"))
+            except (ToolError, OSError):
+                failed += 1  # a file gone between listing and reading: not a leak
+                continue
+            answered += 1
+            leaks += "swordfish" in found
+        assert swapper.poll() is None  # it swapped all along
+    finally:
+        swapper.kill()
+        swapper.wait()
+    assert leaks == 0, f"{leaks} of {answered} answers came from outside the folder"
+    assert answered > 20, (answered, failed)
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often the file system is listed and stat'ed, from here on."""
+    import os
+
+    counts = {"listings": 0, "stats": 0}
+    real_scandir, real_stat, real_lstat, real_fstat = os.scandir, os.stat, os.lstat, os.fstat
+
+    def scandir(*args: Any, **kwargs: Any) -> Any:
+        counts["listings"] += 1
+        return real_scandir(*args, **kwargs)
+
+    def stat(*args: Any, **kwargs: Any) -> Any:
+        counts["stats"] += 1
+        return real_stat(*args, **kwargs)
+
+    def lstat(*args: Any, **kwargs: Any) -> Any:
+        counts["stats"] += 1
+        return real_lstat(*args, **kwargs)
+
+    def fstat(*args: Any, **kwargs: Any) -> Any:
+        counts["stats"] += 1
+        return real_fstat(*args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "lstat", lstat)
+    monkeypatch.setattr(os, "fstat", fstat)
+    return counts
+
+
+def test_search_over_30000_files_is_not_relisted_on_every_call(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    notes = tmp_path / "notes"
+    for folder in range(30):
+        (notes / f"f{folder}").mkdir(parents=True)
+        for i in range(1000):
+            (notes / f"f{folder}" / f"n{i}.txt").write_text(f"note {folder} {i} word{i}")
+    (notes / "f7" / "n5.txt").write_text("the zebra is striped")
+    search = make_search(notes, k=1)
+    assert asyncio.run(search("zebra")) == "the zebra is striped"
+    counts = _counting(monkeypatch)
+    assert asyncio.run(search("zebra")) == "the zebra is striped"
+    # bounded by the folders and the in-place re-checks per call, not by the 30,000 files
+    assert counts == {"listings": 0, "stats": counts["stats"]}
+    assert counts["stats"] <= 2 * 31 + 300, counts
+    (notes / "f3" / "new.txt").write_text("an okapi appeared")
+    counts.update(listings=0, stats=0)
+    assert asyncio.run(search("okapi")) == "an okapi appeared"
+    assert counts["listings"] == 1  # only the folder that changed
+    assert counts["stats"] <= 1000 + 2 * 31 + 300, counts
+
+
+def test_search_sees_an_edit_in_place_within_a_few_calls(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from minsky.tools import corpus
+
+    monkeypatch.setattr(corpus, "RECHECK", 3)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for i in range(12):
+        (notes / f"n{i}.md").write_text(f"note {i}")
+    search = make_search(notes)
+    assert asyncio.run(search("note 5")).startswith("note")
+    with (notes / "n9.md").open("a") as f:  # an edit in place changes no folder
+        f.write(" and a quokka")
+    seen = [asyncio.run(search("quokka")) for _ in range(4)]
+    assert seen[-1] == "note 9 and a quokka", seen

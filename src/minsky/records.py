@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from minsky.errors import MinskyError
-from minsky.safetext import valid_tree
+from minsky.safetext import printable, valid_tree
 
 
 def jsonl_objects(path: Path, what: str = "file") -> list[tuple[int, Any]]:
@@ -82,8 +82,8 @@ def jsonl_rows(path: Path) -> list[dict[str, Any]]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             if k == len(numbered) - 1 and cut:
-                print(f"warning: {path}:{n}: the last line is half-written; skipped",
-                      file=sys.stderr)
+                print(printable(f"warning: {path}:{n}: the last line is half-written; "
+                                "skipped", line=True), file=sys.stderr)
                 continue
             raise MinskyError(f"{path}:{n}: not a complete JSON row; remove or fix that "
                               "line") from None

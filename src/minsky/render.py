@@ -2,7 +2,11 @@
 transcript, the `eval` table, and the listings. Each takes what `--json` prints.
 
 Commands call `cli.core.emit(data, as_json, view)`, so the JSON and the human view always
-show the same data."""
+show the same data.
+
+Everything shown here came, in part, from a model, a file or a user: every string goes
+through `shown` (printable text in a rich `Text`, never markup), and the console parses
+no markup either, so a reply ending in "[/INST]" is shown, not read as a closing tag."""
 
 from __future__ import annotations
 
@@ -15,6 +19,12 @@ from rich.table import Table
 from rich.text import Text
 
 from minsky.safetext import printable
+
+
+def shown(value: Any, style: str = "") -> Text:
+    """`value` as a person may safely see it: its text with every terminal control shown
+    as an escape (`safetext.printable`), as literal rich text (brackets are not markup)."""
+    return Text(printable(str(value)), style=style)
 
 
 def _short(text: str, width: int = 70) -> str:
@@ -59,9 +69,8 @@ def run_summary(result: dict[str, Any]) -> Group:
             tokens[t["agent"]] = tokens.get(t["agent"], 0) + t["completion_tokens"]
     for m in result["members"]:
         table.add_row(
-            m["name"], "—" if m["answer"] is None else str(m["answer"]), str(m["round"]),
-            str(tokens.get(m["name"], 0)),
-            _short(m["text"], 60),
+            shown(m["name"]), shown("—" if m["answer"] is None else m["answer"]),
+            shown(m["round"]), shown(tokens.get(m["name"], 0)), shown(_short(m["text"], 60)),
         )
     tally = result.get("tally") or {}
     votes = ", ".join(f"{k}: {v}" for k, v in (tally.get("counts") or {}).items())
@@ -69,14 +78,14 @@ def run_summary(result: dict[str, Any]) -> Group:
     status = result["status"]
     head = Text.assemble(
         ("answer: ", "bold"),
-        (shown_answer(result["answer"], status), "bold green" if status == "ok" else "red")
+        shown(shown_answer(result["answer"], status), "bold green" if status == "ok" else "red")
     )
     lines: list[Any] = [head, table]
     if votes:
         abstained = tally.get("abstained", 0)
-        lines.append(Text(f"votes: {votes}" + (f" (abstained: {abstained})" if abstained else "")))
+        lines.append(shown(f"votes: {votes}" + (f" (abstained: {abstained})" if abstained else "")))
     lines.append(
-        Text(
+        shown(
             f"society {result['society']} · {len(result['rounds'])} round(s) · status {status} · "
             f"tokens {u['prompt_tokens']} prompt + {u['completion_tokens']} completion · "
             f"{result['wall_s']:.1f} s · run {result['run_id']}",
@@ -84,7 +93,7 @@ def run_summary(result: dict[str, Any]) -> Group:
         )
     )
     if result.get("error"):
-        lines.append(Text(f"error: {result['error']}", style="red"))
+        lines.append(shown(f"error: {result['error']}", style="red"))
     return Group(*lines)
 
 
@@ -103,9 +112,9 @@ def _groups(config: dict[str, Any] | None) -> dict[str, str]:
 def run_transcript(run: dict[str, Any]) -> Group:
     """The `minsky logs show` view: the mindstorm round by round, as a conversation."""
     parts: list[Any] = [
-        Text.assemble(("run ", "bold"), run["id"], f"  society {run['society']}  "
-                      f"status {run['status']}"),
-        Text.assemble(("task: ", "bold"), run["question"]),
+        Text.assemble(("run ", "bold"), shown(f"{run['id']}  society {run['society']}  "
+                                              f"status {run['status']}")),
+        Text.assemble(("task: ", "bold"), shown(run["question"])),
     ]
     groups = _groups(run.get("society_config"))
     tools_by_call: dict[str, list[dict[str, Any]]] = {}
@@ -116,51 +125,52 @@ def run_transcript(run: dict[str, Any]) -> Group:
     for call in run["calls"]:
         if call["round"] != last_round:
             last_round = call["round"]
-            parts.append(Text(f"\n── round {last_round}: {labels.get(last_round, '')} ──",
-                              style="bold cyan"))
+            parts.append(shown(f"\n── round {last_round}: {labels.get(last_round, '')} ──",
+                               style="bold cyan"))
         messages = call["request"]["messages"]
         saw = messages[-1]["content"] if messages else ""
-        body = Text.assemble(("saw: ", "dim"), (_short(saw, 400), "dim"), "\n",
-                             call["text"] or "")
+        body = Text.assemble(("saw: ", "dim"), shown(_short(saw, 400), "dim"), "\n",
+                             shown(call["text"] or ""))
         if call["error"]:
-            body.append(f"\nerror: {call['error']}", style="red")
+            body.append_text(shown(f"\nerror: {call['error']}", style="red"))
         for tool in tools_by_call.get(call["id"], []):
-            body.append(f"\ntool {tool['tool']}({tool['input']}) → {tool['result']}",
-                        style="red" if tool["error"] else "green")
+            body.append_text(shown(f"\ntool {tool['tool']}({tool['input']}) → {tool['result']}",
+                                   style="red" if tool["error"] else "green"))
         group = groups.get(call["agent"], "")
         title = (f"{call['agent']}" + (f" ({group})" if group and group != "member" else "")
                  + f" · {call['purpose']} · {call['completion_tokens']} tok · "
                  f"{call['latency_s']:.1f} s" + (" · replayed" if call["replayed"] else ""))
         if call["backend"].startswith("society:"):
             title += f" · {call['backend']}"
-        parts.append(Panel(body, title=title, title_align="left"))
+        # a title given as a str would be read as markup: an agent named "[/b]" crashed it
+        parts.append(Panel(body, title=shown(" ".join(title.split())), title_align="left"))
     for event in run["events"]:
         d = event["data"]
         if event["kind"] == "ledger":
-            parts.append(Text(f"ledger: {d['kind']} {d['src']} → {d['dst']} {d['amount']} "
+            parts.append(shown(f"ledger: {d['kind']} {d['src']} → {d['dst']} {d['amount']} "
                               f"cents ({d['reason']})", style="green"))
         elif event["kind"] == "ruling":
-            parts.append(Text(f"ruling by {d['by']} on contract {d['contract']} "
+            parts.append(shown(f"ruling by {d['by']} on contract {d['contract']} "
                               f"({d['question']}): {d['decision']} — {d['reason']}",
                               style="cyan"))
         else:
-            parts.append(Text(f"event (round {event['round']}): {event['kind']} {d}",
+            parts.append(shown(f"event (round {event['round']}): {event['kind']} {d}",
                               style="yellow"))
     for child in run.get("children", []):
-        parts.append(Text(f"sub-society {child['society']}: run {child['id']} "
+        parts.append(shown(f"sub-society {child['society']}: run {child['id']} "
                           f"({child['status']}) → "
                           f"{shown_answer(child['answer'], child['status'])}",
                           style="magenta"))
     outcome = run.get("outcome") or {}
     tally = outcome.get("tally") or {}
     if tally.get("counts"):
-        parts.append(Text("votes: " + ", ".join(f"{k}: {v}" for k, v in tally["counts"].items())))
+        parts.append(shown("votes: " + ", ".join(f"{k}: {v}" for k, v in tally["counts"].items())))
     elif tally.get("scores") is not None and tally.get("candidates"):
         scored = zip(tally["candidates"], tally["scores"], strict=False)
-        parts.append(Text(f"votes ({tally.get('rule')}): " +
+        parts.append(shown(f"votes ({tally.get('rule')}): " +
                           ", ".join(f"{c}: {v:g}" for c, v in scored)))
     parts.append(Text.assemble(("decision: ", "bold"),
-                               shown_answer(run["answer"], run["status"]),
+                               shown(shown_answer(run["answer"], run["status"])),
                                f"   tokens {run['prompt_tokens']}+{run['completion_tokens']}"
                                f"   {run['wall_s'] or 0:.1f} s"))
     return Group(*parts)
@@ -175,26 +185,27 @@ def eval_table(summary: dict[str, Any]) -> Group:
         table.add_column(col)
     for r in summary["results"]:
         answered = r["accuracy"] is not None  # None: every case of it failed
-        table.add_row(r["society"], with_errors(r["n"], r.get("failed", 0)),
-                      f"{r['accuracy']:.1%}" if answered else "—",
-                      f"{r['ci_low']:.1%}–{r['ci_high']:.1%}" if answered else "—",
-                      f"{r['total_tokens']:,}",
-                      f"{r['tokens_per_case']:.0f}" if answered else "—",
-                      "—" if r["calls_per_case"] is None else f"{r['calls_per_case']:.1f}",
-                      "—" if r["wall_s"] is None else f"{r['wall_s']:.0f}")
-    lines: list[Any] = [Text(f"{summary['bench']} · {summary['cases']} cases", style="bold"),
+        table.add_row(*map(shown, (
+            r["society"], with_errors(r["n"], r.get("failed", 0)),
+            f"{r['accuracy']:.1%}" if answered else "—",
+            f"{r['ci_low']:.1%}–{r['ci_high']:.1%}" if answered else "—",
+            f"{r['total_tokens']:,}",
+            f"{r['tokens_per_case']:.0f}" if answered else "—",
+            "—" if r["calls_per_case"] is None else f"{r['calls_per_case']:.1f}",
+            "—" if r["wall_s"] is None else f"{r['wall_s']:.0f}")))
+    lines: list[Any] = [shown(f"{summary['bench']} · {summary['cases']} cases", style="bold"),
                         table]
     matched = [("compute-matched: ", p) for p in summary.get("matched", [])]
     for prefix, p in [("", p) for p in summary["paired"]] + matched:
-        lines.append(Text(
+        lines.append(shown(
             f"{prefix}{p['b']} vs {p['a']}: {p['difference']:+.1%} on {p['cases']} shared "
             f"cases (McNemar exact p = {p['p_value']:.3g}; {p['b01']} only {p['b']} right, "
             f"{p['b10']} only {p['a']} right)"))
     failed = {r["society"]: r["failed"] for r in summary["results"] if r.get("failed")}
     if failed:
-        lines.append(Text("errors, left out of accuracy (a rerun retries them): " + ", ".join(
+        lines.append(shown("errors, left out of accuracy (a rerun retries them): " + ", ".join(
             f"{name} {n}" for name, n in failed.items()), style="yellow"))
-    lines.append(Text(f"results: {summary['out']}", style="dim"))
+    lines.append(shown(f"results: {summary['out']}", style="dim"))
     return Group(*lines)
 
 
@@ -202,7 +213,7 @@ def _listing(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> Tabl
     """A borderless table of `rows` under a header row, one line each (long cells are
     cut, `--json` has them whole): (heading, key) per column; booleans as "*"."""
     table = Table(box=None, pad_edge=False, header_style="bold")
-    cells = [[("*" if r[key] else "") if isinstance(r[key], bool) else str(r[key])
+    cells = [[("*" if r[key] else "") if isinstance(r[key], bool) else printable(str(r[key]))
               for _, key in columns] for r in rows]
     for k, (heading, _) in enumerate(columns):
         # only the last column (a description, a question) gives way to a narrow terminal
@@ -263,16 +274,16 @@ def arena_board(board: dict[str, Any]) -> Group:
     for col in ("contestant", "rating", "95% CI", "elo", "W/T/L"):
         table.add_column(col, justify="left" if col == "contestant" else "right")
     for r in board["leaderboard"]:
-        table.add_row(Text(r["contestant"]), f"{r['rating']:.1f}",
-                      f"[{r['ci_low']:.0f}, {r['ci_high']:.0f}]", f"{r['elo']:.0f}",
-                      f"{r['wins']}/{r['ties']}/{r['losses']}")
+        table.add_row(*map(shown, (r["contestant"], f"{r['rating']:.1f}",
+                                   f"[{r['ci_low']:.0f}, {r['ci_high']:.0f}]", f"{r['elo']:.0f}",
+                                   f"{r['wins']}/{r['ties']}/{r['losses']}")))
     lines: list[Any] = [table]
 
     def share(bias: dict[str, Any]) -> str:
         return "-" if bias["share"] is None else f"{bias['share']:.0%}"
 
     lb, pb = board["length_bias"], board["position_bias"]
-    lines.append(Text(
+    lines.append(shown(
         f"order flips: {board['flip_rate']:.0%} of {board['pairs']} pairs; longer answer "
         f"won {share(lb)} of {lb['decisive']} decisive games; answer shown first won "
         f"{share(pb)} of {pb['decisive']} decisive verdicts · results {board['out']}"))
@@ -281,7 +292,7 @@ def arena_board(board: dict[str, Any]) -> Group:
         parts = [f"{name} {n}" for name, n in failed["answers"].items()]
         if failed["judgments"]:
             parts.append(f"judge {failed['judgments']}")
-        lines.append(Text("errors, left out of the games (a rerun retries them): "
+        lines.append(shown("errors, left out of the games (a rerun retries them): "
                           + ", ".join(parts), style="yellow"))
     return Group(*lines)
 
@@ -293,7 +304,7 @@ def economy_report(report: dict[str, Any]) -> Group:
     lines: list[Any] = []
     for g in report["generations"]:
         off = base.get(g["generation"])
-        lines.append(Text(
+        lines.append(shown(
             f"generation {g['generation']}: accuracy {g['accuracy']:.0%} "
             f"[{g['ci_low']:.0%}, {g['ci_high']:.0%}]"
             + (f" (economy off: {off['accuracy']:.0%})" if off else "")
@@ -301,7 +312,7 @@ def economy_report(report: dict[str, Any]) -> Group:
             + (f" · born {', '.join(g['born'])}" if g["born"] else "")
             + (f" · bankrupt {', '.join(g['bankrupt'])}" if g["bankrupt"] else "")))
     a = report["audit"]
-    lines.append(Text(f"audit: {'conserved' if a['conserved'] else 'NOT CONSERVED'} "
+    lines.append(shown(f"audit: {'conserved' if a['conserved'] else 'NOT CONSERVED'} "
                       f"(expected {a['expected_total']}, actual {a['actual_total']}) · "
                       f"{report['out']}"))
     return Group(*lines)
@@ -311,9 +322,9 @@ def contamination_result(result: dict[str, Any]) -> Group:
     """`minsky contamination`: the permutation test's difference, t and verdict."""
     verdict = "evidence of contamination" if result["p_value"] < 0.05 else "no evidence"
     return Group(
-        Text(f"{result['bench']}: {len(result['canonical'])} shards × {result['per_shard']} "
+        shown(f"{result['bench']}: {len(result['canonical'])} shards × {result['per_shard']} "
              f"examples, {result['permutations']} orders each"),
-        Text(f"canonical − shuffled log-likelihood, mean {result['mean_difference']:+.2f} "
+        shown(f"canonical − shuffled log-likelihood, mean {result['mean_difference']:+.2f} "
              f"nats; t = {result['t']:.2f} (df {result['df']}); p = {result['p_value']:.3g}"
              f" → {verdict} (at 0.05)"))
 
@@ -327,8 +338,7 @@ def mapping_table(data: dict[str, Any]) -> Table:
     for key, value in data.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
-        # keys and values hold file names and read text: no terminal control gets through
-        table.add_row(Text(printable(str(key))), Text(printable(str(value))))
+        table.add_row(shown(key), shown(value))
     return table
 
 
@@ -341,14 +351,15 @@ def star_rounds(rows: list[dict[str, Any]]) -> Table:
         table.add_column(head)
     for r in rows:
         acc = "-" if r["heldout"] is None else f"{r['heldout']:.1%} of {r['heldout_n']}"
-        table.add_row(str(r["round"]), str(r["problems"]), str(r["kept"]), str(r["union"]),
-                      f"{r['hinted_share']:.0%}", f"{r['train_minutes']:.1f}",
-                      f"{r['tokens_per_s']:.1f}", acc)
+        table.add_row(*map(shown, (r["round"], r["problems"], r["kept"], r["union"],
+                                   f"{r['hinted_share']:.0%}", f"{r['train_minutes']:.1f}",
+                                   f"{r['tokens_per_s']:.1f}", acc)))
     return table
 
 
 def print_renderable(renderable: Any) -> None:
-    console = Console()
+    """Print a view on stdout; a str in it is shown as it is, never read as markup."""
+    console = Console(markup=False)
     if not console.is_terminal:
         # piped into a file or a log, a table keeps its full cells rather than
         # being cut to fit rich's assumed 80 columns

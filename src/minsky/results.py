@@ -12,8 +12,15 @@ is that machinery, written once:
   benchmark file) stops the run with one line naming the file, instead of being passed
   off as this run's result. Rows written before these fields existed carry none of them:
   they are taken as done by the society of their name, as they always were.
-- **One writer at a time.** While a run appends, it holds an exclusive lock on
-  `FILE.lock`; a second process on the same file stops at once with a clear message.
+- **One writer at a time, whatever the file is called.** While a run appends, it holds
+  an exclusive lock on the file itself (so a hard link, a symbolic link or `./x` for `x`
+  meet the same lock) and on `FILE.lock` beside the file's resolved path (which outlives
+  the file being replaced); a second writer, process or thread, stops at once with a
+  clear message.
+- **Never touch what is not ours.** A `--out` that is not a regular file, or an existing
+  file that is not a results file (a line that is not one JSON object), is refused before
+  anything in it is changed; only a last line that starts like a row is taken for a
+  half-written one.
 - **Appends are whole lines.** A row is one `write` of its complete line to a file
   opened for appending, flushed before the next.
 - **A file replaced under a run is re-joined.** `git stash`, `git checkout` or an editor
@@ -27,8 +34,9 @@ is that machinery, written once:
   back (a broken line, a directory in its place) stops the run with one line, after
   every row is written to `FILE.rescued`.
 - **A half-written last line** (a full disk, a kill mid-write) is cut off with a warning
-  when the file is next opened for writing, and skipped with a warning when it is read;
-  a broken line anywhere else is an error naming the file and line.
+  when the file is next opened for writing (once it is locked, and known to be a results
+  file), and skipped with a warning when it is read; a broken line anywhere else is an
+  error naming the file and line.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import asyncio
 import hashlib
 import json
 import os
+import stat
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -50,7 +59,7 @@ from minsky.errors import MinskyError
 from minsky.records import jsonl_rows, unique_ids
 from minsky.runner import Runner, RunResult
 
-__all__ = ["Item", "Results", "RunResult", "open_results", "read_rows", "run_many",
+__all__ = ["Item", "Results", "RunResult", "check_out", "open_results", "read_rows", "run_many",
            "society_identity", "unique_ids"]
 from minsky.society import Society
 
@@ -91,23 +100,104 @@ def case_sha(question: str, gold: Any = None) -> str:
 read_rows = jsonl_rows
 
 
-def _repair(path: Path) -> None:
-    """Cut a half-written last line off a results file before appending to it."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    data = path.read_bytes()
-    if data.endswith(b"\n"):
-        return
-    head, _, tail = data.rpartition(b"\n")
+def _is_row(line: bytes) -> bool:
     try:
-        json.loads(tail)
+        return isinstance(json.loads(line), dict)
     except ValueError:
-        warn(f"{path}: the last line was half-written ({len(tail)} bytes); removed it")
-        with path.open("r+b") as f:
-            f.truncate(len(head) + 1 if head else 0)
-        return
-    with path.open("ab") as f:  # a whole row that only lost its newline
-        f.write(b"\n")
+        return False
+
+
+def _torn_tail(path: Path, data: bytes) -> int | None:
+    """Where the half-written last line of results file `data` begins (-1: a whole row
+    that lost its newline; None: nothing to repair). Data that is not a results file is
+    a MinskyError here, so the caller refuses it before changing anything."""
+    head, newline, tail = data.rpartition(b"\n")
+    for number, line in enumerate(head.split(b"\n") if newline else [], 1):
+        if line.strip() and not _is_row(line):
+            raise MinskyError(f"{path}:{number}: not a complete JSON row, so not a results "
+                              "file; it was left as it is (use another --out, or remove or "
+                              "fix that line)")
+    if not tail.strip():
+        return None
+    if _is_row(tail):
+        return -1
+    # subtle: only what starts like a row can be a row cut short; any other last line
+    # is someone else's text, and cutting it would destroy it
+    if tail.lstrip().startswith(b"{"):
+        return len(head) + 1 if newline else 0
+    raise MinskyError(f"{path}: its last line is not a JSON row, so it is not a results "
+                      "file; it was left as it is (use another --out)")
+
+
+def check_out(path: Path) -> None:
+    """Refuse, before any work, an `--out` that exists and is not a results file (or
+    not a regular file); it is only read. `open_results` checks again once locked."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # nothing there yet (or a dangling link): the run creates it
+    if stat.S_ISDIR(info.st_mode):
+        raise MinskyError(f"results file {path} is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise MinskyError(f"results file {path} is not a regular file; left as it is "
+                          "(use another --out)")
+    try:
+        _torn_tail(path, path.read_bytes())
+    except OSError as err:
+        raise MinskyError(f"results file {path}: cannot read it ({err.strerror})") from None
+
+
+def _repair(path: Path, handle: IO[bytes]) -> None:
+    """Cut a half-written last line off the results file open (locked) as `handle`."""
+    handle.seek(0)
+    data = handle.read()
+    cut = _torn_tail(path, data)
+    if cut == -1:
+        handle.write(b"\n")  # a whole row that only lost its newline
+    elif cut is not None:
+        warn(f"{path}: the last line was half-written ({len(data) - cut} bytes); removed it")
+        handle.truncate(cut)
+    handle.flush()
+    handle.seek(0, os.SEEK_END)
+
+
+def _lock_name(path: Path) -> Path:
+    """The lock file of a results file, beside its resolved path: every name of the
+    file (a symbolic link, `./x`, a linked folder) leads to the same one."""
+    real = path.resolve()
+    return real.parent / f"{real.name}.lock"
+
+
+def _busy(path: Path) -> MinskyError:
+    return MinskyError(f"results file {path} is being written by another minsky process; "
+                       "wait for it to finish or use another --out")
+
+
+def _open_ours(path: Path) -> IO[bytes]:
+    """The results file at `path` open for reading and appending (created if missing),
+    locked by what it is (its inode), so a second name for it meets the same lock.
+    Anything but a regular file is refused without being read or written."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except IsADirectoryError:
+        raise MinskyError(f"results file {path} is a directory") from None
+    except OSError as err:
+        raise MinskyError(f"results file {path}: cannot open it ({err.strerror})") from None
+    handle = open(fd, "a+b")  # noqa: SIM115 - the Results object closes it
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise MinskyError(f"results file {path} is not a regular file; left as it is "
+                              "(use another --out)")
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise _busy(path) from None
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 def _line(row: dict[str, Any]) -> bytes:
@@ -167,11 +257,13 @@ class Results:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self._fresh:
                 have: Counter[bytes] = Counter()  # a stream of this run's rows only
-                self._handle = self.path.open("wb")
+                self._handle = _open_ours(self.path)
+                self._handle.truncate(0)
+                self._handle.seek(0)
             else:
-                _repair(self.path)
+                self._handle = _open_ours(self.path)
+                _repair(self.path, self._handle)
                 have = Counter(_line(r) for r in read_rows(self.path))
-                self._handle = self.path.open("ab")
         except (OSError, MinskyError) as err:
             rescue = self.path.with_name(f"{self.path.name}.rescued")
             with rescue.open("ab") as f:
@@ -215,13 +307,15 @@ class Results:
 
 @contextmanager
 def open_results(path: Path, fresh: bool = False) -> Iterator[Results]:
-    """Open (creating) a results file for appending: locked, a broken last line repaired.
+    """Open (creating) a results file for appending: locked, checked to be a results
+    file, a broken last line repaired — in that order, so nothing is changed in a file
+    another process writes or in a file that is not ours.
 
     With `fresh`, the file is emptied once locked (a run that cannot resume, such as an
     economy's stream); the rows it held are in `previous`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = (path.parent / f"{path.name}.lock").open("a")
+        lock = _lock_name(path).open("a")
     except OSError as err:
         raise MinskyError(f"results file {path}: cannot write there ({err.strerror})") from None
     try:
@@ -229,15 +323,20 @@ def open_results(path: Path, fresh: bool = False) -> Iterator[Results]:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                raise MinskyError(
-                    f"results file {path} is being written by another minsky process; "
-                    "wait for it to finish or use another --out") from None
+                raise _busy(path) from None
         if path.is_dir():
             raise MinskyError(f"results file {path} is a directory")
-        _repair(path)
-        rows = read_rows(path)
-        results = Results(path, path.open("wb" if fresh else "ab"), [] if fresh else rows,
-                          fresh)
+        handle = _open_ours(path)
+        try:
+            _repair(path, handle)
+            rows = read_rows(path)
+            if fresh:
+                handle.truncate(0)
+                handle.seek(0)
+        except BaseException:
+            handle.close()
+            raise
+        results = Results(path, handle, [] if fresh else rows, fresh)
         results.previous = rows
         try:
             yield results

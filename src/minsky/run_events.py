@@ -29,6 +29,7 @@ class RunStarted:
     models: dict[str, str]
     parent: str | None = None
     resumed: bool = False
+    source: str | None = None  # where the society came from (its file), for a resume
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def log_observer(log: RunLog) -> Observer:
             else:
                 log.start_run(e.run_id, e.society, e.config, e.question, e.kind, e.models,
                               e.parent)
+                if e.parent is None and e.source:
+                    log.record_source(e.run_id, e.source)
         elif isinstance(e, RoundStarted):
             log.start_round(e.run_id, e.round, e.label)
         elif isinstance(e, CallDone):

@@ -7,6 +7,13 @@ schema evolves through named migrations, applied once each, in order, under a wr
 (several processes may open a fresh log at once). Text is made valid UTF-8 before it is
 written. Each run records the process that runs it, so a run whose process died without
 finishing it (kill -9, a crash) reads as `interrupted`, not as `running` for ever.
+
+A run is resumed by one process at a time: resuming takes an exclusive lock on
+`logs.db.locks/RUN_ID.lock` (and refuses a run whose own process still runs it), held
+until the resumed run finishes or its process ends. A top run records the resolved path
+of its society file, so a resume from another folder finds the societies it nests.
+A log that cannot be written (a read-only home) is still readable: `reader` opens it
+read-only.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import socket
 import sqlite3
 import time
 from collections import defaultdict, deque
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +36,11 @@ from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.paths import log_path
 from minsky.safetext import valid
+
+try:  # POSIX advisory locks; without them (Windows) a second resume is not detected
+    import fcntl
+except ImportError:  # pragma: no cover - not on the platforms CI runs
+    fcntl = None  # type: ignore[assignment]
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -93,6 +106,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         "005_run_process",
         # which process runs a run: one whose process is gone never finishes it
         "ALTER TABLE runs ADD COLUMN pid INTEGER; ALTER TABLE runs ADD COLUMN host TEXT;",
+    ),
+    (
+        "006_run_source",
+        # where a top run's society file was (resolved): a resume from another folder
+        # must find the society files it nests, which are named relative to it
+        "ALTER TABLE runs ADD COLUMN source TEXT;",
     ),
 ]
 # how long a process waits for another's write lock (SQLite's busy handler) before failing
@@ -172,16 +191,37 @@ class RunLog:
     @classmethod
     def read_only(cls, path: Path | str) -> RunLog:
         """An existing log opened for reading only (SQLite URI `mode=ro`): no migrations,
-        and any attempt to write fails in SQLite itself."""
+        and any attempt to write fails in SQLite itself. In a folder that cannot be
+        written, where SQLite cannot make the WAL index a reader needs, it is opened as
+        immutable: no process can be writing to it there."""
         path = Path(path)
         if not path.is_file():
             raise MinskyError(f"no run log at {path}")
         log = cls.__new__(cls)
         log.path = path
-        log.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                                 check_same_thread=False)
+        uri = path.resolve().as_uri()
+        try:
+            log.db = _probed(f"{uri}?mode=ro")
+        except sqlite3.OperationalError as err:
+            if _writable(path.parent):
+                raise MinskyError(f"run log {path}: {err}") from None
+            try:
+                log.db = _probed(f"{uri}?mode=ro&immutable=1")
+            except sqlite3.Error as err2:
+                raise MinskyError(f"run log {path}: {err2}") from None
         log.db.row_factory = sqlite3.Row
         return log
+
+    @classmethod
+    def reader(cls, path: Path | str | None = None) -> RunLog:
+        """The log for a command that only reads it: read-only where the log or its
+        folder cannot be written (a read-only home), else opened as usual (migrated).
+        A `path` that names no file is an error, not a new empty log."""
+        target = Path(path) if path else log_path()
+        if path is not None or (target.exists() and not (
+                _writable(target) and _writable(target.parent))):
+            return cls.read_only(target)
+        return cls(target)
 
     def _migrate(self) -> None:
         names = [name for name, _ in MIGRATIONS]
@@ -210,7 +250,65 @@ class RunLog:
             raise
 
     def close(self) -> None:
+        for run_id in list(self._leases()):
+            self._release(run_id)
         self.db.close()
+
+    # -- resuming: one process at a time -------------------------------------------------
+
+    def _leases(self) -> dict[str, int]:
+        """Run id -> the descriptor of its resume lock, for the runs this log resumes."""
+        # subtle: made on first use, as subclasses (the server's log) skip __init__
+        leases: dict[str, int] = self.__dict__.setdefault("_resume_locks", {})
+        return leases
+
+    def claim(self, run_id: str) -> None:
+        """Take run `run_id` for resuming, or stop with one line: another resume of it
+        holds its lock, or the process that runs it is still alive. The lock is held
+        until the run finishes (`finish_run`), the log is closed or the process ends."""
+        if run_id in self._leases():
+            return
+        if fcntl is not None:
+            self._leases()[run_id] = self._lock(run_id)
+        row = self.db.execute("SELECT status, pid, host FROM runs WHERE id = ?",
+                              (run_id,)).fetchone()
+        if (row is not None and row["status"] == "running" and row["host"] == _HOST
+                and row["pid"] not in (None, os.getpid()) and _alive(row["pid"])):
+            self._release(run_id)
+            raise MinskyError(f"run {run_id} is still running (process {row['pid']}); "
+                              "resume it once that process has ended")
+
+    def _lock(self, run_id: str) -> int:
+        folder = self.path.parent / f"{self.path.name}.locks"
+        lock = folder / f"{run_id}.lock"
+        busy = MinskyError(f"run {run_id} is being resumed by another minsky process; "
+                           "wait for it to finish, then resume it again if needed")
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as err:
+            raise MinskyError(f"run log {self.path}: cannot lock run {run_id} for resuming "
+                              f"({err.strerror})") from None
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise busy from None
+            # subtle: a holder unlinks the file as it lets go; a lock taken on a file no
+            # longer at that name locks nothing, so take the one that is there now
+            with suppress(OSError):
+                if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                    return fd
+            os.close(fd)
+
+    def _release(self, run_id: str) -> None:
+        fd = self._leases().pop(run_id, None)
+        if fd is None:
+            return
+        with suppress(OSError):
+            os.unlink(self.path.parent / f"{self.path.name}.locks" / f"{run_id}.lock")
+        os.close(fd)
 
     # -- writing -----------------------------------------------------------------------
 
@@ -232,6 +330,14 @@ class RunLog:
                 _valid((run_id, time.time(), society, json.dumps(society_json), question, kind,
                         json.dumps(models), parent_id, os.getpid(), _HOST)),
             )
+
+    def record_source(self, run_id: str, source: str) -> None:
+        """Where run `run_id`'s society came from: a file's resolved path, else as given."""
+        path = Path(source)
+        if not source.startswith(("builtin:", "run ")) and path.is_file():
+            source = str(path.resolve())
+        with self.db:
+            self.db.execute("UPDATE runs SET source = ? WHERE id = ?", _valid((source, run_id)))
 
     def _family(self, run_id: str) -> list[str]:
         """A run and all runs nested under it (sub-societies), parents first."""
@@ -332,6 +438,7 @@ class RunLog:
                 _valid((status, answer, json.dumps(outcome), usage.prompt_tokens,
                         usage.completion_tokens, wall_s, time.time(), run_id)),
             )
+        self._release(run_id)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -383,8 +490,10 @@ class RunLog:
         return run
 
     def replies_for_resume(self, run_id: str) -> dict[str, deque[ChatReply]]:
-        """Logged replies of a run and its sub-society runs by request hash, in order."""
+        """Logged replies of a run and its sub-society runs by request hash, in order.
+        The run is claimed for this resume first (`claim`): a second resume stops here."""
         self.get_run(run_id)  # a clear error for an unknown id
+        self.claim(run_id)
         found: dict[str, deque[ChatReply]] = defaultdict(deque)
         family = self._family(run_id)
         marks = ",".join("?" * len(family))
@@ -401,6 +510,21 @@ class RunLog:
                 reply.logprobs, reply.top_logprobs = probs["logprobs"], probs["top_logprobs"]
             found[c["request_hash"]].append(reply)
         return found
+
+
+def _probed(uri: str) -> sqlite3.Connection:
+    """A connection to `uri` that has read the schema: SQLite opens files lazily."""
+    db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)
 
 
 def _settled(run: dict[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from minsky.organisations.base import (
     answer_kind,
     choice_letters,
 )
+from minsky.otel import observers as tracing_observers
 from minsky.plugin_api import BackendSettings, TokenAccount, ToolContext
 from minsky.plugins import backend_types, tool_types
 from minsky.prompts import render
@@ -188,14 +189,15 @@ class _Batch:
 class Runner:
     """Runs societies on tasks, with one shared pool of backends and one run log.
 
-    `observers` receive every run's events; the run log, when given, is one of them.
+    `observers` receive every run's events; the run log, when given, is one of them, and
+    so is the trace observer while tracing is on (`minsky.otel`).
     """
 
     def __init__(self, backends: Backends | None = None, log: RunLog | None = None,
                  observers: Sequence[Observer] = ()) -> None:
         self.backends = backends or Backends()
         self.log = log
-        self.observers = list(observers)
+        self.observers = list(observers) + tracing_observers()
 
     async def __aenter__(self) -> Runner:
         return self
@@ -267,7 +269,7 @@ class Runner:
                        account)
         st.emit(RunStarted(st.run_id, society.name, society.config.model_dump(), question,
                            task.kind, {m: b.describe() for m, b in backends.items()},
-                           parent, resumed=resume is not None))
+                           parent, resumed=resume is not None, source=society.source))
         return st
 
     async def _pump(self, gen: OrgRun, st: _RunState) -> Outcome | None:

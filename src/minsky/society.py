@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from minsky.errors import MinskyError
+from minsky.limits import load_toml
 from minsky.messages import Options
 from minsky.models import default_model
 from minsky.organisations.base import Member, Organisation
@@ -340,8 +341,5 @@ def load(ref: str, model: str | None = None, depth: int = 0) -> Society:
                               "is TOML in UTF-8") from None
         except OSError as err:
             raise MinskyError(f"{source}: cannot read it ({err.strerror})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise MinskyError(f"{source}: not valid TOML: {err}") from None
+    data = load_toml(text, source)
     return from_dict(data, source, model, depth)

@@ -30,7 +30,8 @@ import json
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+import zlib
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -89,18 +90,87 @@ class _Fatal(Exception):
     """A failure that another attempt would not fix."""
 
 
+class _Inflater:
+    """Decodes a body of one content encoding, never more than `room` bytes at a time.
+
+    httpx decodes what it reads whole: a few hundred bytes gzip-encoded three times
+    inflate to a gigabyte inside one `decode` call, before any cap can count them. Here
+    each step inflates at most the room left under the cap, so the cap counts decoded
+    bytes as they come.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        wbits = {"identity": 0, "gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
+                 "deflate": zlib.MAX_WBITS}[encoding]
+        self._zlib = zlib.decompressobj(wbits) if wbits else None
+        self._first = True
+
+    def decode(self, data: bytes, room: int) -> Iterator[bytes]:
+        """The bytes `data` decodes to, in pieces of at most `room` + 1 bytes (one over
+        is enough to know the cap is passed)."""
+        if self._zlib is None:
+            yield data
+            return
+        while data:
+            try:
+                piece = self._zlib.decompress(data, room + 1)
+            except zlib.error:
+                if not (self._first and self.encoding == "deflate"):
+                    raise
+                # subtle: "deflate" is meant with a zlib header, but servers send it raw
+                # too (as httpx accepts)
+                self._zlib, self._first = zlib.decompressobj(-zlib.MAX_WBITS), False
+                continue
+            self._first = False
+            yield piece
+            tail = self._zlib.unconsumed_tail
+            # data after the end (a second gzip member) is ignored, as httpx does
+            if self._zlib.eof or (not piece and tail == data):
+                return
+            data = tail
+
+
+def _encoding(response: httpx.Response, url: str) -> str:
+    """The one content encoding of a reply ("identity" for none); stacked or unknown
+    encodings are refused before anything is read."""
+    named = [e.strip().lower() for e in
+             response.headers.get_list("content-encoding", split_commas=True)]
+    named = [e for e in named if e and e != "identity"]
+    if len(named) > 1:
+        raise _Fatal(f"reply from {url} has stacked content encodings "
+                     f"({', '.join(named)}); expected at most one")
+    encoding = named[0] if named else "identity"
+    if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+        raise _Fatal(f"reply from {url} has content encoding {encoding!r}; expected gzip, "
+                     "deflate or none")
+    return encoding
+
+
 async def _read_capped(response: httpx.Response, limit: int, url: str) -> bytes:
-    """The body of a streamed response, refusing one longer than `limit` bytes."""
+    """The body of a streamed response, decoded, refusing one longer than `limit` bytes
+    as sent or as decoded, and one with more than one content encoding."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _Fatal(f"reply from {url} is {int(declared):,} bytes, over the {limit:,} limit")
+    inflater = _Inflater(_encoding(response, url))
     chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise _Fatal(f"reply from {url} is over the {limit:,}-byte limit (stopped reading)")
-        chunks.append(chunk)
+    sent = size = 0
+    try:
+        # raw bytes, decoded here: httpx's own decoding is unbounded (see _Inflater)
+        async for raw in response.aiter_raw():
+            sent += len(raw)
+            if sent > limit:
+                raise _Fatal(f"reply from {url} is over the {limit:,}-byte limit (stopped "
+                             "reading)")
+            for piece in inflater.decode(raw, limit - size):
+                size += len(piece)
+                if size > limit:
+                    raise _Fatal(f"reply from {url} decodes to over the {limit:,}-byte limit "
+                                 f"({inflater.encoding}; stopped decoding)")
+                chunks.append(piece)
+    except zlib.error as exc:
+        raise _Fatal(f"reply from {url} is not valid {inflater.encoding}: {exc}") from None
     return b"".join(chunks)
 
 

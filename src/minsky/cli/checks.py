@@ -48,6 +48,14 @@ def outputs(out: Path | None, plot: Path | None = None) -> None:
     existing_folder_for(plot, "--plot")
 
 
+def results_out(out: Path) -> None:
+    """Refuse, before any work, an existing `--out` that is not a results file: a run
+    must never change a file it did not write (`minsky.results.check_out`)."""
+    from minsky.results import check_out
+
+    check_out(out)
+
+
 def _existing_parent(folder: Path) -> Path:
     # `--out a/b/c.jsonl` creates a/b: what must be writable is the nearest folder that is
     while not folder.exists() and folder != folder.parent:
@@ -66,4 +74,4 @@ def one_line(err: BaseException) -> str:
     return str(err)
 
 
-__all__ = ["existing_folder_for", "one_line", "outputs", "writable_file"]
+__all__ = ["existing_folder_for", "one_line", "outputs", "results_out", "writable_file"]

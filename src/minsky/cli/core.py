@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import sqlite3
 import sys
@@ -21,9 +22,35 @@ import click
 from minsky import render
 from minsky.cli.checks import one_line
 from minsky.errors import MinskyError
-from minsky.safetext import printable
+from minsky.safetext import json_printable, printable
 
 T = TypeVar("T")
+
+# The largest numbers options take: far above any real use, and small enough that SQLite
+# (signed 64 bits), numpy (a 32-bit seed) and the engine hold them, and that nothing of
+# that many items is ever allocated. A larger number is one line naming the option.
+MAX_COUNT = 10_000_000  # cases, questions, texts, runs listed
+MAX_WORKERS = 4096  # items in flight, threads, batch sizes
+MAX_SEED = 2**32 - 1
+MAX_CTX = 1 << 20  # KV cache tokens
+SEED = click.IntRange(0, MAX_SEED)
+
+
+def count(low: int = 1, high: int = MAX_COUNT) -> click.IntRange:
+    """An integer option's type: `low` to `high` (by default at most MAX_COUNT)."""
+    return click.IntRange(low, high)
+
+
+class Finite(click.FloatRange):
+    """A float option's type that also refuses nan and inf (a range lets nan through:
+    every comparison with it is false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,10 +59,10 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except MinskyError as err:
-            click.echo(f"error: {printable(str(err))}", err=True)
+            click.echo(f"error: {printable(str(err), line=True)}", err=True)
             sys.exit(2)
         except (OSError, sqlite3.Error) as err:  # a full disk, a read-only folder, …
-            click.echo(f"error: {printable(one_line(err))}", err=True)
+            click.echo(f"error: {printable(one_line(err), line=True)}", err=True)
             sys.exit(2)
 
     return wrapper
@@ -43,9 +70,15 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def emit(data: Any, as_json: bool, view: Callable[[Any], Any]) -> None:
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        echo_json(data, indent=2)
     else:
         render.print_renderable(view(data))
+
+
+def echo_json(data: Any, indent: int | None = None) -> None:
+    """`data` as JSON on stdout, exact, with no character in it that acts on a terminal."""
+    click.echo(json_printable(json.dumps(data, indent=indent, ensure_ascii=False,
+                                         default=str)))
 
 
 def exit_if_failed(failed: int, what: str, detail: str = "", retried: bool = True) -> None:
@@ -55,7 +88,8 @@ def exit_if_failed(failed: int, what: str, detail: str = "", retried: bool = Tru
         return
     how = ("rerunning the same command retries them" if retried
            else "rerun without --no-retry-errors to retry them")
-    click.echo(f"error: {failed} {what} failed{detail}; {how}", err=True)
+    click.echo(printable(f"error: {failed} {what} failed{detail}; {how}", line=True),
+               err=True)
     sys.exit(1)
 
 
@@ -74,10 +108,11 @@ class _OneLineErrors(click.Group):
             if isinstance(err, help_asked):  # a bare group: its help, as click shows it
                 err.show()
                 sys.exit(err.exit_code)
-            click.echo(f"error: {_usage_line(err)}", err=True)
+            # the line quotes the value given, which may hold anything
+            click.echo(f"error: {printable(_usage_line(err), line=True)}", err=True)
             sys.exit(2)
         except click.ClickException as err:
-            err.show()
+            click.echo(f"Error: {printable(err.format_message(), line=True)}", err=True)
             sys.exit(err.exit_code)
         except click.exceptions.Abort:
             click.echo("Aborted!", err=True)
@@ -105,9 +140,30 @@ def main() -> None:
     """minsky: societies of small language models that solve tasks together."""
 
 
+def otel_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--otel`: send every run as an OpenTelemetry trace (`minsky.otel`); also on, with
+    the extra installed, when $OTEL_EXPORTER_OTLP_ENDPOINT is set. The command does not
+    receive it: tracing starts before the command runs."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, otel: bool, **kwargs: Any) -> Any:
+        from minsky import otel as tracing
+
+        try:
+            tracing.start(otel)
+        except MinskyError as err:  # no extra: one line, as any usage error
+            raise click.UsageError(str(err)) from None
+        return fn(*args, **kwargs)
+
+    return click.option("--otel", is_flag=True,
+                        help="send each run as an OpenTelemetry trace to "
+                             "$OTEL_EXPORTER_OTLP_ENDPOINT (needs minsky[otel])")(wrapper)
+
+
 def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The backend options every command that runs a model takes, with the same defaults
-    (`BackendSettings`'s); the command receives them as one `settings` argument."""
+    (`BackendSettings`'s); the command receives them as one `settings` argument. `--otel`
+    comes with them."""
     from minsky.plugin_api import BackendSettings
 
     fields = BackendSettings.model_fields
@@ -119,17 +175,17 @@ def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(*args, settings=settings, **kwargs)
 
     for option in reversed((
-        click.option("--threads", type=click.IntRange(min=1), default=None,
+        click.option("--threads", type=count(1, MAX_WORKERS), default=None,
                      help="CPU threads (default: all cores)"),
         click.option("--parallel", type=click.IntRange(1, 64),
                      default=fields["parallel"].default, show_default=True,
                      help="sequences decoded in one batch"),
-        click.option("--ctx", "n_ctx", type=click.IntRange(min=512),
+        click.option("--ctx", "n_ctx", type=count(512, MAX_CTX),
                      default=fields["n_ctx"].default, show_default=True,
                      help="KV cache tokens, all sequences together"),
     )):
         wrapper = option(wrapper)
-    return wrapper
+    return otel_option(wrapper)
 
 
 def log_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -141,7 +197,7 @@ def log_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def concurrency_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`--concurrency`: items in flight at once (at least 1)."""
-    return click.option("--concurrency", "-c", type=click.IntRange(min=1), default=4,
+    return click.option("--concurrency", "-c", type=count(1, MAX_WORKERS), default=4,
                         show_default=True, help="items in flight at once")(fn)
 
 

@@ -10,8 +10,17 @@ from typing import Any
 import click
 
 from minsky import render
-from minsky.cli.checks import outputs
-from minsky.cli.core import backend_options, emit, friendly, log_option, main, run_async
+from minsky.cli.checks import outputs, results_out
+from minsky.cli.core import (
+    SEED,
+    backend_options,
+    count,
+    emit,
+    friendly,
+    log_option,
+    main,
+    run_async,
+)
 from minsky.cli.progress import Bar, progress_bar
 from minsky.errors import MinskyError
 from minsky.plugin_api import BackendSettings
@@ -26,10 +35,11 @@ def economy() -> None:
 @economy.command("run")
 @click.option("--society", "-s", required=True, help="a built-in society or a file")
 @click.option("--bench", required=True, help="a benchmark file or folder (as for eval)")
-@click.option("--generations", "-g", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--generations", "-g", type=count(1, 10_000), default=3, show_default=True)
+@click.option("--limit", "-n", type=count(1, 100_000), default=10, show_default=True,
               help="tasks per generation")
-@click.option("--seed", default=0, show_default=True, help="task sample and mutations")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="task sample and mutations")
 @click.option("--model", "-m", default=None)
 @click.option("--rules", type=click.Path(path_type=Path), default=None,
               help="a TOML file of economy rules (endowment, reward, tax_rate, rent, …)")
@@ -48,24 +58,21 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
                 plot: Path | None, settings: BackendSettings, log_path: Path | None,
                 as_json: bool) -> None:
     """A society answers a stream of tasks while the economy runs between them."""
-    import tomllib
-
     from pydantic import ValidationError
 
     from minsky import society as societies
     from minsky.economy.market import EconomyConfig
     from minsky.economy.run import plot_wealth, run_economy
     from minsky.evals.benchmarks import load_benchmark
+    from minsky.limits import load_toml
     from minsky.paths import home_dir
     from minsky.runner import Backends, Runner
 
     try:
-        data = tomllib.loads(rules.read_text(encoding="utf-8")) if rules else {}
+        data = load_toml(rules.read_text(encoding="utf-8"), str(rules)) if rules else {}
         cfg = EconomyConfig.model_validate(data)
     except FileNotFoundError:
         raise MinskyError(f"rules file {rules} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise MinskyError(f"{rules}: not valid TOML: {err}") from None
     except ValidationError as err:
         first = err.errors()[0]
         raise MinskyError(f"{rules}: field '{'.'.join(map(str, first['loc']))}': "
@@ -74,6 +81,7 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     cases = load_benchmark(bench, generations * limit, seed)
     out = out or home_dir() / "economy" / f"{soc.name}-g{generations}-n{limit}-s{seed}.jsonl"
     outputs(out, plot)
+    results_out(out)
     runner = Runner(Backends(settings), RunLog(log_path))
     seen = {"n": 0, "right": 0}  # of the stream running now (economy on, then off)
 

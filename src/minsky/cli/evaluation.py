@@ -9,10 +9,12 @@ from typing import Any
 import click
 
 from minsky import render
-from minsky.cli.checks import outputs, writable_file
+from minsky.cli.checks import outputs, results_out, writable_file
 from minsky.cli.core import (
+    SEED,
     backend_options,
     concurrency_option,
+    count,
     emit,
     exit_if_failed,
     friendly,
@@ -20,7 +22,7 @@ from minsky.cli.core import (
     main,
     run_async,
 )
-from minsky.cli.progress import Bar, errors_figure, progress_bar
+from minsky.cli.progress import Bar, errors_figure, progress_bar, say
 from minsky.cluster.options import make_runner, ray_option
 from minsky.errors import MinskyError
 from minsky.models import default_model
@@ -35,8 +37,8 @@ from minsky.runlog import RunLog
                    "or a served model or proxy as a contestant: openai:URL#MODEL (asked as "
                    "single's member; e.g. openai:http://127.0.0.1:8000/v1#re2-qwen0.5b)")
 @click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="number of cases")
-@click.option("--seed", type=int, default=None, help="sample --limit cases with this seed")
+@click.option("--limit", type=count(), default=None, help="number of cases")
+@click.option("--seed", type=SEED, default=None, help="sample --limit cases with this seed")
 @click.option("--map", "mapping", default=None,
               help="generic JSONL fields, e.g. question=q,answer=a,choices=opts")
 @click.option("--matched", is_flag=True,
@@ -112,6 +114,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     out = out or home_dir() / "evals" / (f"{where}-{stem}-n{len(cases)}-s{seed}"
                                          f"{'-' + tag if tag else ''}.jsonl")
     outputs(out, plot)
+    results_out(out)
     runner, concurrency = make_runner(settings, RunLog(log_path), ray_address, concurrency)
 
     async def run_all() -> list[str]:
@@ -170,8 +173,8 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
         names = run_async(measured())
     except KeyboardInterrupt:
         saved = sum(1 for r in read_rows(out) if "case" in r and r.get("status") not in FAILED)
-        click.echo(f"interrupted: {saved} finished case(s) are in {out}; rerun the same "
-                   "command to resume", err=True)
+        say(f"interrupted: {saved} finished case(s) are in {out}; rerun the same command "
+            "to resume")
         sys.exit(130)
     rows = [r for r in read_rows(out) if r.get("case") in case_ids]  # this run's cases only
     ran = set(names)  # the societies run, not the vote prefixes read off their rows
@@ -210,7 +213,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 @click.option("--constitution", type=click.Path(path_type=Path), default=None,
               help="a text file of principles the judge is told to judge by")
 @click.option("--model", "-m", default=None, help="model for every agent of every society")
-@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--limit", type=count(), default=None)
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None)
 @click.option("--plot", type=click.Path(path_type=Path), default=None)
 @click.option("--export-pairs", type=click.Path(path_type=Path), default=None,
@@ -252,6 +255,7 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
     rules = constitution.read_text(encoding="utf-8") if constitution else None
     out = out or home_dir() / "arenas" / f"{prompts.stem}-{len(items)}.jsonl"
     outputs(out, plot)
+    results_out(out)
     writable_file(export_pairs, "--export-pairs")
     runner, concurrency = make_runner(settings, RunLog(log_path), ray_address, concurrency)
     # every answer and every judgment in both orders is one step; a failed answer's games
@@ -295,12 +299,12 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
 @click.option("--bench", type=click.Path(path_type=Path), required=True,
               help="a benchmark file (JSONL or text, examples in canonical order)")
 @click.option("--model", "-m", default=None, help="a shipped model name or a GGUF path")
-@click.option("--shards", type=click.IntRange(min=2), default=5, show_default=True)
-@click.option("--per-shard", type=click.IntRange(min=2), default=8, show_default=True,
+@click.option("--shards", type=count(2, 10_000), default=5, show_default=True)
+@click.option("--per-shard", type=count(2, 100_000), default=8, show_default=True,
               help="examples per shard")
-@click.option("--permutations", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--permutations", type=count(1, 100_000), default=10, show_default=True,
               help="random orders per shard")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @backend_options
 @click.option("--json", "as_json", is_flag=True)
 @friendly

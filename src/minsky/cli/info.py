@@ -1,4 +1,4 @@
-"""Commands that read: `societies`, `models`, `logs list|show`."""
+"""Commands that read: `societies`, `models`, `logs list|show|export`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 import click
 
 from minsky import render
-from minsky.cli.core import emit, friendly, log_option, main
+from minsky.cli.core import count, echo_json, emit, friendly, log_option, main
+from minsky.cli.progress import say
+from minsky.errors import MinskyError
 from minsky.models import MODELS, default_model
 from minsky.runlog import RunLog
-from minsky.safetext import printable_tree
 
 
 @main.command("societies")
@@ -76,8 +77,9 @@ def logs() -> None:
 
 
 def _log(path: Path | None) -> RunLog:
-    """The log to read: a `--log` that names no file is an error, not a new empty log."""
-    return RunLog.read_only(path) if path else RunLog()
+    """The log to read: a `--log` that names no file is an error, not a new empty log;
+    a log in a home that cannot be written is read as it is."""
+    return RunLog.reader(path)
 
 
 def _with_run_id(run: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +89,7 @@ def _with_run_id(run: dict[str, Any]) -> dict[str, Any]:
 
 
 @logs.command("list")
-@click.option("-n", "limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("-n", "limit", type=count(1, 100_000), default=20, show_default=True)
 @log_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
@@ -96,11 +98,9 @@ def logs_list(limit: int, log_path: Path | None, as_json: bool) -> None:
     log = _log(log_path)
     runs = [_with_run_id(r) for r in log.list_runs(limit)]
     if not runs and not as_json:
-        click.echo(f"no runs in the run log {log.path}", err=True)
+        say(f"no runs in the run log {log.path}")
         return
-    # logged text may hold terminal escape codes (set the title, clear the screen); JSON
-    # escapes control characters itself, and keeps the text exact
-    emit(runs, as_json, lambda runs: render.runs_table(printable_tree(runs)))
+    emit(runs, as_json, render.runs_table)
 
 
 @logs.command("show")
@@ -111,6 +111,30 @@ def logs_list(limit: int, log_path: Path | None, as_json: bool) -> None:
 def logs_show(run_id: str, log_path: Path | None, as_json: bool) -> None:
     """One run, round by round: who was asked what, what each said, the decision."""
     run = _with_run_id(_log(log_path).get_run(run_id))
-    # a model's reply can hold terminal escape codes (set the title, clear the screen);
-    # JSON escapes them itself, and keeps the text exact
-    emit(run if as_json else printable_tree(run), as_json, render.run_transcript)
+    emit(run, as_json, render.run_transcript)
+
+
+@logs.command("export")
+@click.argument("run_id")
+@click.option("--otlp", is_flag=True,
+              help="as an OpenTelemetry trace to $OTEL_EXPORTER_OTLP_ENDPOINT (the only "
+                   "format; needs minsky[otel])")
+@log_option
+@friendly
+def logs_export(run_id: str, otlp: bool, log_path: Path | None) -> None:
+    """Send a logged run, its sub-society runs included, as one trace after the fact."""
+    from minsky import otel
+
+    if not otlp:
+        raise MinskyError("logs export: expected --otlp (the only export format)")
+    if not otel.installed():
+        raise MinskyError(otel.INSTALL.replace("--otel", "logs export --otlp"))
+    from minsky.otel.export import otlp_provider
+    from minsky.otel.replay import replay
+
+    provider = otlp_provider()
+    try:
+        runs = replay(_log(log_path), run_id, provider.get_tracer("minsky"))
+    finally:
+        provider.shutdown()  # sends what is queued before the command ends
+    echo_json({"run_id": run_id, "runs": runs})

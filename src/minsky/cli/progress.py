@@ -4,6 +4,9 @@
 It goes to stderr, so results on stdout stay clean, and only to a terminal: under
 `--json`, or with stderr piped into a file or a log, it is hidden, and the lines a
 command says about each finished item are printed as plain lines instead.
+
+Labels and lines hold society names, case ids and answers: each goes through
+`safetext.printable` on one line, and no column reads markup.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
+
+from minsky.safetext import printable
 
 
 def _console() -> Console:
@@ -44,9 +49,15 @@ class Bar:
     def say(self, message: str) -> None:
         """A line on stderr: above the bar when it is shown, a plain line otherwise."""
         if self._progress is None:
-            click.echo(message, err=True)
-        else:
-            self._progress.console.print(Text(message))  # Text: "[…]" is not markup
+            say(message)
+        else:  # Text: "[…]" is not markup
+            self._progress.console.print(Text(printable(message, line=True)))
+
+
+def say(message: str) -> None:
+    """A line a command says on stderr (what it runs, what finished), on one line and
+    with no terminal control in it."""
+    click.echo(printable(message, line=True), err=True)
 
 
 def errors_figure(failed: int) -> str:
@@ -63,12 +74,13 @@ def progress_bar(label: str, total: int, done: int = 0,
     if hidden or not console.is_terminal:
         yield Bar(None, None)
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"),
-                  TextColumn("{task.fields[figure]}"), TimeRemainingColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}", markup=False),
+                  TextColumn("{task.fields[figure]}", markup=False), TimeRemainingColumn(),
                   console=console, transient=False) as progress:
-        task = progress.add_task(label, total=total, completed=done, figure="")
+        task = progress.add_task(printable(label, line=True), total=total, completed=done,
+                                 figure="")
         yield Bar(progress, task)
 
 
-__all__ = ["Bar", "errors_figure", "progress_bar"]
+__all__ = ["Bar", "errors_figure", "progress_bar", "say"]

@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from minsky import render
-from minsky.cli.checks import outputs
+from minsky.cli import progress
+from minsky.cli.checks import outputs, results_out
 from minsky.cli.core import (
     backend_options,
     concurrency_option,
@@ -27,7 +28,6 @@ from minsky.errors import MinskyError
 from minsky.models import MODELS
 from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
-from minsky.safetext import printable_tree
 from minsky.society import DEFAULT_SOCIETY
 
 
@@ -65,14 +65,17 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
         models = list(old["models"] or {})
         if model is None and len(models) == 1 and not models[0].startswith("society:"):
             model = models[0]
-        soc = societies.from_dict(old["society_config"], f"run {resume}", model)
+        # the society file's own path, where the log has it: the societies it nests are
+        # named relative to it, not to the folder this resume runs in
+        soc = societies.from_dict(old["society_config"], old.get("source") or f"run {resume}",
+                                  model)
         kind = kind or old["kind"]
     else:
         if not question:
             raise MinskyError("ask needs a QUESTION (or --resume RUN_ID)")
         soc = societies.load(society, model)
     runner = Runner(Backends(settings), log)
-    say = (lambda msg: click.echo(msg, err=True)) if not as_json else None
+    say = progress.say if not as_json else None
     if say:
         say(f"society {soc.name} · {len(soc.agents)} member(s) · models "
             f"{', '.join(sorted({a.model for a in soc.agents}))}")
@@ -84,9 +87,9 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
     try:
         result = run_async(go())
     except KeyboardInterrupt:
-        click.echo("interrupted; what finished is in the run log (minsky logs list)", err=True)
+        progress.say("interrupted; what finished is in the run log (minsky logs list)")
         sys.exit(130)
-    emit(result.to_dict(), as_json, lambda data: render.run_summary(printable_tree(data)))
+    emit(result.to_dict(), as_json, render.run_summary)
     if result.status not in ("ok",):
         sys.exit(1)
 
@@ -121,8 +124,9 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
     soc = societies.load(society, model)
     out = out or questions.with_name(f"{questions.stem}.{soc.name}.results.jsonl")
     outputs(out)
+    results_out(out)
     runner, concurrency = make_runner(settings, RunLog(log_path), ray_address, concurrency)
-    click.echo(f"{len(items)} question(s) · society {soc.name} · results → {out}", err=True)
+    progress.say(f"{len(items)} question(s) · society {soc.name} · results → {out}")
     done = len(finished_ids(out, soc.name) & {qid for qid, _ in items})
     failed_now = [0]
 

@@ -9,10 +9,16 @@ from typing import Any
 import click
 
 from minsky import render
+from minsky.cli import progress
 from minsky.cli.checks import outputs
 from minsky.cli.core import (
+    MAX_CTX,
+    MAX_WORKERS,
+    SEED,
+    Finite,
     backend_options,
     concurrency_option,
+    count,
     emit,
     friendly,
     log_option,
@@ -45,8 +51,8 @@ def _exclusion(bench: Path, exclude: Path | None) -> Any:
 @click.option("--society", "-s", "society_ref", default="consensus", show_default=True,
               help="the society to run (fresh mining)")
 @click.option("--model", "-m", default=None, help="model for every agent (e.g. qwen0.5b+A.gguf)")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="number of cases")
-@click.option("--seed", type=int, default=None, help="sample --limit cases with this seed")
+@click.option("--limit", type=count(), default=None, help="number of cases")
+@click.option("--seed", type=SEED, default=None, help="sample --limit cases with this seed")
 @click.option("--from-log", "from_log", is_flag=True,
               help="no new compute: mine every logged run whose question is a case")
 @click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False),
@@ -59,7 +65,7 @@ def _exclusion(bench: Path, exclude: Path | None) -> Any:
               help="more case ids never to mine (the seed-0 reporting sample always is)")
 @click.option("--rationalize/--no-rationalize", default=True, show_default=True,
               help="ask unsolved problems again with the answer as a hint")
-@click.option("--round", "round_no", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--round", "round_no", type=count(0, 1000), default=0, show_default=True,
               help="the STaR round recorded in each row")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="mined JSONL; new distinct rows are appended")
@@ -124,8 +130,8 @@ def mine_cmd(bench: Path, society_ref: str, model: str | None, limit: int | None
     try:
         mined = run_async(go())
     except KeyboardInterrupt:
-        click.echo(f"interrupted: finished runs are in {out}.results.jsonl; rerun the same "
-                   "command to resume", err=True)
+        progress.say(f"interrupted: finished runs are in {out}.results.jsonl; rerun the same "
+                     "command to resume")
         sys.exit(130)
     append_mined(out, mined.rows)
     summary = {"out": str(out), "new_rows": len(mined.rows), **mined.stats.to_dict()}
@@ -140,13 +146,13 @@ def mine_cmd(bench: Path, society_ref: str, model: str | None, limit: int | None
               show_default=True)
 @click.option("--kind", type=click.Choice(["program", "cot", "all"]), default="all",
               show_default=True, help="which rationales")
-@click.option("--per-case", type=click.IntRange(min=0), default=4, show_default=True,
+@click.option("--per-case", type=count(0, 1000), default=4, show_default=True,
               help="at most this many rows per problem and kind (0: all)")
 @click.option("--exclude", type=click.Path(path_type=Path), default=None,
               help="more case ids to drop (each bench's seed-0 reporting sample always is)")
 @click.option("--zero-shot", is_flag=True,
               help="only replies asked without worked examples (trained under the same prompt)")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True)
 @click.option("--json", "as_json", is_flag=True)
 @friendly
@@ -166,8 +172,8 @@ def export_cmd(mined: Path, fmt: str, kind: Any, per_case: int, exclude: Path | 
         if Path(bench).exists():
             excluded.update(reporting_exclusion(Path(bench)))
         else:
-            click.echo(f"warning: benchmark {bench} is not here; its reporting problems are "
-                       "dropped by the ids --exclude gives only", err=True)
+            progress.say(f"warning: benchmark {bench} is not here; its reporting problems "
+                         "are dropped by the ids --exclude gives only")
     made = (sft_rows(rows, excluded, kind, per_case, seed, zero_shot) if fmt == "sft"
             else dpo_rows(rows, excluded, kind, per_case, seed, zero_shot))
     write_rows(out, made)
@@ -182,22 +188,22 @@ def export_cmd(mined: Path, fmt: str, kind: Any, per_case: int, exclude: Path | 
               help="the GGUF LoRA adapter to write")
 @click.option("--base", default="qwen0.5b", show_default=True, help="the model to adapt")
 @click.option("--rank", type=click.IntRange(1, 256), default=16, show_default=True)
-@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=32.0,
+@click.option("--alpha", type=Finite(min=0, min_open=True), default=32.0,
               show_default=True)
-@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=1.0,
+@click.option("--epochs", type=Finite(min=0, min_open=True), default=1.0,
               show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4,
+@click.option("--lr", type=Finite(min=0, min_open=True), default=2e-4,
               show_default=True)
-@click.option("--batch", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--max-len", type=click.IntRange(min=16), default=512, show_default=True)
-@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--batch", type=count(1, MAX_WORKERS), default=2, show_default=True)
+@click.option("--max-len", type=count(16, MAX_CTX), default=512, show_default=True)
+@click.option("--max-minutes", type=Finite(min=0, min_open=True), default=None,
               help="stop on a saved checkpoint after this long (the adapter is still written)")
-@click.option("--max-steps", type=click.IntRange(min=1), default=None)
-@click.option("--layers-from", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--max-steps", type=count(), default=None)
+@click.option("--layers-from", type=count(0, 1000), default=0, show_default=True,
               help="adapt only the layers from this one up (faster: backward stops there)")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=count(1, MAX_WORKERS), default=None,
               help="CPU threads (default: all cores; 1 is faster while a model runs beside)")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def train_cmd(data: Path, out: Path, base: str, rank: int, alpha: float, epochs: float,
@@ -222,17 +228,17 @@ def train_cmd(data: Path, out: Path, base: str, rank: int, alpha: float, epochs:
 @click.option("--society", "-s", "society_ref", default="consensus", show_default=True,
               help="the society that mines")
 @click.option("--base", default="qwen0.5b", show_default=True, help="the member to train")
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--limit", type=count(), default=200, show_default=True,
               help="problems mined each round")
-@click.option("--held-back", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--held-back", type=count(), default=100, show_default=True,
               help="problems kept apart to measure each round's member")
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--seed", type=SEED, default=1, show_default=True)
 @click.option("--exclude", type=click.Path(path_type=Path), default=None)
 @click.option("--rationalize/--no-rationalize", default=True, show_default=True)
-@click.option("--per-case", type=click.IntRange(min=0), default=4, show_default=True)
-@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--per-case", type=count(0, 1000), default=4, show_default=True)
+@click.option("--max-minutes", type=Finite(min=0, min_open=True), default=None,
               help="training time budget per round")
-@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=1.0,
+@click.option("--epochs", type=Finite(min=0, min_open=True), default=1.0,
               show_default=True)
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="a folder for every round's files; rerunning resumes")
@@ -270,10 +276,10 @@ def run_cmd(bench: Path, rounds: int, society_ref: str, base: str, limit: int,
     def make() -> Any:
         return make_runner(settings, RunLog(log_path), None, concurrency)
 
-    say = (lambda _: None) if as_json else (lambda m: click.echo(m, err=True))
+    say = (lambda _: None) if as_json else progress.say
     try:
         reports = run_async(run_rounds(plan, out, make, say))
     except KeyboardInterrupt:
-        click.echo(f"interrupted: rerun the same command to resume from {out}", err=True)
+        progress.say(f"interrupted: rerun the same command to resume from {out}")
         sys.exit(130)
     emit([asdict(r) for r in reports], as_json, render.star_rounds)

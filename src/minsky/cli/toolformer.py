@@ -8,7 +8,16 @@ from typing import Any
 
 import click
 
-from minsky.cli.core import backend_options, friendly, log_option, main, run_async
+from minsky.cli.core import (
+    MAX_WORKERS,
+    Finite,
+    backend_options,
+    count,
+    friendly,
+    log_option,
+    main,
+    run_async,
+)
 from minsky.cli.progress import Bar, progress_bar
 from minsky.errors import MinskyError
 from minsky.models import default_model
@@ -28,11 +37,11 @@ def toolformer() -> None:
 @click.option("--model", "-m", default=None, help="a shipped model name or GGUF path")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="augmented corpus, JSONL; reruns resume")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="first N texts only")
-@click.option("--tau-s", type=click.FloatRange(0, 1), default=0.05, show_default=True)
-@click.option("--k", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--m", "m", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--tau-f", type=float, default=1.0, show_default=True)
+@click.option("--limit", type=count(), default=None, help="first N texts only")
+@click.option("--tau-s", type=Finite(0, 1), default=0.05, show_default=True)
+@click.option("--k", type=count(1, MAX_WORKERS), default=5, show_default=True)
+@click.option("--m", "m", type=count(1, MAX_WORKERS), default=5, show_default=True)
+@click.option("--tau-f", type=Finite(), default=1.0, show_default=True)
 @backend_options
 @log_option
 @friendly

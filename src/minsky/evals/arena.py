@@ -66,8 +66,6 @@ def judge_template(path: Path | None, name: str = "pair-v2") -> dict[str, str]:
         return PAIR_TEMPLATE
     for row in jsonl_rows(path):
         if row.get("name") == name:
-            if "{answer_a}" not in row.get("prompt_template", ""):
-                raise MinskyError(f"{path}: judge prompt {name!r} is not a pairwise one")
             _check_template(path, name, row)
             return {"system_prompt": row["system_prompt"],
                     "prompt_template": row["prompt_template"]}
@@ -78,22 +76,34 @@ _PLACEHOLDERS = ("question", "answer_a", "answer_b")
 
 
 def _check_template(path: Path, name: str, row: dict[str, object]) -> None:
-    """Refuse a judge prompt that would fail (or reach into objects) when filled in, before
-    any contestant answers: only the plain placeholders {question}, {answer_a}, {answer_b}."""
+    """Refuse a judge prompt that is not pairwise, or that would fail (or reach into
+    objects) when filled in, before any contestant answers: only the plain placeholders
+    {question}, {answer_a}, {answer_b}, with no format spec or conversion."""
     for key in ("system_prompt", "prompt_template"):
         if not isinstance(row.get(key), str):
             raise MinskyError(f"{path}: judge prompt {name!r}: field {key!r}: expected a string")
+    where = f"{path}: judge prompt {name!r}: field 'prompt_template'"
+    expected = f"expected only {', '.join('{' + p + '}' for p in _PLACEHOLDERS)}"
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(str(row["prompt_template"]))
-                  if f is not None]
+        fields = [(f, spec, conversion) for _, f, spec, conversion
+                  in string.Formatter().parse(str(row["prompt_template"])) if f is not None]
     except ValueError as err:
-        raise MinskyError(f"{path}: judge prompt {name!r}: field 'prompt_template': "
-                          f"{err}") from None
-    for found in fields:
+        raise MinskyError(f"{where}: {err}") from None
+    # the names as written ("answer_a" of {answer_a:>9} too): a prompt for one answer
+    # is the wrong kind, whatever else is wrong with it
+    if not {"answer_a", "answer_b"} <= {found.split(".")[0].split("[")[0]
+                                        for found, _, _ in fields}:
+        raise MinskyError(f"{path}: judge prompt {name!r} is not a pairwise one")
+    for found, spec, conversion in fields:
         if found not in _PLACEHOLDERS:
-            raise MinskyError(
-                f"{path}: judge prompt {name!r}: field 'prompt_template': unknown placeholder "
-                f"{{{found}}}; expected only {', '.join('{' + p + '}' for p in _PLACEHOLDERS)}")
+            raise MinskyError(f"{where}: unknown placeholder {{{found}}}; {expected}")
+        # a spec pads to any width ({answer_a:>99999999} is 100 MB a judgment), and a
+        # nested one ({answer_a:{question}}) is filled from a contestant's text, so it
+        # fails only once they have all answered
+        if spec or conversion:
+            shown = f"{found}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}"
+            raise MinskyError(f"{where}: placeholder {{{shown}}} has a format spec or "
+                              f"conversion; {expected}, as they are")
 
 
 def judge_question(template: dict[str, str], question: str, a: str, b: str,

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from ulid import ULID
 
 from minsky.cards import society_card
+from minsky.otel import incoming
 from minsky.runner import Runner, RunResult
 from minsky.serve.adapter import Progress, run_society
 from minsky.serve.choices import for_choice
@@ -230,7 +231,9 @@ def create_app(societies: dict[str, Society], runner: Runner,
             raise ApiError(429, str(full), kind="rate_limit_error", code="rate_limit_exceeded",
                            headers={"Retry-After": str(full.retry_after_s)}) from None
         events: Events = asyncio.Queue()
-        job = asyncio.create_task(served.run_all(plans, conversation, kind, events))
+        # with tracing on, the runs continue the client's trace (its `traceparent`)
+        job = asyncio.create_task(served.run_all(plans, conversation, kind, events),
+                                  context=incoming(request.headers))
         cid, created = f"chatcmpl-{ULID()}", int(time.time())
         if req.stream:
             return StreamingResponse(

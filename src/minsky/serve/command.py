@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from minsky.cli.core import friendly, main
+from minsky.cli.core import MAX_CTX, MAX_WORKERS, count, friendly, main, otel_option
+from minsky.cli.progress import say
 from minsky.errors import MinskyError
 from minsky.models import MODELS
 
@@ -35,19 +36,21 @@ def _loopback(host: str) -> bool:
 @click.option("--model", "-m", default=None,
               help=f"model for every agent: {', '.join(MODELS)}, a GGUF path or openai:MODEL "
                    "(default: each society's)")
-@click.option("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-@click.option("--parallel", type=int, default=16, show_default=True,
+@click.option("--threads", type=count(1, MAX_WORKERS), default=None,
+              help="CPU threads (default: all cores)")
+@click.option("--parallel", type=count(1, 64), default=16, show_default=True,
               help="sequences decoded in one batch (members of all requests together)")
-@click.option("--ctx", "n_ctx", type=int, default=16384, show_default=True,
+@click.option("--ctx", "n_ctx", type=count(512, MAX_CTX), default=16384, show_default=True,
               help="KV cache tokens, all sequences together")
-@click.option("--max-concurrent", type=int, default=16, show_default=True,
+@click.option("--max-concurrent", type=count(1, MAX_WORKERS), default=16, show_default=True,
               help="society runs in flight at once (a request for n choices takes n)")
-@click.option("--max-queue", type=int, default=64, show_default=True,
+@click.option("--max-queue", type=count(0, 1_000_000), default=64, show_default=True,
               help="requests that may wait for a slot; more get 429 with Retry-After")
-@click.option("--max-body", "max_body_bytes", type=int, default=1_048_576, show_default=True,
-              help="largest request body in bytes")
+@click.option("--max-body", "max_body_bytes", type=count(1024, 1 << 30), default=1_048_576,
+              show_default=True, help="largest request body in bytes")
 @click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
               help="the run log (default $MINSKY_HOME/logs.db)")
+@otel_option
 @friendly
 def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | None,
           model: str | None, threads: int | None, parallel: int, n_ctx: int,
@@ -86,8 +89,8 @@ def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | No
     runner = Runner(Backends(backend), RunLog(log_path))
     app = create_app(served, runner, limits)
     if not _loopback(host) and not limits.api_key:
-        click.echo(f"warning: serving on {host} without --api-key: anyone who can reach it "
-                   "can run societies", err=True)
+        say(f"warning: serving on {host} without --api-key: anyone who can reach it can "
+            "run societies")
     try:
         sock = bind(host, port)
     except OSError as err:
@@ -96,8 +99,8 @@ def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | No
     port = sock.getsockname()[1]  # the one bound: --port 0 picks a free one
     noun = "society" if len(served) == 1 else "societies"
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"serving {len(served)} {noun} at http://{shown}:{port}/v1 "
-               f"(models: {', '.join(served)})", err=True)
+    say(f"serving {len(served)} {noun} at http://{shown}:{port}/v1 "
+        f"(models: {', '.join(served)})")
     import uvicorn
 
     uvicorn.Server(config(app, host, port)).run(sockets=[sock])

@@ -17,6 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from minsky.answers import extract_answer, tally_votes
+from minsky.errors import MinskyError
+from minsky.limits import MAX_NESTING, check_depth
 from minsky.messages import Usage
 from minsky.runner import RunResult
 
@@ -133,8 +135,15 @@ def parse_request(raw: bytes) -> ChatCompletionRequest:
     """Validate a request body; any problem is a 400 naming the field."""
     try:
         data = json.loads(raw)
+        # deep nesting fails late (in pydantic, in the log) or, deeper, in json itself
+        check_depth(data, MAX_NESTING, "request body")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, f"request body: nested more than {MAX_NESTING} levels deep; at "
+                            f"most {MAX_NESTING}", code="invalid_value") from None
+    except MinskyError as err:
+        raise ApiError(400, str(err), code="invalid_value") from None
     if not isinstance(data, dict):
         raise ApiError(400, "request body must be a JSON object")
     for name, neutral in UNSUPPORTED.items():

@@ -10,9 +10,16 @@ each record is one passage. The index is cached as JSON under
 every file's name, modification time and size, so a changed collection is re-indexed
 and an unchanged one is loaded, not rebuilt.
 
-A collection stays inside its folder: a file reached through a symbolic link that leads
-out of it is left out. A collection larger than `max_bytes` (8 MB by default) is refused
-rather than read, so one call cannot hold a member (or memory) for minutes.
+The tool keeps each collection it serves in memory (`Collection`, the last 8 used in
+this process) and between calls brings it up to date from what changed: a folder is
+listed again only when its modification time changed, a few files are re-checked per
+call for edits in place, and only new or changed files are read (`minsky.tools.corpus`).
+
+A collection stays inside its folder, even while its files are swapped under it: files
+are opened without following symbolic links, from their folder's descriptor, and what
+was opened is checked (a regular file, inside the folder) — a link is never followed.
+A collection larger than `max_bytes` (8 MB by default) is refused rather than read, so
+one call cannot hold a member (or memory) for minutes.
 
 What it does not do: no stemming, synonyms, phrase queries or embeddings; words are
 lowercased `\\w+` runs less a small English stopword list. The cache is never pruned;
@@ -26,13 +33,15 @@ import json
 import math
 import os
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from minsky.paths import cache_dir
 from minsky.tools.base import Tool, ToolError
+from minsky.tools.corpus import Corpus, Seen, read_inside
 
 K1 = 1.5
 B = 0.75
@@ -41,6 +50,8 @@ MAX_WORDS = 200  # …and at most this many
 FORMAT = "minsky-bm25-1"  # part of the cache key: bump it when indexing changes
 TEXT_SUFFIXES = (".txt", ".md")
 MAX_BYTES = 8 * 1024 * 1024  # a collection larger than this is refused, not read
+MAX_READ = 64 * 1024 * 1024  # one file read, at most (it may grow after it was sized)
+KEPT = 8  # collections the tool keeps in memory in one process
 
 STOPWORDS = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "did", "do", "does", "for",
@@ -99,80 +110,163 @@ def _missing(path: Path) -> ToolError:
     return ToolError(f"search index: no such collection: {path}")
 
 
-def _files(root: Path) -> list[Path]:
-    """The files that make up a collection, in a stable order."""
-    if root.is_dir():
-        # Hidden folders (.git, .venv) hold tooling, not the collection.
-        # `root` is resolved, so a file whose real path is not under it came in through
-        # a symbolic link out of the collection (`notes/x.md -> /etc/passwd`)
-        return sorted(
-            p
-            for p in root.rglob("*")
-            if p.suffix.lower() in TEXT_SUFFIXES
-            and p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(root).parts)
-            and p.resolve().is_relative_to(root)
-        )
-    if root.is_file():
-        if root.suffix.lower() not in (*TEXT_SUFFIXES, ".jsonl"):
-            raise ToolError(
-                f"search index: unsupported collection {root} "
-                "(expected a folder of .txt/.md files, a .txt/.md file or a .jsonl file)"
-            )
-        return [root]
-    raise _missing(root)
+def _unsupported(root: Path) -> ToolError:
+    return ToolError(f"search index: unsupported collection {root} "
+                     "(expected a folder of .txt/.md files, a .txt/.md file or a .jsonl file)")
 
 
-def collection_key(root: Path, files: list[Path], max_bytes: int = MAX_BYTES) -> str:
+def collection_key(root: Path, files: dict[str, Seen], max_bytes: int = MAX_BYTES) -> str:
     """A hash that changes whenever a file is added, removed, touched or resized; a
     collection of more than `max_bytes` is a ToolError."""
     digest = hashlib.sha256(f"{FORMAT}\0{root}\0".encode())
     total = 0
-    for path in files:
-        try:
-            stat = path.stat()
-        except OSError as error:  # removed or unreadable since it was listed
-            raise ToolError(f"search index: cannot read {path}: {error.strerror}") from None
-        total += stat.st_size
+    for rel in _ordered(files):
+        seen = files[rel]
+        total += seen.size
         if total > max_bytes:
             raise ToolError(f"search index: collection {root} is over its size limit of "
                             f"{max_bytes:,} bytes (option max_bytes)")
-        rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
-        digest.update(f"{rel}\0{stat.st_mtime_ns}\0{stat.st_size}\n".encode())
+        digest.update(f"{rel}\0{seen.mtime_ns}\0{seen.size}\n".encode())
     return digest.hexdigest()
 
 
-def _read_jsonl(path: Path) -> list[Passage]:
+def _ordered(files: dict[str, Seen] | set[str]) -> list[str]:
+    return sorted(files, key=lambda rel: rel.split("/"))
+
+
+def _read(root: Path, path: Path) -> str | None:
+    """A file of the collection as text; None where it is not a regular file inside it."""
+    rel = path.relative_to(root) if path != root else Path()
+    data = read_inside(root, rel, MAX_READ)
+    return None if data is None else data.decode("utf-8", errors="replace")
+
+
+def _jsonl(path: Path, text: str) -> list[Passage]:
     passages = []
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise ToolError(f"search index: bad JSON on line {number} of {path}") from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise ToolError(f"search index: no 'text' on line {number} of {path}")
-            text = " ".join(record["text"].split())
-            pid = str(record.get("id", number))
-            passages.append(Passage(pid, str(record.get("title", "")), text))
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise ToolError(f"search index: bad JSON on line {number} of {path}") from None
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise ToolError(f"search index: no 'text' on line {number} of {path}")
+        text = " ".join(record["text"].split())
+        pid = str(record.get("id", number))
+        passages.append(Passage(pid, str(record.get("title", "")), text))
     return passages
 
 
 def read_passages(root: Path, files: list[Path]) -> list[Passage]:
-    """Every passage of the collection, in file order."""
+    """Every passage of `files` (of the collection at `root`), in file order; a file
+    that is no longer a regular file inside the collection is left out."""
     passages: list[Passage] = []
     for path in files:
+        text = _read(root, path)
+        if text is None:
+            continue
         if path.suffix.lower() == ".jsonl":
-            passages.extend(_read_jsonl(path))
+            passages.extend(_jsonl(path, text))
             continue
         rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
-        text = path.read_text(encoding="utf-8", errors="replace")
         passages.extend(
             Passage(f"{rel}#{i}", rel, chunk) for i, chunk in enumerate(split_passages(text))
         )
     return passages
+
+
+class Collection:
+    """The index of one collection, kept up to date: only what changed is read again."""
+
+    def __init__(self, root: Path, max_bytes: int = MAX_BYTES) -> None:
+        self.root, self.max_bytes = root, max_bytes
+        self.folder = root.is_dir()
+        if not self.folder and root.suffix.lower() not in (*TEXT_SUFFIXES, ".jsonl"):
+            raise _unsupported(root)
+        self._corpus = Corpus(root, TEXT_SUFFIXES) if self.folder else None
+        self._files: dict[str, Seen] = {}
+        self._by_file: dict[str, list[Passage]] = {}
+        self._index: SearchIndex | None = None
+        self._lock = threading.Lock()  # the tool runs in worker threads
+
+    def index(self) -> SearchIndex:
+        """The index as the collection is now."""
+        with self._lock:
+            try:
+                return self._update()
+            except BaseException:
+                self._forget()  # the next call starts over rather than trust a half update
+                raise
+
+    def _forget(self) -> None:
+        self._corpus = Corpus(self.root, TEXT_SUFFIXES) if self.folder else None
+        self._files, self._by_file, self._index = {}, {}, None
+
+    def _update(self) -> SearchIndex:
+        changed = self._refresh()
+        if self._index is not None and not changed:
+            return self._index
+        key = collection_key(self.root, self._files, self.max_bytes)
+        cache = cache_dir() / "search" / f"{key}.json"
+        if self._index is None and cache.is_file():
+            try:
+                self._index = SearchIndex.from_json(json.loads(cache.read_text("utf-8")))
+                self._by_file = self._split(self._index.passages)
+                return self._index
+            except (ValueError, KeyError, TypeError):
+                pass  # a damaged cache entry is rebuilt, not an error
+            changed = set(self._files)
+        try:
+            found = read_passages(self.root, [self._path(rel) for rel in _ordered(changed)
+                                              if rel in self._files])
+        except OSError as error:
+            raise ToolError(f"search index: cannot read {self.root}: "
+                            f"{error.strerror}") from None
+        for rel in changed:
+            self._by_file.pop(rel, None)
+        self._by_file.update(self._split(found))
+        self._index = SearchIndex.from_passages(
+            [p for rel in _ordered(self._files) for p in self._by_file.get(rel, [])])
+        _store(cache, self._index)
+        return self._index
+
+    def _refresh(self) -> set[str]:
+        if self._corpus is None:
+            try:
+                st = os.stat(self.root, follow_symlinks=False)
+            except OSError:
+                raise _missing(self.root) from None
+            before, self._files = self._files, {self.root.name: Seen(
+                st.st_ino, st.st_mtime_ns, st.st_size)}
+            return set(self._files) if before != self._files else set()
+        try:
+            changed = self._corpus.refresh()
+        except OSError as error:
+            raise ToolError(f"search index: cannot read {self.root}: {error.strerror}") \
+                from None
+        self._files = self._corpus.files
+        return changed
+
+    def _path(self, rel: str) -> Path:
+        return self.root / rel if self.folder else self.root
+
+    def _split(self, passages: list[Passage]) -> dict[str, list[Passage]]:
+        """Passages by the file they came from (a folder's passages carry it as title)."""
+        if not self.folder:
+            return {self.root.name: passages}
+        by_file: dict[str, list[Passage]] = {}
+        for p in passages:
+            by_file.setdefault(p.title, []).append(p)
+        return by_file
+
+
+def _store(cache: Path, index: SearchIndex) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so a concurrent reader never sees half a file.
+    tmp = cache.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(index.to_json()), encoding="utf-8")
+    os.replace(tmp, cache)
 
 
 @dataclass
@@ -204,23 +298,7 @@ class SearchIndex:
         root = Path(path).expanduser().resolve()
         if not root.exists():
             raise _missing(root)
-        files = _files(root)
-        cache = cache_dir() / "search" / f"{collection_key(root, files, max_bytes)}.json"
-        if cache.is_file():
-            try:
-                return cls.from_json(json.loads(cache.read_text(encoding="utf-8")))
-            except (ValueError, KeyError, TypeError):
-                pass  # a damaged cache entry is rebuilt, not an error
-        try:
-            index = cls.from_passages(read_passages(root, files))
-        except OSError as error:
-            raise ToolError(f"search index: cannot read {root}: {error.strerror}") from None
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a concurrent reader never sees half a file.
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(index.to_json()), encoding="utf-8")
-        os.replace(tmp, cache)
-        return index
+        return Collection(root, max_bytes).index()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -272,25 +350,35 @@ def truncate(text: str, max_chars: int) -> str:
     return cut.rstrip() + "…"
 
 
+_KEPT: OrderedDict[tuple[Path, bool, int], Collection] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+
+
+def _collection(root: Path, max_bytes: int) -> Collection:
+    """The collection at `root` kept in this process (the KEPT last used)."""
+    key = (root, root.is_dir(), max_bytes)
+    with _KEPT_LOCK:
+        found = _KEPT.pop(key, None) or Collection(root, max_bytes)
+        _KEPT[key] = found
+        while len(_KEPT) > KEPT:
+            _KEPT.popitem(last=False)
+        return found
+
+
 def make_search(path: str | os.PathLike[str], k: int = 1, max_chars: int = 400,
                 max_bytes: int = MAX_BYTES) -> Tool:
     """A "Search" tool over the collection at `path`, answering with the top k passages.
 
     Nothing is read until the first call, so a missing collection is a ToolError in the
     call's result rather than an error here. The index is kept in memory between calls
-    and rebuilt when the collection changes.
+    (and between tools of the same collection) and brought up to date as it changes.
     """
-    loaded: dict[str, SearchIndex] = {}
 
     def run(query: str) -> str:
         root = Path(path).expanduser().resolve()
         if not root.exists():
             raise _missing(root)
-        key = collection_key(root, _files(root), max_bytes)
-        if key not in loaded:
-            loaded.clear()
-            loaded[key] = SearchIndex.build(root, max_bytes)
-        hits = loaded[key].search(query, k)
+        hits = _collection(root, max_bytes).index().search(query, k)
         if not hits:
             return "no results"
         return truncate(" … ".join(passage.text for _, passage in hits), max_chars)

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from minsky.cli.core import friendly, main
+from minsky.cli.progress import say
 from minsky.errors import MinskyError
+from minsky.safetext import printable
 
 
 @main.command("view")
@@ -33,8 +35,9 @@ def view(port: int, host: str, log_path: Path | None, results_files: tuple[Path,
     log_file = log_path or default_log()
     files = [detect(p) for p in results_files]
     if export_dir is not None:
-        count = export(log_file, files, export_dir, lambda m: click.echo(m, err=True))
-        click.echo(f"wrote {count} pages to {export_dir}/ (open index.html)")
+        count = export(log_file, files, export_dir, say)
+        click.echo(printable(f"wrote {count} pages to {export_dir}/ (open index.html)",
+                             line=True))
         return
     app = App(log_file, files)
     try:
@@ -43,12 +46,10 @@ def view(port: int, host: str, log_path: Path | None, results_files: tuple[Path,
         raise MinskyError(f"--host {host} --port {port}: cannot listen ({err.strerror})") \
             from None
     if not is_loopback(host):
-        click.echo(f"warning: serving on {host}: anyone who can reach it can read the log",
-                   err=True)
+        say(f"warning: serving on {host}: anyone who can reach it can read the log")
     bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    click.echo(f"minsky view: http://{shown}:{bound_port}/ (read-only; Ctrl-C stops)",
-               err=True)
+    say(f"minsky view: http://{shown}:{bound_port}/ (read-only; Ctrl-C stops)")
     sys.stderr.flush()
     try:
         server.serve_forever()
