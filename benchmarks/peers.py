@@ -143,11 +143,13 @@ def start_servers(python: Path, log_dir: Path) -> tuple[list[subprocess.Popen[by
     return [optillm, llama], meter
 
 
-def evaluate(bench: str, society: list[str], out: Path, limit: int,
+def evaluate(bench: str, society: list[str], out: Path, first: int,
              extra: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    """The first `first` cases of the reporting sample (`--limit CASES --seed 0`)."""
     # exit 1: some cases failed (kept apart, never scored; the next run retries them)
     rc = sh([sys.executable, "-m", "minsky", "eval", "--bench", str(BENCHES[bench]), *society,
-             "--limit", str(limit), "--seed", "0", "--threads", str(THREADS), "--out", str(out),
+             "--limit", str(CASES), "--seed", "0",
+             "--first", str(first), "--threads", str(THREADS), "--out", str(out),
              *(extra or [])], check=False, env={**os.environ, **(env or {})})
     if rc not in (0, 1):
         sys.exit(f"minsky eval stopped with exit code {rc}")

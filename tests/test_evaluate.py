@@ -114,6 +114,24 @@ def test_eval_matched_vote_and_plot(tmp_path: Path) -> None:
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_first_runs_a_prefix_of_the_seeded_sample(tmp_path: Path) -> None:
+    from minsky.evals.benchmarks import load_benchmark
+
+    bench = gsm8k_file(tmp_path / "many.jsonl", 300)
+    a = society_file(tmp_path / "a.toml", "echo-one")
+    sample = [c.id for c in load_benchmark(bench, 100, 0)]
+    out = tmp_path / "res.jsonl"
+    for first in (5, 12):  # a staged run: each stage extends the one before
+        result = run_eval("--bench", str(bench), "--society", str(a), "--limit", "100",
+                          "--seed", "0", "--first", str(first), "--out", str(out))
+        assert result.exit_code == 0, result.output
+    cases = [json.loads(line)["case"] for line in out.read_text().splitlines()
+             if '"case"' in line]
+    assert cases == sample[:12]
+    # a smaller seeded sample is not a prefix of the larger one: why --first exists
+    assert [c.id for c in load_benchmark(bench, 12, 0)] != sample[:12]
+
+
 def test_eval_bad_bench_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["eval", "--bench", str(tmp_path / "nope.jsonl"),
                                        "--society", "single"])

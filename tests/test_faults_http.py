@@ -210,7 +210,8 @@ def test_negative_usage_cannot_switch_the_token_budget_off(hostile: HostileServe
                        '[[agents]]\nname = "a"\n')
     result = CliRunner().invoke(main, ["ask", "q", "--society", str(society), "--json"])
     usage = json.loads(result.stdout)["usage"]
-    assert usage["prompt_tokens"] == 0 and usage["completion_tokens"] == 0
+    # nought for a reply that is there would switch it off too: the text is counted instead
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
 
 
 def test_waiting_for_a_slot_does_not_use_up_the_deadline(hostile: HostileServer) -> None:

@@ -237,3 +237,91 @@ def test_an_eval_society_whose_every_case_failed_is_shown_with_its_errors(
     status, html = App(fixture.log, [detect(path)]).page("/results/1", {})
     assert status == 200
     assert "0 + 2 errors" in html and "dead" in html
+
+
+# -- issue 29, item 7: a new user's viewer ------------------------------------------------
+
+
+def test_a_results_file_alone_is_enough_on_a_fresh_home(fixture, tmp_path: Path) -> None:
+    app = App(None, [detect(fixture.eval_file)])
+    for path in ("/", "/results", "/results/1"):
+        assert app.page(path, {})[0] == 200, path
+    assert 'id="nolog"' in app.page("/", {})[1]
+    status, html = app.page(f"/run/{fixture.nested_run}", {})
+    assert status == 404 and "no run log" in html
+    assert 'href="/run/' not in app.page("/results/1", {})[1]  # no links to missing runs
+    # the command, in the fresh home conftest gives every test
+    out = tmp_path / "site"
+    result = CliRunner().invoke(main, ["view", "--results", str(fixture.eval_file),
+                                       "--export", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "results-1.html").is_file() and (out / "index.html").is_file()
+
+
+def test_the_case_matrix_shows_the_question_and_sorts(app: App) -> None:
+    import re
+
+    def order(query: dict[str, str]) -> list[str]:
+        status, html = app.page("/results/1", query)
+        assert status == 200
+        return re.findall(r"<tr><td>(c\d)</td>", html)
+
+    html = app.page("/results/1", {})[1]
+    assert '<td class="text question">What is 3+3?' in html
+    assert order({}) == [f"c{i}" for i in range(6)]
+    assert order({"sort": "case", "order": "desc"}) == [f"c{i}" for i in range(5, -1, -1)]
+    assert order({"sort": "sloppy3"}) == ["c0", "c2", "c4", "c1", "c3", "c5"]  # right first
+    assert order({"sort": "right", "order": "desc"})[:3] == ["c0", "c2", "c4"]
+    assert order({"sort": "question", "order": "desc"})[0] == "c5"
+    assert 'href="/results/1?sort=sloppy3&amp;order=desc"' in app.page(
+        "/results/1", {"sort": "sloppy3"})[1]  # the header link turns the order round
+    assert app.page("/results/1", {"sort": "nobody"})[0] == 400
+    assert app.page("/results/1", {"order": "sideways"})[0] == 400
+
+
+def test_search_looks_inside_the_members_replies(app: App) -> None:
+    # "words idea" is only ever said by a member of team-words, never asked or decided
+    status, html = app.page("/", {"q": "words idea"})
+    assert status == 200 and "no runs match" not in html
+    assert "team-words" in html
+
+
+def test_paths_are_shown_relative_to_where_the_viewer_started(fixture) -> None:
+    app = App(fixture.log, [detect(fixture.eval_file)], start=fixture.eval_file.parent)
+    for path in ("/results", "/results/1"):
+        html = app.page(path, {})[1]
+        assert str(fixture.eval_file) not in html, path
+        assert "eval-fake.jsonl" in html
+    outside = App(fixture.log, [detect(fixture.eval_file)], start=fixture.log.parent / "subs")
+    assert str(fixture.eval_file) in outside.page("/results", {})[1]  # above it: whole
+
+
+def test_a_run_page_offers_its_raw_json(app: App, fixture, served) -> None:
+    import json
+
+    html = app.page(f"/run/{fixture.nested_run}", {})[1]
+    assert f'href="/run/{fixture.nested_run}.json"' in html
+    reply = request(served, "GET", f"/run/{fixture.nested_run}.json")
+    assert reply.status == 200
+    assert reply.getheader("Content-Type", "").startswith("application/json")
+    run = json.loads(reply.read())
+    assert run["id"] == fixture.nested_run and run["calls"] and len(run["children"]) == 2
+    assert app.page("/run/01M8QE7SEA3J6NCJVDT46HJE49.json", {})[0] == 404
+    static = App(fixture.log, [], Links(static=True))
+    assert ".json" not in static.page(f"/run/{fixture.nested_run}", {})[1]
+
+
+def test_errored_cases_are_shown_apart_in_the_matrix_and_counted(tmp_path: Path,
+                                                                fixture) -> None:
+    import json
+
+    rows = [{"case": c, "society": s, "answer": "2" if s == "fine" else None, "gold": "2",
+             "correct": s == "fine", "status": "ok" if s == "fine" else "error",
+             "prompt_tokens": 1, "completion_tokens": 1, "calls": 1, "wall_s": 0.1}
+            for c in ("c1", "c2", "c3") for s in ("fine", "dead")]
+    path = tmp_path / "eval-errors.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    html = App(fixture.log, [detect(path)]).page("/results/1", {})[1]
+    assert '<span class="warn" id="errored">3 failed runs' in html
+    assert html.count('<td class="err"') == 3 and "⚠ error" in html
+    assert html.count('<td class="no"') == 0  # a failed run is not a wrong answer

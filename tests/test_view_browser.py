@@ -247,3 +247,56 @@ def test_economy_page_draws_wealth_births_and_bankruptcies(browser, server, tmp_
     gens = [r.text for r in by_css(browser, "#generations tr")[1:]]
     assert "solver-1" in gens[2]  # bankrupt in generation 3 (the report says so too)
     shoot(browser, "economy", tmp_path)
+
+
+def test_the_run_grid_scrolls_sideways_instead_of_cutting_members_off(browser, server,
+                                                                       fixture) -> None:
+    browser.set_window_size(640, 900)  # narrower than five members side by side
+    try:
+        browser.get(f"{server}/run/{fixture.nested_run}")
+        grid = by_css(browser, "div.grid")[0]
+        inner, box, page, window = browser.execute_script(
+            "const g = arguments[0]; return [g.scrollWidth, g.clientWidth, "
+            "document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+            grid)
+        assert inner > box  # the grid is wider than its box, so it scrolls
+        assert page <= window  # and the page around it does not
+        last = grid.find_elements("css selector", ":scope > table > tbody > tr > th")[5]
+        assert last.text.startswith("critic-3")
+        browser.execute_script("arguments[0].scrollLeft = arguments[0].scrollWidth", grid)
+        left, right, g_left, g_right = browser.execute_script(
+            "const a = arguments[0].getBoundingClientRect(), "
+            "b = arguments[1].getBoundingClientRect(); return [a.left, a.right, b.left, b.right]",
+            last, grid)
+        assert g_left - 1 <= left and right <= g_right + 1  # the last member, in full view
+    finally:
+        browser.set_window_size(1280, 900)
+
+
+def test_the_case_matrix_shows_questions_and_sorts_by_a_click(browser, server) -> None:
+    def cases() -> list[str]:
+        rows = by_css(browser, "#matrix tr")[1:]
+        return [r.find_elements("tag name", "td")[0].text for r in rows]
+
+    def header(name: str):
+        return next(a for a in by_css(browser, "#matrix th a.sort") if a.text.split()[0] == name)
+
+    browser.get(server + "/results/1")
+    questions = [td.text for td in by_css(browser, "#matrix td.question")]
+    assert questions[0].startswith("What is 0+0?") and len(questions) == 6
+    follow(browser, header("sloppy3"))
+    assert cases() == ["c0", "c2", "c4", "c1", "c3", "c5"]  # its right answers first
+    assert header("sloppy3").text == "sloppy3 ▲"
+    follow(browser, header("sloppy3"))
+    assert cases() == ["c1", "c3", "c5", "c0", "c2", "c4"]
+    follow(browser, header("question"))
+    assert [td.text for td in by_css(browser, "#matrix td.question")] == sorted(questions)
+
+
+def test_a_run_page_links_its_raw_json(browser, server, fixture) -> None:
+    import json
+
+    browser.get(f"{server}/run/{fixture.nested_run}")
+    follow(browser, browser.find_element("id", "raw"))
+    text = browser.find_element("tag name", "body").text
+    assert json.loads(text)["id"] == fixture.nested_run

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import replace
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -170,24 +169,16 @@ def _ask(options: AskOptions, context: ToolContext) -> Tool:
         if depth >= MAX_DEPTH:
             raise ToolError(f"Ask calls nest deeper than {MAX_DEPTH} levels "
                             "(does a society ask itself?)")
-        asked = society
-        if account is not None:
-            left = account.left
-            if left <= 0:
-                raise ToolError("no tokens left in the asking society's budget")
-            # the society asked spends the asker's tokens: it gets no more than are left
-            budget = society.config.budget
-            if budget.max_tokens > left:
-                config = society.config.model_copy(update={
-                    "budget": budget.model_copy(update={"max_tokens": left})})
-                asked = replace(society, config=config)
+        if account is not None and (spent := account.stop()) is not None:
+            raise ToolError(f"the asking society's budget has run out ({spent})")
         token = _ASK_DEPTH.set(depth + 1)
         try:
-            result = await runner.run(asked, question, parent=context.parent)
+            # the society asked draws on the asker's account: the asker's tokens, calls
+            # and deadline (and those of every run above it) bound it too
+            result = await runner.run(society, question, parent=context.parent,
+                                      account=account)
         finally:
             _ASK_DEPTH.reset(token)
-        if account is not None:
-            account.spend(result.usage.total_tokens)
         return result.outcome.text or result.outcome.answer or f"no answer ({result.status})"
 
     return Tool("Ask", f"question answering by the society {society.name}", ask,

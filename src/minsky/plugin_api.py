@@ -10,9 +10,10 @@ A plugin is a module with `@hookimpl` functions that register what it adds:
 
 and, in the plugin's pyproject.toml, `[project.entry-points.minsky] mine = "my_module"`.
 The registry that finds plugins and collects what they register is `minsky.plugins`;
-this module imports nothing of minsky's but the answer kinds and the strict base model
-(`Strict`, which a plugin's parameter and option models derive from), so any module may
-import it without an import circle.
+this module imports nothing of minsky's but the answer kinds, the strict base model
+(`Strict`, which a plugin's parameter and option models derive from) and the run
+`Account` (a tool that runs a society spends from it), so any module may import it
+without an import circle.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pluggy
 from pydantic import BaseModel, Field
 
+from minsky.account import Account
 from minsky.answers import AnswerKind
 from minsky.strict import Strict
 
-__all__ = ["BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions", "Specs",
-           "Strict", "TokenAccount", "ToolContext", "ToolType", "hookimpl", "hookspec"]
+__all__ = ["Account", "BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions",
+           "Specs", "Strict", "ToolContext", "ToolType", "hookimpl", "hookspec"]
 
 if TYPE_CHECKING:
     from minsky.backends.base import Backend
@@ -64,41 +66,18 @@ class NoOptions(Strict):
     """For tools without options: any key is a typo."""
 
 
-class TokenAccount:
-    """Tokens a run's tools spend on its behalf (a society asked through `Ask`): the
-    runner counts them against the run's token budget, as it does its members' replies."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.run_total = 0  # the run's usage as of its last round (the runner keeps it)
-        self._untaken = 0  # spent since the runner last took it into the run's usage
-
-    @property
-    def left(self) -> int:
-        """Tokens the run has left to spend."""
-        return self.limit - self.run_total - self._untaken
-
-    def spend(self, tokens: int) -> None:
-        self._untaken += max(0, tokens)
-
-    def take(self) -> int:
-        """The tokens spent since the last call."""
-        tokens, self._untaken = self._untaken, 0
-        return tokens
-
-
 @dataclass(frozen=True)
 class ToolContext:
     """What a tool factory may use: the runner (for a society as a tool), the folder of
     the society file (for relative paths), `load(ref)`, which loads a society (a built-in
     name or a file) for a tool that asks one, the run the tool serves (its `parent`) and
-    that run's token account."""
+    that run's account, which a society the tool runs draws on (`Runner.run(account=)`)."""
 
     runner: Runner | None
     base: Path
     load: Callable[[str], Society] | None = None
     parent: str | None = None
-    account: TokenAccount | None = None
+    account: Account | None = None
 
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)

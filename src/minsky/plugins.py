@@ -14,13 +14,13 @@ import pluggy
 
 from minsky.errors import MinskyError
 from minsky.plugin_api import (
+    Account,
     BackendSettings,
     BackendType,
     Case,
     LoaderType,
     NoOptions,
     Specs,
-    TokenAccount,
     ToolContext,
     ToolType,
     hookimpl,
@@ -30,8 +30,8 @@ from minsky.plugin_api import (
 if TYPE_CHECKING:
     from minsky.organisations.base import Organisation
 
-__all__ = ["BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions", "Specs",
-           "TokenAccount", "ToolContext", "ToolType", "backend_types", "hookimpl", "hookspec",
+__all__ = ["Account", "BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions",
+           "Specs", "ToolContext", "ToolType", "backend_types", "hookimpl", "hookspec",
            "loader_types", "manager", "organisations", "registry", "tool_types"]
 
 

@@ -40,6 +40,7 @@ _NO_ANSWER = {
     "interrupted": "the run was interrupted",
     "max_rounds": "the run stopped at its round budget",
     "max_tokens": "the run stopped at its token budget",
+    "max_calls": "the run stopped at its budget of model calls",
 }
 
 

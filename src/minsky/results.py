@@ -61,7 +61,7 @@ from minsky.runner import Runner, RunResult
 
 __all__ = ["Item", "Results", "RunResult", "check_out", "open_results", "read_rows", "run_many",
            "society_identity", "unique_ids"]
-from minsky.society import Society
+from minsky.society import Budget, Society
 
 try:  # POSIX advisory locks; without them (Windows) a second writer is not detected
     import fcntl
@@ -88,6 +88,9 @@ def society_identity(society: Society) -> dict[str, Any]:
                society_identity(a.society)["config"] if a.society else None)
               for a in society.agents]
     config = society.config.model_dump(exclude={"description", "agents", "model"})
+    if config["budget"]["max_calls"] == Budget.model_fields["max_calls"].default:
+        # added after results were first written: at its default it leaves the hash as it was
+        del config["budget"]["max_calls"]
     return {"society": society.name, "config": _sha([config, agents]),
             "models": sorted({a.model for a in society.agents})}
 

@@ -113,7 +113,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         # must find the society files it nests, which are named relative to it
         "ALTER TABLE runs ADD COLUMN source TEXT;",
     ),
+    (
+        "007_tree_indexes",
+        # a resume finds a run's sub-runs by parent, and clears their events: without these
+        # each of tens of thousands of sub-runs scanned the whole table, twice
+        """
+        CREATE INDEX runs_parent ON runs(parent_id);
+        CREATE INDEX events_run ON events(run_id, id);
+        """,
+    ),
 ]
+# a run and every run nested under it (its sub-societies, the societies its tools asked):
+# one indexed query whatever the size of the tree, and no list of ids that could
+# outgrow SQLite's limit on parameters
+_FAMILY = ("WITH RECURSIVE family(id) AS (SELECT ? UNION "
+           "SELECT runs.id FROM runs JOIN family ON runs.parent_id = family.id) ")
 # how long a process waits for another's write lock (SQLite's busy handler) before failing
 BUSY_TIMEOUT_S = 30.0
 _HOST = socket.gethostname()
@@ -339,25 +353,15 @@ class RunLog:
         with self.db:
             self.db.execute("UPDATE runs SET source = ? WHERE id = ?", _valid((source, run_id)))
 
-    def _family(self, run_id: str) -> list[str]:
-        """A run and all runs nested under it (sub-societies), parents first."""
-        ids, frontier = [run_id], [run_id]
-        while frontier:
-            marks = ",".join("?" * len(frontier))
-            frontier = [r[0] for r in self.db.execute(
-                f"SELECT id FROM runs WHERE parent_id IN ({marks}) ORDER BY id", frontier)]
-            ids.extend(frontier)
-        return ids
-
     def restart_run(self, run_id: str) -> None:
-        """Clear a run (and its sub-society runs) before it is resumed and re-logged."""
-        family = self._family(run_id)
+        """Clear a run (and its sub-society runs) before it is resumed and re-logged: a
+        handful of statements, however many sub-runs it had."""
         with self.db:
-            for rid in reversed(family):
-                for table in ("tool_calls", "messages", "events", "calls", "rounds"):
-                    self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (rid,))  # noqa: S608
-                if rid != run_id:
-                    self.db.execute("DELETE FROM runs WHERE id = ?", (rid,))
+            for table in ("tool_calls", "messages", "events", "calls", "rounds"):
+                self.db.execute(f"{_FAMILY}DELETE FROM {table} "  # noqa: S608
+                                "WHERE run_id IN (SELECT id FROM family)", (run_id,))
+            self.db.execute(f"{_FAMILY}DELETE FROM runs WHERE id IN (SELECT id FROM family) "
+                            "AND id != ?", (run_id, run_id))
             self.db.execute("UPDATE runs SET status = 'running', pid = ?, host = ? WHERE id = ?",
                             (os.getpid(), _HOST, run_id))
 
@@ -492,14 +496,13 @@ class RunLog:
     def replies_for_resume(self, run_id: str) -> dict[str, deque[ChatReply]]:
         """Logged replies of a run and its sub-society runs by request hash, in order.
         The run is claimed for this resume first (`claim`): a second resume stops here."""
-        self.get_run(run_id)  # a clear error for an unknown id
+        if self.db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise MinskyError(f"run {run_id!r} is not in the log {self.path}")
         self.claim(run_id)
         found: dict[str, deque[ChatReply]] = defaultdict(deque)
-        family = self._family(run_id)
-        marks = ",".join("?" * len(family))
         calls = self.db.execute(
-            f"SELECT * FROM calls WHERE run_id IN ({marks}) ORDER BY id", family
-        )
+            f"{_FAMILY}SELECT * FROM calls WHERE run_id IN (SELECT id FROM family) ORDER BY id",
+            (run_id,))
         for c in calls:
             if c["finish_reason"] == "error":
                 continue  # a failed call is worth trying again

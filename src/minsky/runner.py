@@ -2,11 +2,14 @@
 
 For each round the organisation yields, the runner groups the asks by backend and sends
 each group as one batch (all backends at once), so the members of a round run
-concurrently. Before each round it checks the society's budgets (rounds, tokens,
-wall-clock time); a run that would exceed one stops with that status, is logged as such,
-and never hangs. Every call is reported as it returns, as a typed event (`minsky.run_events`)
-that observers log or show; a resumed run replays logged replies for identical requests
-instead of asking the model again.
+concurrently. Before each round it checks the society's budgets (rounds, tokens, model
+calls, wall-clock time); a run that would exceed one stops with that status, is logged
+as such, and never hangs. Tokens, calls and time are drawn from an `Account` shared with
+every run above this one (`minsky.account`): a member that is a society, or a society
+asked through `Ask`, spends the top run's budget and keeps its deadline. Every call is
+reported as it returns, as a typed event (`minsky.run_events`) that observers log or
+show; a resumed run replays logged replies for identical requests instead of asking the
+model again.
 
 The generator is pumped by `organisations.base.advance`, the same step `drive` (the
 synchronous driver for tests and plugin authors) takes. `async with Runner(...)` closes
@@ -18,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ulid import ULID
 
+from minsky.account import Account, counted, prompt_estimate
 from minsky.answers import AnswerKind
 from minsky.backends.base import Backend
 from minsky.errors import MinskyError
@@ -45,7 +49,7 @@ from minsky.organisations.base import (
     choice_letters,
 )
 from minsky.otel import observers as tracing_observers
-from minsky.plugin_api import BackendSettings, TokenAccount, ToolContext
+from minsky.plugin_api import BackendSettings, ToolContext
 from minsky.plugins import backend_types, tool_types
 from minsky.prompts import render
 from minsky.run_events import (
@@ -160,16 +164,16 @@ class _RunState:
     replay: dict[str, deque[ChatReply]]
     tools: dict[str, Tool]
     observers: list[Observer]
-    account: TokenAccount
+    account: Account
     start: float = field(default_factory=time.perf_counter)
-    usage: Usage = field(default_factory=Usage)
     rounds: list[RoundRecord] = field(default_factory=list)
     status: Status = "ok"
     error: str | None = None
 
     @property
-    def deadline(self) -> float:
-        return self.start + self.society.config.budget.timeout_s
+    def usage(self) -> Usage:
+        """What this run and every run beneath it used, as each reply came in."""
+        return self.account.usage
 
     def emit(self, event: RunEvent) -> None:
         for observe in self.observers:
@@ -184,6 +188,12 @@ class _Batch:
     requests: list[ChatRequest] = field(default_factory=list)
     tools: list[dict[str, Tool]] = field(default_factory=list)
     replies: list[ChatReply | None] = field(default_factory=list)
+    # how each ask is answered: "model", "society" (a sub-run) or "replayed" (from the log)
+    ways: list[str] = field(default_factory=list)
+    logged: dict[int, deque[ChatReply]] = field(default_factory=dict)  # each takes one
+    replayed: dict[int, ChatReply] = field(default_factory=dict)
+    # tokens each ask to a model holds from the account until its reply is in
+    held: list[int] = field(default_factory=list)
 
 
 class Runner:
@@ -218,22 +228,25 @@ class Runner:
         progress: Callable[[str], None] | None = None,
         parent: str | None = None,
         replay: dict[str, deque[ChatReply]] | None = None,
+        account: Account | None = None,
     ) -> RunResult:
         """Run `society` on `question`; with `resume`, continue that logged run.
 
         `kind` "auto" (or None: the society's own `answer`) is guessed from the question.
         `parent` is the run id of the society this one serves as a member of; `replay`
-        holds logged replies (by request hash) that a resumed parent hands down.
+        holds logged replies (by request hash) that a resumed parent hands down;
+        `account` is the account of the run this one serves, which it draws on.
         """
         question = valid(question)  # argv and files can hold lone surrogates
-        st = self._start(society, question, kind, resume, parent, replay, progress)
+        st = self._start(society, question, kind, resume, parent, replay, progress, account)
         gen = society.organisation.run(st.task, SocietyView(
             society.members(*_capabilities(st.backends)), society.params))
         outcome: Outcome | None = None
         try:
             outcome = await self._pump(gen, st)
         except (asyncio.CancelledError, KeyboardInterrupt):
-            st.status = "interrupted"
+            # cancelled as a run above it ran out of time: its deadline, which it shares
+            st.status = "timeout" if st.account.seconds_left <= 0 else "interrupted"
             raise
         except Exception as exc:
             st.status, st.error = "error", f"{type(exc).__name__}: {exc}"
@@ -249,7 +262,7 @@ class Runner:
     def _start(
         self, society: Society, question: str, kind: str | None, resume: str | None,
         parent: str | None, replay: dict[str, deque[ChatReply]] | None,
-        progress: Callable[[str], None] | None,
+        progress: Callable[[str], None] | None, above: Account | None = None,
     ) -> _RunState:
         """The state of a new (or resumed) run, announced to the observers."""
         task = Task(question, answer_kind(kind or society.config.answer, question),
@@ -261,8 +274,9 @@ class Runner:
                 raise MinskyError("--resume needs the run log")
             replay = self.log.replies_for_resume(resume)
         run_id = resume or str(ULID())
-        # what the societies its tools ask (Ask) spend counts against this run's budget
-        account = TokenAccount(society.config.budget.max_tokens)
+        budget = society.config.budget
+        account = (above.child if above is not None else Account)(
+            budget.max_tokens, budget.max_calls, budget.timeout_s)
         st = _RunState(run_id, society, task, backends,
                        replay if replay is not None else {},
                        self._tools(society, run_id, account), self._observers(progress),
@@ -284,45 +298,48 @@ class Runner:
     async def _round(self, rnd: Round, st: _RunState) -> list[Turn] | None:
         """Send one round within the budgets; None when the run must stop here."""
         n = len(st.rounds) + 1
+        budget = st.society.config.budget
         stop = _over_budget(st, n)
         if stop is None:
-            budget = st.society.config.budget
-            cap = (budget.max_tokens - st.usage.total_tokens) // max(1, len(rnd.asks))
+            # each ask's share of what the whole tree has left
+            cap = st.account.tokens_left // max(1, len(rnd.asks))
+            batch = self._prepare(rnd, st, cap)
+            stop = _begin(batch, st, cap)
+        if stop is None:
             st.emit(RoundStarted(st.run_id, n, rnd.label, len(rnd.asks)))
             try:
-                replies = await asyncio.wait_for(
-                    self._dispatch(rnd, st, cap, n),
-                    timeout=max(0.001, st.deadline - time.perf_counter()))
+                replies = await asyncio.wait_for(self._dispatch(batch, st, cap, n),
+                                                 timeout=max(0.001, st.account.seconds_left))
             except TimeoutError:
                 stop = "timeout"
                 st.error = (f"round {n} ({rnd.label}) ran out of the society's "
-                            f"timeout_s = {st.society.config.budget.timeout_s:g} s")
+                            f"timeout_s = {budget.timeout_s:g} s (or a parent run's)")
+            finally:
+                # calls that never came back let go of what they held
+                st.account.settle(Usage(), sum(batch.held))
         if stop is not None:
             st.status = stop
             if stop == "timeout" and st.error is None:
-                st.error = (f"the society's timeout_s = {st.society.config.budget.timeout_s:g}"
-                            f" s ran out before round {n} ({rnd.label})")
+                st.error = (f"the society's timeout_s = {budget.timeout_s:g} s (or a parent "
+                            f"run's) ran out before round {n} ({rnd.label})")
             st.emit(Note(st.run_id, n, "budget", {"status": stop, "round": rnd.label}))
             return None
-        for reply in replies:
-            st.usage = st.usage + reply.usage
-        # societies its members asked through tools spent this run's tokens too
-        st.usage = st.usage + Usage(completion_tokens=st.account.take())
-        st.account.run_total = st.usage.total_tokens
         turns = [Turn(a, r) for a, r in zip(rnd.asks, replies, strict=True)]
         st.rounds.append(RoundRecord(n, rnd.label, [_turn_record(t) for t in turns]))
         failed = [r.error for r in replies if r.finish_reason == "error"]
         optional = all(a.purpose == "repair" for a in rnd.asks)
         if failed and len(failed) == len(replies) and not optional:
-            st.status, st.error = "error", failed[0]
+            # members (sub-societies, say) that failed as the tree's budget ran out: the
+            # run stopped at that limit, and says so
+            st.status, st.error = st.account.stop() or "error", failed[0]
             st.emit(Note(st.run_id, n, "error", {"errors": failed}))
             return None
         return turns
 
     def _tools(self, society: Society, run_id: str | None = None,
-               account: TokenAccount | None = None) -> dict[str, Tool]:
+               account: Account | None = None) -> dict[str, Tool]:
         """The tools a society's agents use, built from their validated options; they
-        serve run `run_id` and spend from its token `account`."""
+        serve run `run_id` and spend from its `account`."""
         types = tool_types()
         base = Path(society.source).parent
         context = ToolContext(self, base if base.is_dir() else Path.cwd(), load, run_id,
@@ -331,10 +348,12 @@ class Runner:
                 for name, opts in society.tool_options.items()}
 
     def _prepare(self, rnd: Round, st: _RunState, cap: int) -> _Batch:
-        """The round's requests, each with its member's options, tools and the token cap."""
+        """The round's requests, each with its member's options, tools and the token cap,
+        and how each will be answered."""
         batch = _Batch(rnd.asks, replies=[None] * len(rnd.asks))
         by_agent = {a.name: a for a in st.society.agents}
-        for ask in rnd.asks:
+        claimed: dict[int, int] = {}  # logged replies this round takes, by deque
+        for i, ask in enumerate(rnd.asks):
             if ask.agent not in by_agent:
                 raise MinskyError(f"organisation asked unknown member {ask.agent!r}")
             agent = by_agent[ask.agent]
@@ -345,35 +364,51 @@ class Runner:
             tools = {t: st.tools[t] for t in agent.tools} if usable else {}
             batch.tools.append(tools)
             batch.requests.append(_with_tools(request, tools) if tools else request)
+            # hashing a request costs a JSON dump: only a resumed run has replies to match
+            logged = (st.replay.get(request_hash(ask.agent, batch.requests[i], agent.model))
+                      if st.replay else None)
+            if logged and claimed.get(id(logged), 0) < len(logged):
+                claimed[id(logged)] = claimed.get(id(logged), 0) + 1
+                batch.ways.append("replayed")
+                batch.logged[i] = logged
+            else:
+                batch.ways.append("society" if agent.society is not None else "model")
+            request = batch.requests[i]
+            batch.held.append(prompt_estimate(request) + request.options.max_tokens
+                              if batch.ways[i] == "model" else 0)
         return batch
 
-    async def _dispatch(self, rnd: Round, st: _RunState, cap: int, n: int) -> list[ChatReply]:
+    async def _dispatch(self, batch: _Batch, st: _RunState, cap: int, n: int
+                        ) -> list[ChatReply]:
         """Send the round's asks, one batch per backend, all backends concurrently; a
-        member that is a society runs as a sub-run. Each reply is reported as it is in, so
-        a timeout elsewhere loses nothing."""
-        batch = self._prepare(rnd, st, cap)
+        member that is a society runs as a sub-run. Each reply is reported, and settled
+        with the account, as it is in, so a timeout elsewhere loses nothing."""
+        asks = batch.asks
         by_agent = {a.name: a for a in st.society.agents}
 
         def done(i: int, reply: ChatReply, where: str, calls: Sequence[ToolCall] = ()) -> None:
+            ask = asks[i]
+            if batch.ways[i] != "society":  # a sub-run settled its own calls
+                if batch.ways[i] == "model":
+                    reply, flagged = counted(batch.requests[i], reply)
+                    if flagged is not None:
+                        st.emit(Note(st.run_id, n, "usage", {"agent": ask.agent, **flagged}))
+                st.account.settle(reply.usage, batch.held[i])
+                batch.held[i] = 0
             batch.replies[i] = reply
-            ask = rnd.asks[i]
             st.emit(CallDone(st.run_id, n, i, ask.agent, by_agent[ask.agent].model,
                              ask.purpose, where, batch.requests[i], reply, list(calls)))
 
         groups: dict[str, list[int]] = {}
         subs: list[int] = []
-        for i, ask in enumerate(rnd.asks):
-            agent = by_agent[ask.agent]
-            # hashing a request costs a JSON dump: only a resumed run has replies to match
-            logged = (st.replay.get(request_hash(ask.agent, batch.requests[i], agent.model))
-                      if st.replay else None)
-            if logged:
-                done(i, logged.popleft(), "replayed")
-            elif agent.society is not None:
+        for i, ask in enumerate(asks):
+            if batch.ways[i] == "replayed":
+                done(i, batch.replayed[i], "replayed")
+            elif batch.ways[i] == "society":
                 subs.append(i)
             else:
-                groups.setdefault(agent.model, []).append(i)
-        await asyncio.gather(
+                groups.setdefault(by_agent[ask.agent].model, []).append(i)
+        await _all(
             *(self._send(st.backends[model], idx, batch, st, done)
               for model, idx in groups.items()),
             *(self._delegate(i, batch, st, cap, done) for i in subs))
@@ -387,12 +422,17 @@ class Runner:
         async def finish(i: int, reply: ChatReply) -> None:
             calls: list[ToolCall] = []
             if batch.tools[i] and reply.stop in CALL_STOPS:
+                # a reply paused at a tool call lets its hold go: a society its tool asks
+                # draws on the same budget (what the reply wrote so far counts once in)
+                st.account.settle(Usage(), batch.held[i])
+                batch.held[i] = 0
                 # each member resumes on its own: one member's call holds up no other
                 reply, calls = await resume_calls(backend, batch.requests[i], reply,
-                                                  batch.tools[i], st.society.config.tool_limits)
+                                                  batch.tools[i], st.society.config.tool_limits,
+                                                  st.account.deadline)
             done(i, reply, backend.describe(), calls)
 
-        await asyncio.gather(*(finish(i, r) for i, r in zip(idx, got, strict=True)))
+        await _all(*(finish(i, r) for i, r in zip(idx, got, strict=True)))
 
     async def _delegate(self, i: int, batch: _Batch, st: _RunState, cap: int,
                         done: Callable[..., None]) -> None:
@@ -403,7 +443,7 @@ class Runner:
         # the first user message states the task; a later one is what is asked now
         question = "\n\n".join(dict.fromkeys([users[0], users[-1]])) if users else ""
         sub = await self.run(_capped(agent.society, cap), question, parent=st.run_id,
-                             replay=st.replay)
+                             replay=st.replay, account=st.account)
         text = sub.outcome.text or sub.outcome.answer or ""
         if sub.status == "ok":
             reply = ChatReply(text, sub.usage, sub.wall_s, "stop")
@@ -429,12 +469,24 @@ class Runner:
                 observe(event)
 
         emit(RunStarted(run_id, label, {}, label, "text", {model: backend.describe()}, parent))
-        replies = await backend.complete(requests)
+        replies = [counted(q, r)[0] for q, r in
+                   zip(requests, await backend.complete(requests), strict=True)]
         for i, (request, reply) in enumerate(zip(requests, replies, strict=True)):
             emit(CallDone(run_id, 1, i, label, model, label, backend.describe(), request, reply))
         usage = sum((r.usage for r in replies), Usage())
         emit(RunFinished(run_id, "ok", Outcome(None), usage, time.perf_counter() - start))
         return replies
+
+
+async def _all(*steps: Awaitable[None]) -> None:
+    """Await every step, and raise the first failure only once all have ended.
+
+    subtle: plain `gather` ends as soon as one step fails or is cancelled, leaving the
+    others running; a sub-run cancelled by its parent's deadline would then write its
+    end to the log after its parent has returned (or never)."""
+    for outcome in await asyncio.gather(*steps, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _capabilities(backends: dict[str, Backend]) -> tuple[dict[str, bool], dict[str, bool]]:
@@ -444,13 +496,24 @@ def _capabilities(backends: dict[str, Backend]) -> tuple[dict[str, bool], dict[s
 
 
 def _over_budget(st: _RunState, n: int) -> Status | None:
-    budget = st.society.config.budget
-    if n > budget.max_rounds:
+    if n > st.society.config.budget.max_rounds:
         return "max_rounds"
-    if st.usage.total_tokens >= budget.max_tokens:
+    return st.account.stop()
+
+
+def _begin(batch: _Batch, st: _RunState, cap: int) -> Status | None:
+    """Take the round's calls and completion tokens from the account, or the limit that
+    stops it: a share under one token, or more calls than are left.
+
+    subtle: this runs before the round's first await, so runs beside this one (siblings
+    of a tree, concurrent Ask calls) see what it took before they take their own."""
+    calls = sum(way != "society" for way in batch.ways)
+    if cap < 1:
         return "max_tokens"
-    if time.perf_counter() >= st.deadline:
-        return "timeout"
+    if calls > st.account.calls_left:
+        return "max_calls"
+    st.account.begin(calls, sum(batch.held))
+    batch.replayed = {i: logged.popleft() for i, logged in batch.logged.items()}
     return None
 
 

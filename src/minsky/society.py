@@ -49,6 +49,9 @@ DEFAULT_ROLE = "You are a helpful, careful assistant. You reason step by step."
 DEFAULT_SOCIETY = "consensus"
 MAX_DEPTH = 4  # societies nested deeper than this are refused (it also stops cycles)
 MAX_MEMBERS = 256  # members of one society, copies counted: beyond it a file is refused
+# members that ask a model in a whole tree of nested societies, copies counted: each file
+# within MAX_MEMBERS still multiplies, and three files could otherwise make 16.7 million
+MAX_TREE_MEMBERS = 4096
 MAX_FILE_BYTES = 4 * 1024 * 1024  # far above any real society; parsing more takes seconds
 
 
@@ -57,6 +60,9 @@ class Budget(Strict):
 
     max_rounds: int = Field(8, ge=1, le=1000)
     max_tokens: int = Field(100_000, ge=1)
+    # replies asked of models (one continued past tool calls is one): a bound that holds
+    # when a server reports no usage, or less than it used
+    max_calls: int = Field(10_000, ge=1, le=1_000_000)
     # finite: "no run can go on forever" (a week is far beyond any real run)
     timeout_s: float = Field(1800.0, gt=0, le=7 * 24 * 3600, allow_inf_nan=False)
 
@@ -133,6 +139,8 @@ class Society:
     agents: list[AgentSpec]
     source: str
     tool_options: dict[str, BaseModel] = field(default_factory=dict)
+    # members that ask a model in the whole tree (nested societies expanded, copies counted)
+    size: int = 0
 
     @property
     def name(self) -> str:
@@ -152,9 +160,13 @@ class Society:
 
 
 def _expand(
-    config: SocietyConfig, model_override: str | None, source: str, depth: int
-) -> list[AgentSpec]:
+    config: SocietyConfig, model_override: str | None, source: str, depth: int,
+    loaded: dict[tuple[str, int], Society],
+) -> tuple[list[AgentSpec], int]:
+    """The society's members, copies made, and how many members of the whole tree ask a
+    model; the tree is counted before any copy is made, and refused past its cap."""
     agents: list[AgentSpec] = []
+    size = 0
     for k, agent in enumerate(config.agents):
         sub = None
         model = model_override or agent.model or config.model or default_model()
@@ -164,8 +176,19 @@ def _expand(
                     f"{source}: field 'agents.{k}.society': societies nest deeper than "
                     f"{MAX_DEPTH} levels (does one contain itself?)"
                 )
-            sub = load(_relative(agent.society, source), model_override, depth + 1)
+            ref = _relative(agent.society, source)
+            # one file named by many members is read once a level: the tree is counted,
+            # not walked
+            if (ref, depth) not in loaded:
+                loaded[ref, depth] = _load(ref, model_override, depth + 1, loaded)
+            sub = loaded[ref, depth]
             model = f"society:{sub.name}"
+        size += agent.count * (sub.size if sub is not None else 1)
+        if size > MAX_TREE_MEMBERS:
+            raise MinskyError(
+                f"{source}: field 'agents.{k}': its societies nest more than "
+                f"{MAX_TREE_MEMBERS:,} members in all (copies and nested societies "
+                f"counted); a tree of societies has at most {MAX_TREE_MEMBERS:,}")
         for i in range(agent.count):
             options = agent.options
             name = agent.name
@@ -177,7 +200,7 @@ def _expand(
                 AgentSpec(name, agent.role, model, options, agent.group, sub, tuple(agent.tools),
                           agent.name)
             )
-    return agents
+    return agents, size
 
 
 def _relative(ref: str, source: str) -> str:
@@ -200,7 +223,8 @@ def _format_error(source: str, err: ValidationError) -> str:
 
 
 def from_dict(
-    data: dict[str, Any], source: str, model: str | None = None, depth: int = 0
+    data: dict[str, Any], source: str, model: str | None = None, depth: int = 0,
+    loaded: dict[tuple[str, int], Society] | None = None,
 ) -> Society:
     """Validate a parsed society file; errors name `source`, the field and what was expected.
 
@@ -225,14 +249,14 @@ def from_dict(
     if copies > MAX_MEMBERS:
         raise MinskyError(f"{source}: field 'agents': {copies} members (copies counted); "
                           f"a society has at most {MAX_MEMBERS}")
-    agents = _expand(config, model, source, depth)
+    agents, size = _expand(config, model, source, depth, {} if loaded is None else loaded)
     dupes = sorted(n for n, k in Counter(a.name for a in agents).items() if k > 1)
     if dupes:
         raise MinskyError(f"{source}: field 'agents': duplicate agent names {dupes}")
     _check_groups(org, agents, source)
     if org.check is not None and (wrong := org.check(params, [a.name for a in config.agents])):
         raise MinskyError(f"{source}: field 'params.{wrong[0]}': {wrong[1]}")
-    return Society(config, org, params, agents, source, _tool_options(config, source))
+    return Society(config, org, params, agents, source, _tool_options(config, source), size)
 
 
 def _tool_options(config: SocietyConfig, source: str) -> dict[str, BaseModel]:
@@ -316,6 +340,11 @@ def contestant(ref: str) -> Society:
 def load(ref: str, model: str | None = None, depth: int = 0) -> Society:
     """Load a built-in society by name, a society file by path, or a served model
     (`openai:[URL#]MODEL`, see `contestant`)."""
+    return _load(ref, model, depth, {})
+
+
+def _load(ref: str, model: str | None, depth: int,
+          loaded: dict[tuple[str, int], Society]) -> Society:
     if ref.startswith(CONTESTANT_PREFIX) and not Path(ref).is_file():
         return contestant(ref)
     if ref in builtin_names():
@@ -342,4 +371,4 @@ def load(ref: str, model: str | None = None, depth: int = 0) -> Society:
         except OSError as err:
             raise MinskyError(f"{source}: cannot read it ({err.strerror})") from None
     data = load_toml(text, source)
-    return from_dict(data, source, model, depth)
+    return from_dict(data, source, model, depth, loaded)

@@ -175,11 +175,19 @@ async def _read_capped(response: httpx.Response, limit: int, url: str) -> bytes:
 
 
 def _count(value: Any, name: str) -> int:
-    """A token count from a reply: a non-negative integer (missing or null counts as 0)."""
+    """A token count from a reply: a non-negative integer (missing or null counts as 0),
+    at most `MAX_CALL_TOKENS`; the runner counts a nought for a text that is there, or
+    the cap, as an estimate and flags it (`minsky.account.counted`)."""
+    from minsky.account import MAX_CALL_TOKENS  # the runner's cap on one call's count
+
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise TypeError(f"usage {name} is {value!r}, expected a number")
+    # subtle: 1e19 or inf would overflow the log's integers (or int() itself); no call
+    # generates more than the cap, so a count beyond it is clamped, not believed
+    if value > MAX_CALL_TOKENS:
+        return MAX_CALL_TOKENS
     # a negative count would switch the token budget off; a server may not do that
     return max(0, int(value))
 

@@ -216,22 +216,39 @@ def run_async(work: Coroutine[Any, Any, T]) -> T:
         task = asyncio.current_task()
         stopped = []
 
+        def cancel() -> None:
+            if task is not None and not task.done():
+                task.cancel()
+                # subtle: a cancellation can be swallowed (Python 3.11's wait_for returns
+                # the inner result when it finished as it was cancelled), and the work
+                # would run to its end: until it is done, cancel it again
+                loop.call_later(1.0, cancel)
+
         def stop() -> None:
             stopped.append(True)
-            if task is not None:
-                task.cancel()
+            cancel()
 
+        # Ctrl-C too, unless it is ignored (a background job): asyncio's own handler
+        # cancels once, and a swallowed cancellation would go unnoticed
+        signals = [signal.SIGTERM] + (
+            [signal.SIGINT] if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN,
+                                                                     signal.SIG_DFL) else [])
         try:
-            loop.add_signal_handler(signal.SIGTERM, stop)
+            for sig in signals:
+                loop.add_signal_handler(sig, stop)
         except (NotImplementedError, RuntimeError, ValueError):  # Windows, not main thread
             return await work
         try:
-            return await work
+            result = await work
         except asyncio.CancelledError:
             if stopped:
                 raise KeyboardInterrupt from None
             raise
         finally:
-            loop.remove_signal_handler(signal.SIGTERM)
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+        if stopped:  # stopped as the work finished: it still says how it was stopped
+            raise KeyboardInterrupt
+        return result
 
     return asyncio.run(stoppable())

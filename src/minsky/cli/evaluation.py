@@ -39,6 +39,9 @@ from minsky.runlog import RunLog
 @click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
 @click.option("--limit", type=count(), default=None, help="number of cases")
 @click.option("--seed", type=SEED, default=None, help="sample --limit cases with this seed")
+@click.option("--first", type=count(), default=None,
+              help="only the first N cases of the sample (a staged run: --limit 100 --seed 0 "
+                   "--first 20 is a prefix of the 100, which --limit 20 --seed 0 is not)")
 @click.option("--map", "mapping", default=None,
               help="generic JSONL fields, e.g. question=q,answer=a,choices=opts")
 @click.option("--matched", is_flag=True,
@@ -58,7 +61,8 @@ from minsky.runlog import RunLog
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
-                 limit: int | None, seed: int | None, mapping: str | None, matched: bool,
+                 limit: int | None, seed: int | None, first: int | None, mapping: str | None,
+                 matched: bool,
                  prefixes: str | None, out: Path | None, plot: Path | None, retry_errors: bool,
                  concurrency: int, settings: BackendSettings, ray_address: str | None,
                  log_path: Path | None, as_json: bool) -> None:
@@ -91,7 +95,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
         ks = [int(k) for k in prefixes.split(",")] if prefixes else []
     except ValueError:
         raise MinskyError(f"--prefixes {prefixes!r}: expected numbers like 1,3,5") from None
-    cases = load_benchmark(bench, limit, seed, fields)
+    cases = load_benchmark(bench, limit, seed, fields)[:first]
     case_ids = {c.id for c in cases}
     socs = [societies.load(ref, model) for ref in society_refs]
     votes = {s.name: len(s.agents) for s in socs if s.config.organisation == "vote"}

@@ -29,6 +29,7 @@ from typing import Any
 
 from ulid import ULID
 
+from minsky.account import Account
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, Usage
 from minsky.organisations.base import Outcome, answer_kind
@@ -167,10 +168,11 @@ class ClusterRunner(Runner):
     async def run(self, society: Society, question: str, kind: str | None = None,
                   resume: str | None = None, progress: Callable[[str], None] | None = None,
                   parent: str | None = None,
-                  replay: dict[str, deque[ChatReply]] | None = None) -> RunResult:
+                  replay: dict[str, deque[ChatReply]] | None = None,
+                  account: Account | None = None) -> RunResult:
         """Run `society` on `question` on an engine; its events reach this runner's
         observers (the run log) only once the run has finished there."""
-        if resume or parent or replay:
+        if resume or parent or replay or account:
             raise MinskyError("--ray runs whole cases; resume a single run without --ray")
         ray = _ray()
         timeout = society.config.budget.timeout_s + self.grace_s

@@ -123,7 +123,10 @@ class MemberAnswer:
     round: int = 1
 
 
-Status = Literal["ok", "max_rounds", "max_tokens", "timeout", "error", "interrupted"]
+# a budget's status names the limit that stopped the run: max_rounds (its own), and
+# max_tokens, max_calls and timeout (its own, or those of a run it serves)
+Status = Literal["ok", "max_rounds", "max_tokens", "max_calls", "timeout", "error",
+                 "interrupted"]
 
 
 @dataclass

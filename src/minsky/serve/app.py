@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from ulid import ULID
 
 from minsky.cards import society_card
@@ -137,10 +138,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_big
     body = bytearray()
-    async for part in request.stream():
-        body.extend(part)
-        if len(body) > limit:
-            raise too_big
+    try:
+        async for part in request.stream():
+            body.extend(part)
+            if len(body) > limit:
+                raise too_big
+    except ClientDisconnect:  # gone, or cut off for sending too slowly: not a server error
+        raise ApiError(408, "the request body did not arrive", code="request_timeout") \
+            from None
     return bytes(body)
 
 

@@ -9,6 +9,7 @@ import click
 
 from minsky.cli.core import MAX_CTX, MAX_WORKERS, count, friendly, main, otel_option
 from minsky.cli.progress import say
+from minsky.connections import ConnectionLimits, connection_options
 from minsky.errors import MinskyError
 from minsky.models import MODELS
 
@@ -50,12 +51,13 @@ def _loopback(host: str) -> bool:
               show_default=True, help="largest request body in bytes")
 @click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
               help="the run log (default $MINSKY_HOME/logs.db)")
+@connection_options()
 @otel_option
 @friendly
 def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | None,
           model: str | None, threads: int | None, parallel: int, n_ctx: int,
           max_concurrent: int, max_queue: int, max_body_bytes: int,
-          log_path: Path | None) -> None:
+          log_path: Path | None, connections: ConnectionLimits) -> None:
     """Serve societies as OpenAI-compatible models at http://HOST:PORT/v1 (model = the
     society's name)."""
     try:
@@ -103,4 +105,4 @@ def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | No
         f"(models: {', '.join(served)})")
     import uvicorn
 
-    uvicorn.Server(config(app, host, port)).run(sockets=[sock])
+    uvicorn.Server(config(app, host, port, connections)).run(sockets=[sock])

@@ -10,13 +10,23 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
+from minsky.connections import MAX_HEAD_BYTES, ConnectionLimits
+from minsky.serve.deadlines import protocol
+
 START_TIMEOUT_S = 30.0
 
 
-def config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+def config(app: FastAPI, host: str, port: int,
+           limits: ConnectionLimits | None = None) -> uvicorn.Config:
+    """uvicorn's settings for `app`: bounded shutdown, read deadlines, a connection cap."""
+    limits = limits or ConnectionLimits()
     # graceful shutdown is bounded: streams in flight get a few seconds, then are cut
     return uvicorn.Config(app, host=host, port=port, log_level="warning",
-                          timeout_graceful_shutdown=5, lifespan="on")
+                          timeout_graceful_shutdown=5, lifespan="on",
+                          http=protocol(limits), timeout_keep_alive=limits.keep_alive_s,
+                          # +1: uvicorn counts the asking connection among those open
+                          limit_concurrency=limits.cap + 1,
+                          h11_max_incomplete_event_size=MAX_HEAD_BYTES)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -39,8 +49,9 @@ def bind(host: str, port: int) -> socket.socket:
 class BackgroundServer:
     """uvicorn serving `app` in a daemon thread; `port` is the one it bound."""
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = uvicorn.Server(config(app, host, port))
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0,
+                 limits: ConnectionLimits | None = None) -> None:
+        self.server = uvicorn.Server(config(app, host, port, limits))
         self.host = host
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="minsky-serve")
 

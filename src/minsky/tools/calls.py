@@ -105,8 +105,10 @@ async def resume_calls(
     reply: ChatReply,
     tools: dict[str, Tool],
     limits: ToolLimits,
+    deadline: float | None = None,
 ) -> tuple[ChatReply, list[ToolCall]]:
-    """Continue `reply` (the answer to `request`) through every tool call it makes.
+    """Continue `reply` (the answer to `request`) through every tool call it makes, until
+    `deadline` (a `time.perf_counter()` reading), if given.
 
     `request` must carry the call stop strings (see `with_call_stops`); the returned
     reply holds the whole text with results inserted and the usage of every segment.
@@ -116,6 +118,10 @@ async def resume_calls(
     usage, latency = reply.usage, reply.latency_s
     calls: list[ToolCall] = []
     while reply.finish_reason == "stop" and reply.stop in (ARROW, CLOSE):
+        if deadline is not None and time.perf_counter() >= deadline:
+            # subtle: a backend that cannot be interrupted (a native decode) may swallow
+            # the run's cancellation; the run's deadline still ends the reply here
+            return ChatReply(text, usage, latency, "length"), calls
         found = open_call(text)
         if found is None or len(calls) >= limits.max_calls:
             # not a call after all (or over the limit): keep the text and go on without it

@@ -9,6 +9,7 @@ import click
 
 from minsky.cli.core import friendly, main
 from minsky.cli.progress import say
+from minsky.connections import ConnectionLimits, connection_options
 from minsky.errors import MinskyError
 from minsky.safetext import printable
 
@@ -24,16 +25,21 @@ from minsky.safetext import printable
               help="an eval, arena or economy results JSONL (repeat for more)")
 @click.option("--export", "export_dir", type=click.Path(path_type=Path), default=None,
               help="write the pages as a static folder here instead of serving")
+@connection_options("head_s", "max_connections")
 @friendly
 def view(port: int, host: str, log_path: Path | None, results_files: tuple[Path, ...],
-         export_dir: Path | None) -> None:
+         export_dir: Path | None, connections: ConnectionLimits) -> None:
     """Browse runs, evaluations, arenas and economies in a local, read-only web viewer."""
     from minsky.paths import log_path as default_log
     from minsky.view import App, ViewServer, detect, export
     from minsky.view.server import is_loopback
 
-    log_file = log_path or default_log()
+    log_file: Path | None = log_path or default_log()
     files = [detect(p) for p in results_files]
+    if files and log_file is not None and not log_file.exists():
+        # a fresh home, or results copied from elsewhere: the files are enough
+        say(f"no run log at {log_file}: showing the results files alone")
+        log_file = None
     if export_dir is not None:
         count = export(log_file, files, export_dir, say)
         click.echo(printable(f"wrote {count} pages to {export_dir}/ (open index.html)",
@@ -41,7 +47,7 @@ def view(port: int, host: str, log_path: Path | None, results_files: tuple[Path,
         return
     app = App(log_file, files)
     try:
-        server = ViewServer(host, port, app)
+        server = ViewServer(host, port, app, connections)
     except OSError as err:
         raise MinskyError(f"--host {host} --port {port}: cannot listen ({err.strerror})") \
             from None

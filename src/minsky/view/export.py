@@ -16,7 +16,7 @@ from minsky.view.pages import MATRIX_PAGE, App, Links
 from minsky.view.results import ResultsFile
 
 
-def export(log_path: Path, files: Sequence[ResultsFile], out: Path,
+def export(log_path: Path | None, files: Sequence[ResultsFile], out: Path,
            progress: Callable[[str], None] | None = None) -> int:
     """Write every page under `out`; returns the number of files written."""
     app = App(log_path, files, Links(static=True))
@@ -31,11 +31,13 @@ def export(log_path: Path, files: Sequence[ResultsFile], out: Path,
         (out / name).write_text(html, encoding="utf-8")
         written += 1
 
-    log = source.open_log(log_path)
-    try:
-        ids = source.all_run_ids(log)
-    finally:
-        log.close()
+    ids: list[str] = []
+    if log_path is not None:  # none: the results files alone
+        log = source.open_log(log_path)
+        try:
+            ids = source.all_run_ids(log)
+        finally:
+            log.close()
     per_page = source.RunQuery().per_page
     for page in range(1, max(1, -(-len(ids) // per_page)) + 1):
         write(app.links.runs(page), "/", {"page": str(page)})

@@ -4,6 +4,10 @@ Built from `RunLog.get_run` (what `minsky logs show` prints) into plain dicts a 
 walks: for each round, each member's calls (what it was shown, what it said, its tool
 calls, the backend request and reply), then the votes, the decision, budget stops,
 errors and, for economy runs, the ledger entries and rulings.
+
+A page shows at most MAX_CALLS backend calls over the whole tree, not per run: a run with
+thousands of sub-society runs would otherwise read and render thousands of runs. Past the
+cap, calls are counted as not shown and sub-runs are links instead of folded in.
 """
 
 from __future__ import annotations
@@ -56,8 +60,18 @@ def _tally(outcome: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"rows": rows, "winner": winner, "ballots": ballots, "rest": rest}
 
 
-def build(log: RunLog, run_id: str, depth: int = 0) -> dict[str, Any]:
-    """The run `run_id` as a mindstorm; sub-society runs nested up to MAX_DEPTH."""
+class Budget:
+    """The backend calls one page may still show, shared by a run and its sub-runs."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+
+def build(log: RunLog, run_id: str, depth: int = 0,
+          budget: Budget | None = None) -> dict[str, Any]:
+    """The run `run_id` as a mindstorm; sub-society runs nested up to MAX_DEPTH, and
+    MAX_CALLS calls in all (`budget`)."""
+    budget = budget or Budget(MAX_CALLS)
     run = log.get_run(run_id)
     groups = _groups(run.get("society_config"))
     tools: dict[str, list[dict[str, Any]]] = {}
@@ -65,15 +79,16 @@ def build(log: RunLog, run_id: str, depth: int = 0) -> dict[str, Any]:
         tools.setdefault(tool["call_id"], []).append(tool)
     members: list[str] = []
     by_round: dict[int, dict[str, list[dict[str, Any]]]] = {}
-    calls = run["calls"][:MAX_CALLS]
+    calls = run["calls"][:max(0, budget.calls)]
+    budget.calls -= len(calls)
     for call in calls:
         if call["agent"] not in members:
             members.append(call["agent"])
         found = CHILD.search(call["backend"]) if call["backend"].startswith("society:") else None
         child = None
-        if found and depth < MAX_DEPTH:
+        if found and depth < MAX_DEPTH and budget.calls > 0:
             try:
-                child = build(log, found.group(1), depth + 1)
+                child = build(log, found.group(1), depth + 1, budget)
                 child["same_task"] = child["run"]["question"] == run["question"]
             except MinskyError:
                 child = None  # a sub-run cleared by a resume: the call still shows

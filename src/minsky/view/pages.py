@@ -9,6 +9,8 @@ refresh, no JavaScript) while a run they show is still running.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -20,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
 from minsky.errors import MinskyError
+from minsky.runlog import RunLog
 from minsky.view import mindstorm, results, source, svg
 from minsky.view.results import ResultsFile
 
@@ -45,6 +48,9 @@ class Links:
     def run(self, run_id: str) -> str:
         return f"run-{run_id}.html" if self.static else f"/run/{run_id}"
 
+    def run_json(self, run_id: str) -> str | None:
+        return None if self.static else f"/run/{run_id}.json"  # exports carry no JSON
+
     def results(self, n: int, page: int = 1, **query: Any) -> str:
         if self.static:
             return f"results-{n}.html" if page == 1 else f"results-{n}-p{page}.html"
@@ -68,6 +74,23 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
+def _relative(start: Path) -> Any:
+    """A filter showing a path relative to `start` (where the viewer was started) when it
+    lies beneath it, and whole otherwise."""
+    def relative(path: Any) -> str:
+        absolute = os.path.abspath(path)
+        try:
+            inside = os.path.commonpath([absolute, str(start)]) == str(start)
+        except ValueError:  # another drive
+            inside = False
+        return os.path.relpath(absolute, start) if inside else str(path)
+
+    return relative
+
+
+SORTS = ("case", "question", "gold", "right")  # and any society's name
+
+
 class NotFound(MinskyError):
     """A page that is not there (404)."""
 
@@ -77,10 +100,12 @@ class BadRequest(MinskyError):
 
 
 class App:
-    """The viewer over one run log and some results files."""
+    """The viewer over one run log and some results files. Without a log (`log_path`
+    None: a fresh home) the results pages work alone: no links to runs, no questions
+    unless the rows carry them."""
 
-    def __init__(self, log_path: Path, files: Sequence[ResultsFile],
-                 links: Links | None = None) -> None:
+    def __init__(self, log_path: Path | None, files: Sequence[ResultsFile],
+                 links: Links | None = None, start: Path | None = None) -> None:
         self.log_path = log_path
         self.files = list(files)
         self.links = links or Links()
@@ -89,11 +114,20 @@ class App:
             autoescape=select_autoescape(default=True, default_for_string=True),
             trim_blocks=True, lstrip_blocks=True,
         )
-        self.env.filters.update(clip=_clip, when=_when, pretty=results.pretty)
-        self.env.globals.update(links=self.links, files=self.files, limit=TABLE_LIMIT)
+        self.env.filters.update(clip=_clip, when=_when, pretty=results.pretty,
+                                rel=_relative(Path(os.path.abspath(start or Path.cwd()))))
+        self.env.tests["failed"] = results.failed
+        self.env.globals.update(links=self.links, files=self.files, limit=TABLE_LIMIT,
+                                log_path=log_path)
         self._cache: dict[tuple[Path, float, int], Any] = {}
         self._lock = threading.Lock()
-        source.open_log(log_path).close()  # a missing or old log fails now, clearly
+        if log_path is not None:
+            source.open_log(log_path).close()  # a missing or old log fails now, clearly
+
+    def _log(self) -> RunLog:
+        if self.log_path is None:
+            raise NotFound("no run log: start the viewer with --log PATH to see runs")
+        return source.open_log(self.log_path)
 
     # -- routing ------------------------------------------------------------------------
 
@@ -103,6 +137,8 @@ class App:
             parts = [p for p in path.split("/") if p]
             if not parts:
                 return 200, self.runs(query)
+            if parts[0] == "run" and len(parts) == 2 and parts[1].endswith(".json"):
+                return 200, self.run_json(parts[1].removesuffix(".json"))
             if parts[0] == "run" and len(parts) == 2:
                 return 200, self.run(parts[1])
             if parts == ["results"]:
@@ -128,6 +164,9 @@ class App:
             first = err.errors()[0]
             raise BadRequest(f"query parameter {'.'.join(map(str, first['loc'])) or '?'}: "
                              f"{first['msg']}") from None
+        if self.log_path is None:
+            return self.render("runs.html", title="runs", q=q, filters={}, live=False,
+                               runs=[], total=0, pages=1, societies=[], statuses=[])
         log = source.open_log(self.log_path)
         try:
             listing = source.list_runs(log, q)
@@ -142,7 +181,7 @@ class App:
     def run(self, run_id: str) -> str:
         if not source.RUN_ID.match(run_id):
             raise NotFound(f"{run_id!r} is not a run id")
-        log = source.open_log(self.log_path)
+        log = self._log()
         try:
             view = mindstorm.build(log, run_id)
         except MinskyError as err:
@@ -152,6 +191,19 @@ class App:
         run = view["run"]
         return self.render("run.html", title=f"run {run_id}", v=view,
                            live=run["status"] == "running")
+
+    def run_json(self, run_id: str) -> str:
+        """The run as the log holds it (what `minsky logs show --json` reads), as JSON."""
+        if not source.RUN_ID.match(run_id):
+            raise NotFound(f"{run_id!r} is not a run id")
+        log = self._log()
+        try:
+            run = log.get_run(run_id)
+        except MinskyError as err:
+            raise NotFound(str(err)) from None
+        finally:
+            log.close()
+        return json.dumps(run, indent=1, ensure_ascii=False, default=str) + "\n"
 
     def _file(self, n: int) -> ResultsFile:
         if not 1 <= n <= len(self.files):
@@ -173,11 +225,29 @@ class App:
             return self._cache[key]
 
     def _run_ids(self, ids: list[str]) -> set[str]:
+        if self.log_path is None:
+            return set()
         log = source.open_log(self.log_path)
         try:
             return source.known_runs(log, ids)
         finally:
             log.close()
+
+    def _questions(self, data: dict[str, Any]) -> dict[str, str]:
+        """Case id → question text: from the rows when they carry it, else from the runs
+        in the log (any society's run of the case asked the same question)."""
+        found = {case: str(row["question"]) for (case, _), row in data["cell"].items()
+                 if row.get("question")}
+        missing = {row["run_id"]: case for (case, _), row in data["cell"].items()
+                   if case not in found and row.get("run_id")}
+        if missing and self.log_path is not None:
+            log = source.open_log(self.log_path)
+            try:
+                for run_id, question in source.questions(log, list(missing)).items():
+                    found.setdefault(missing[run_id], question)
+            finally:
+                log.close()
+        return found
 
     def results(self, n: int, query: dict[str, str]) -> str:
         file = self._file(n)
@@ -198,7 +268,15 @@ class App:
             page = int(query.get("page", "1"))
         except ValueError:
             raise BadRequest("query parameter page: expected a whole number") from None
-        cases = results.matrix_rows(data, a, b)
+        sort, order = query.get("sort", "case"), query.get("order", "asc")
+        if sort not in SORTS and sort not in data["societies"]:
+            raise BadRequest(f"query parameter sort: expected one of {', '.join(SORTS)} "
+                             "or a society's name")
+        if order not in ("asc", "desc"):
+            raise BadRequest("query parameter order: expected asc or desc")
+        questions = self._questions(data)
+        cases = results.sort_cases(data, results.matrix_rows(data, a, b), questions, sort,
+                                   order == "desc")
         pages = max(1, -(-len(cases) // MATRIX_PAGE))
         if not 1 <= page <= pages:
             raise BadRequest(f"query parameter page: expected 1 to {pages}")
@@ -219,8 +297,8 @@ class App:
         return self.render("eval.html", title=file.title, n=n, file=file, d=data,
                            shown=shown, page=page, pages=pages, a=a, b=b,
                            known=self._run_ids(ids), accuracy=accuracy, compute=compute,
-                           scaling=scaling,
-                           filtered=len(cases))
+                           scaling=scaling, filtered=len(cases), questions=questions,
+                           sort=sort, order=order, errored=results.errored(data))
 
     def _arena(self, n: int, file: ResultsFile, data: dict[str, Any]) -> str:
         board = data["board"]["leaderboard"]

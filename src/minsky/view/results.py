@@ -80,6 +80,42 @@ def matrix_rows(data: dict[str, Any], a: str, b: str) -> list[str]:
     return [c for c in data["cases"] if right(c, a) is True and right(c, b) is False]
 
 
+def failed(row: dict[str, Any]) -> bool:
+    """Whether the row's run failed (an error, a timeout): not a wrong answer."""
+    from minsky.results import FAILED
+
+    return row.get("status") in FAILED
+
+
+def errored(data: dict[str, Any]) -> int:
+    """How many cells of the matrix are failed runs."""
+    return sum(failed(row) for row in data["cell"].values())
+
+
+def sort_cases(data: dict[str, Any], cases: list[str], questions: dict[str, str],
+               by: str, descending: bool) -> list[str]:
+    """`cases` ordered by the case id (file order), the question, the gold answer, how
+    many societies got it right, or one society's mark (right, wrong, failed, missing)."""
+    cell, societies = data["cell"], data["societies"]
+    if by == "case":
+        return list(reversed(cases)) if descending else list(cases)
+
+    def key(case: str) -> Any:
+        if by == "question":
+            return questions.get(case, "").casefold()
+        if by == "gold":
+            first: dict[str, Any] = next(
+                (cell[(case, s)] for s in societies if (case, s) in cell), {})
+            return str(first.get("gold", ""))
+        if by == "right":
+            return sum(bool(cell[(case, s)].get("correct")) for s in societies
+                       if (case, s) in cell)
+        row = cell.get((case, by))
+        return 3 if row is None else 2 if failed(row) else 0 if row.get("correct") else 1
+
+    return sorted(cases, key=key, reverse=descending)  # stable: ties keep the file order
+
+
 def arena(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """`minsky arena`'s leaderboard, and every pair's verdicts in both orders."""
     from minsky.evals.arena import combine, leaderboard

@@ -19,7 +19,7 @@ from minsky.runlog import MIGRATIONS, RunLog
 
 RUN_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID
 MAX_DEPTH = 6  # sub-societies folded into a run page, at most (society.MAX_DEPTH is 4)
-MAX_CALLS = 2000  # backend calls shown on one run page
+MAX_CALLS = 2000  # backend calls shown on one run page, its sub-runs' included
 
 
 class RunQuery(BaseModel):
@@ -29,7 +29,8 @@ class RunQuery(BaseModel):
 
     society: str = Field("", max_length=200)
     status: str = Field("", max_length=40)
-    q: str = Field("", max_length=200, description="text in the question or the answer")
+    q: str = Field("", max_length=200,
+                   description="text in the question, the answer or a member's reply")
     top: bool = Field(False, description="only runs that are not a sub-society's")
     parent: str = Field("", pattern=r"^([0-9A-HJKMNP-TV-Z]{26})?$",
                         description="only the sub-society runs of this run")
@@ -68,8 +69,10 @@ def list_runs(log: RunLog, query: RunQuery) -> dict[str, Any]:
         where.append("status = ?")
         args.append(query.status)
     if query.q:
-        where.append("(question LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\')")
-        args += [_like(query.q)] * 2
+        # the members' replies too: a word a member said finds its run
+        where.append("(question LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\' OR id IN "
+                     "(SELECT run_id FROM calls WHERE text LIKE ? ESCAPE '\\'))")
+        args += [_like(query.q)] * 3
     if query.top:
         where.append("parent_id IS NULL")
     if query.parent:
@@ -113,6 +116,17 @@ def known_runs(log: RunLog, ids: list[str]) -> set[str]:
         marks = ",".join("?" * len(chunk))
         found.update(r[0] for r in log.db.execute(
             f"SELECT id FROM runs WHERE id IN ({marks})", chunk))  # noqa: S608
+    return found
+
+
+def questions(log: RunLog, ids: list[str]) -> dict[str, str]:
+    """Run id → its question, for those of `ids` in the log."""
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(log.db.execute(
+            f"SELECT id, question FROM runs WHERE id IN ({marks})", chunk).fetchall())  # noqa: S608
     return found
 
 
