@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,10 @@ MINSKY = {
         ("cascade", RESULTS / "eval-gsm8k200.jsonl", "cascade", "minsky 0.5B + 1.5B"),
         ("single-1.5b", RESULTS / "eval-gsm8k200.jsonl", "single-1.5b", "1.5B"),
         ("consensus-1.5b", OUT / "gsm8k100-1.5b.jsonl", "consensus", "1.5B"),
+        # the same societies again on this machine on 7 December: batched decoding ran
+        # slower than on 1 December, a single sequence did not (docs/peers.md)
+        ("consensus, 7 Dec", OUT / "calibration-consensus.jsonl", "consensus", "minsky 0.5B"),
+        ("single, 7 Dec", OUT / "calibration-single.jsonl", "single", "minsky 0.5B"),
     ],
     "arc": [
         ("single", RESULTS / "eval-arc200.jsonl", "single", "minsky 0.5B"),
@@ -198,7 +203,13 @@ def plot(bench: str, pts: list[Point], path: Path) -> None:
                        key=lambda p: getattr(p, axis))
         ax.plot([getattr(p, axis) for p in front], [p.accuracy for p in front], "-",
                 color="grey", alpha=0.5, zorder=1, label="frontier (not dominated)")
+        placed: list[tuple[float, float]] = []
         for p in pts:
+            x = getattr(p, axis)
+            # labels of points that (nearly) coincide are stacked, not printed over each other
+            near = sum(1 for px, py in placed
+                       if abs(math.log10(px / x)) < 0.3 and abs(py - p.accuracy) < 0.03)
+            placed.append((x, p.accuracy))
             low, high = wilson_interval(p.correct, p.n)
             hollow = dominated(p, pts, axis)
             colour = COLOURS[p.family]
@@ -206,12 +217,13 @@ def plot(bench: str, pts: list[Point], path: Path) -> None:
                         yerr=[[p.accuracy - low], [high - p.accuracy]], fmt="o",
                         color=colour, mfc="white" if hollow else colour, ms=7, capsize=2,
                         alpha=0.85, zorder=2)
-            ax.annotate(f"{p.label} ({p.n})", (getattr(p, axis), p.accuracy),
-                        textcoords="offset points", xytext=(5, 4), fontsize=7)
+            ax.annotate(f"{p.label} ({p.n})", (x, p.accuracy), textcoords="offset points",
+                        xytext=(5, 4 - 9 * near), fontsize=7)
         ax.set_xscale("log")
-        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(plain)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        # minor ticks labelled at 2 and 5 of each decade only: all nine overlap
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
+            lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
         ax.set_xlabel(name)
         ax.set_ylabel("accuracy (95 % Wilson interval)")
         ax.grid(alpha=0.3)

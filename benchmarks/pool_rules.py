@@ -214,6 +214,9 @@ def _plans() -> None:
                            (" without all three", {"unused_quantity": 1.0, "not_whole": 1.0,
                                                    "confidence": "none"})):
         SOCIETIES[f"consensus.toml{left_out}"] = (DEFAULT_PLAN, {**rules, **undo})
+    # earlier stops (issue 27, item 5): a smaller unanimous window ends sooner
+    for window in (2, 3):
+        SOCIETIES[f"consensus.toml, window {window}"] = (DEFAULT_PLAN, {**rules, "window": window})
     # chain-of-thought samples in the mix: errors of a chain of thought and of a program
     # are less alike than two programs' (needs the cot-0.7 arm, six samples)
     cots = [("reasoner", "cot-0.7", i) for i in range(6)]

@@ -64,9 +64,9 @@ def test_cli_batch_with_echo_backend(tmp_path: Path) -> None:
     path = tmp_path / "qs.jsonl"
     path.write_text('{"id": "q1", "question": "What is 2+3?"}\n')
     result = CliRunner().invoke(main, ["batch", str(path), "--society", "vote3", "--model",
-                                       "echo:"])
+                                       "echo:", "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = json.loads(result.stdout)
     assert summary == {"questions": 1, "answered_now": 1, "failed": 0,
                        "out": str(tmp_path / "qs.vote3.results.jsonl")}
     row = json.loads((tmp_path / "qs.vote3.results.jsonl").read_text())

@@ -149,10 +149,10 @@ def test_batch_cli_over_ray(cluster: str, tmp_path: Path) -> None:
     questions.write_text("".join(f"question {i}\n" for i in range(6)))
     out = tmp_path / "out.jsonl"
     args = ["batch", str(questions), "-s", "single", "-m", "echo:", "--out", str(out),
-            "--ray", cluster]
+            "--ray", cluster, "--json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout.splitlines()[-1])["answered_now"] == 6
+    assert json.loads(result.stdout)["answered_now"] == 6
     # echo repeats the question; the society's answer is its number
     assert {r["id"]: r["answer"] for r in read_rows(out)} == {str(i + 1): str(i) for i in range(6)}
 

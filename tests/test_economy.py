@@ -188,7 +188,7 @@ def test_cli_economy_run_and_audit(tmp_path: Path) -> None:
     assert len(report["generations"]) == 2 and len(report["baseline"]) == 2
     assert {"accuracy", "members", "total_money"} <= set(report["generations"][0])
     assert report["audit"]["conserved"] is True
-    audit = CliRunner().invoke(main, ["economy", "audit", str(out)])
+    audit = CliRunner().invoke(main, ["economy", "audit", str(out), "--json"])
     assert audit.exit_code == 0 and json.loads(audit.stdout)["conserved"] is True
     # a forged entry (money from the environment disguised as a transfer) is refused
     rows = rows_of(out)

@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from minsky.errors import MinskyError
-from minsky.paths import cache_dir
+from minsky.paths import cache_dir, cache_path
 
 DEFAULT_MODEL_ENV = "MINSKY_MODEL"
 
@@ -45,6 +47,36 @@ class ShippedModel:
                 raise MinskyError(f"model {self.name}: {path} is missing; {self.install_hint}")
             return path
         return _assemble(self)
+
+    def status(self, verify: bool = False) -> dict[str, Any]:
+        """What is on this machine of the model, without assembling or importing anything.
+
+        `path` is the GGUF file llama.cpp would read, None until it exists (a chunked model
+        is assembled on first use); `size` its bytes, or its chunks' together before
+        assembly; `chunks` how many of its packages hold their data file. `sha256` is
+        hashed from the file (or the chunks in order) only when `verify` is asked: hashing
+        a 1 GB model takes seconds, and the listing is meant to be instant.
+        """
+        parts = [_data_file(module, self.filename if len(self.packages) == 1 else None)
+                 for module in self.packages]
+        found = [part for part in parts if part is not None]
+        complete = len(found) == len(self.packages)
+        if len(self.packages) == 1:
+            file = parts[0]
+        else:
+            assembled = cache_path() / "models" / self.filename
+            file = assembled if assembled.is_file() else None
+        # the bytes that are (or will become) the model: its file, else all its chunks
+        sources = [file] if file is not None else found if complete else []
+        return {
+            "path": str(file) if file is not None else None,
+            "size": sum(p.stat().st_size for p in sources) if sources else None,
+            "sha256": sha256_of(sources) if verify and sources else None,
+            "expected_sha256": self.sha256,
+            "chunks": {"expected": len(self.packages), "found": len(found),
+                       "complete": complete},
+            "installed": bool(sources),
+        }
 
 
 MODELS: dict[str, ShippedModel] = {
@@ -127,6 +159,33 @@ def _package_dir(module: str, hint: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise MinskyError(f"package {module!r} is not installed; {hint}")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _data_file(module: str, filename: str | None) -> Path | None:
+    """A model package's data file, or None when the package or the file is missing:
+    `filename` in a single-package model, the one data/*.bin of a chunk package."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a broken install reads as a missing one
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    if filename is not None:
+        return folder / filename if (folder / filename).is_file() else None
+    chunks = sorted((folder / "data").glob("*.bin"))
+    return chunks[0] if len(chunks) == 1 else None
+
+
+def sha256_of(paths: Sequence[Path]) -> str:
+    """The sha256 of the files' bytes one after another (a chunked model's chunks hash to
+    the sum of the file they assemble into)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def _chunk(module: str, hint: str) -> Path:

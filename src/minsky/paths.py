@@ -30,9 +30,13 @@ def home_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """The cache directory (assembled model files)."""
-    path = Path(os.environ.get("MINSKY_CACHE") or platformdirs.user_cache_dir("minsky"))
-    return _made(path, "MINSKY_CACHE")
+    """The cache directory (assembled model files), created if missing."""
+    return _made(cache_path(), "MINSKY_CACHE")
+
+
+def cache_path() -> Path:
+    """Where the cache directory is, without creating it (for listings that only look)."""
+    return Path(os.environ.get("MINSKY_CACHE") or platformdirs.user_cache_dir("minsky"))
 
 
 def log_path() -> Path:

@@ -235,11 +235,24 @@ def societies_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def models_table(rows: list[dict[str, Any]]) -> Table:
-    """`minsky models`: the default marked *, adapters after the shipped models."""
-    shown = [{**r, "installed": "adapter" if "adapter" in r
-              else "installed" if r["installed"] else "not installed"} for r in rows]
-    return _listing(shown, [("", "default"), ("model", "name"), ("", "installed"),
-                            ("description", "description")])
+    """`minsky models`: the default marked *, adapters after the shipped models; a model
+    with only some of its chunk packages says how many, and `--verify` its checksum."""
+    return _listing([{**r, "installed": _installed(r)} for r in rows],
+                    [("", "default"), ("model", "name"), ("", "installed"),
+                     ("description", "description")])
+
+
+def _installed(row: dict[str, Any]) -> str:
+    if "adapter" in row:
+        return "adapter"
+    chunks = row.get("chunks") or {}
+    if not row["installed"]:
+        found = chunks.get("found", 0)
+        return f"{found}/{chunks['expected']} chunks" if found else "not installed"
+    if row.get("sha256") and row.get("expected_sha256"):  # hashed under --verify
+        return ("installed, sha256 ok" if row["sha256"] == row["expected_sha256"]
+                else "installed, sha256 MISMATCH")
+    return "installed"
 
 
 def adapter_line(adapter: dict[str, Any]) -> str:
@@ -319,6 +332,20 @@ def economy_report(report: dict[str, Any]) -> Group:
     return Group(*lines)
 
 
+def batch_summary(summary: dict[str, Any]) -> Text:
+    """`minsky batch`: questions, answered by this run, failed, and where the rows are."""
+    return shown(f"{summary['questions']} question(s) · {summary['answered_now']} answered "
+                 f"now · {summary['failed']} failed · results {summary['out']}")
+
+
+def audit_result(result: dict[str, Any]) -> Text:
+    """`minsky economy audit`: whether the replayed books conserve money."""
+    verdict = "conserved" if result["conserved"] else "NOT CONSERVED"
+    return shown(f"{verdict}: {result['entries']} ledger entries replayed; money expected "
+                 f"{result['expected_total']}, actual {result['actual_total']}",
+                 style="" if result["conserved"] else "red")
+
+
 def contamination_result(result: dict[str, Any]) -> Group:
     """`minsky contamination`: the permutation test's difference, t and verdict."""
     verdict = "evidence of contamination" if result["p_value"] < 0.05 else "no evidence"
@@ -331,15 +358,15 @@ def contamination_result(result: dict[str, Any]) -> Group:
 
 
 def mapping_table(data: dict[str, Any]) -> Table:
-    """A flat summary (`minsky star mine|export|train`): one key and value a line; a
-    nested mapping is one line of its own key=value pairs."""
+    """A flat summary (`minsky star mine|export|train`, `toolformer annotate`): one key
+    and value a line; a nested mapping is one line of its own key=value pairs."""
     table = Table(box=None, pad_edge=False, show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in data.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
-        table.add_row(shown(key), shown(value))
+        table.add_row(shown(key), shown("—" if value is None else value))
     return table
 
 

@@ -13,7 +13,8 @@ A run is resumed by one process at a time: resuming takes an exclusive lock on
 until the resumed run finishes or its process ends. A top run records the resolved path
 of its society file, so a resume from another folder finds the societies it nests.
 A log that cannot be written (a read-only home) is still readable: `reader` opens it
-read-only.
+read-only. Times are stored as epoch seconds; what is read back has each beside the same
+instant in ISO 8601 UTC (`created_at` and `created_at_iso`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import sqlite3
 import time
 from collections import defaultdict, deque
 from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -471,14 +473,14 @@ class RunLog:
 
         run["children"] = rows("SELECT id, society, status, answer FROM runs WHERE parent_id=? "
                                "ORDER BY id")
-        run["rounds"] = rows("SELECT round, label, started_at FROM rounds WHERE run_id=? "
-                             "ORDER BY round")
+        run["rounds"] = [_with_iso(r, "started_at") for r in rows(
+            "SELECT round, label, started_at FROM rounds WHERE run_id=? ORDER BY round")]
         calls = rows("SELECT * FROM calls WHERE run_id=? ORDER BY round, idx")
         for call in calls:
             call["request"] = json.loads(call.pop("request_json"))
             raw = call.pop("logprobs_json", None)
             call["logprobs"] = json.loads(raw) if raw else None
-        run["calls"] = calls
+        run["calls"] = [_with_iso(c, "created_at") for c in calls]
         run["messages"] = rows(
             "SELECT call_id, round, agent, role, content FROM messages WHERE run_id=? ORDER BY id"
         )
@@ -539,7 +541,20 @@ def _settled(run: dict[str, Any]) -> dict[str, Any]:
         run["status"] = "interrupted"
     if run.get("wall_s") is not None:
         run["wall_s"] = round(run["wall_s"], 3)  # as a run's result and results rows give it
-    return run
+    return _with_iso(run, "created_at", "finished_at")
+
+
+def _with_iso(row: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """`row` with `KEY_iso` after each epoch time `KEY` it has: the instant in ISO 8601
+    UTC to the millisecond (None where the time is), so a reader of `logs show --json`
+    need not convert seconds since 1970."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        out[key] = value
+        if key in keys:
+            out[f"{key}_iso"] = None if value is None else datetime.fromtimestamp(
+                value, UTC).isoformat(timespec="milliseconds")
+    return out
 
 
 __all__ = ["RunLog", "request_hash"]

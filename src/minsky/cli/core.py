@@ -195,6 +195,31 @@ def log_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                         default=None, help="the run log (default $MINSKY_HOME/logs.db)")(fn)
 
 
+def limit_option(items: str, default: int | None = None, high: int = MAX_COUNT,
+                 seeded: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--limit/-n N`: how many of its `items` a command takes, the same option in every
+    command (its `limit` argument); no default is all of them, the first N in file order,
+    or with `seeded` a sample drawn by `--seed`."""
+    if default is None:
+        text = (f"number of {items} (default: all): the first N in file order"
+                + (", or a sample of N with --seed" if seeded else ""))
+    else:  # a stream that must be finite (economy run's tasks per generation)
+        text = f"number of {items}"
+    return click.option("--limit", "-n", "limit", type=count(1, high), default=default,
+                        show_default=default is not None, help=text)
+
+
+def seed_option(items: str, default: int | None = None,
+                also: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--seed K`: the seed of the `--limit` sample of `items`, the same option in every
+    command that samples; without one (where that is the default) the first N are taken."""
+    text = (f"sample the {items} with this seed"
+            + (" (default: none, so the first N in file order)" if default is None else "")
+            + (f"; {also}" if also else ""))
+    return click.option("--seed", type=SEED, default=default,
+                        show_default=default is not None, help=text)
+
+
 def concurrency_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`--concurrency`: items in flight at once (at least 1)."""
     return click.option("--concurrency", "-c", type=count(1, MAX_WORKERS), default=4,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,15 @@ import click
 from minsky import render
 from minsky.cli.checks import outputs, results_out
 from minsky.cli.core import (
-    SEED,
     backend_options,
     count,
     emit,
     friendly,
+    limit_option,
     log_option,
     main,
     run_async,
+    seed_option,
 )
 from minsky.cli.progress import Bar, progress_bar
 from minsky.errors import MinskyError
@@ -36,10 +36,8 @@ def economy() -> None:
 @click.option("--society", "-s", required=True, help="a built-in society or a file")
 @click.option("--bench", required=True, help="a benchmark file or folder (as for eval)")
 @click.option("--generations", "-g", type=count(1, 10_000), default=3, show_default=True)
-@click.option("--limit", "-n", type=count(1, 100_000), default=10, show_default=True,
-              help="tasks per generation")
-@click.option("--seed", type=SEED, default=0, show_default=True,
-              help="task sample and mutations")
+@limit_option("tasks per generation", default=10, high=100_000)
+@seed_option("generations × --limit tasks", 0, also="it seeds mutations too")
 @click.option("--model", "-m", default=None)
 @click.option("--rules", type=click.Path(path_type=Path), default=None,
               help="a TOML file of economy rules (endowment, reward, tax_rate, rent, …)")
@@ -120,12 +118,16 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
 
 @economy.command("audit")
 @click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True,
+              help="print the audit as one JSON object (entries, conserved, expected_total, "
+                   "actual_total)")
 @friendly
-def economy_audit(path: Path) -> None:
-    """Replay an economy's ledger from its output file and check that money is conserved."""
+def economy_audit(path: Path, as_json: bool) -> None:
+    """Replay an economy's ledger from its output file and check that money is conserved
+    (exit 1 when it is not)."""
     from minsky.economy.run import audit_file
 
     result = audit_file(path)
-    click.echo(json.dumps(result, indent=2))
+    emit(result, as_json, render.audit_result)
     if not result["conserved"]:
         sys.exit(1)

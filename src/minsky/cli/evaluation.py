@@ -18,9 +18,11 @@ from minsky.cli.core import (
     emit,
     exit_if_failed,
     friendly,
+    limit_option,
     log_option,
     main,
     run_async,
+    seed_option,
 )
 from minsky.cli.progress import Bar, errors_figure, progress_bar, say
 from minsky.cluster.options import make_runner, ray_option
@@ -37,8 +39,8 @@ from minsky.runlog import RunLog
                    "or a served model or proxy as a contestant: openai:URL#MODEL (asked as "
                    "single's member; e.g. openai:http://127.0.0.1:8000/v1#re2-qwen0.5b)")
 @click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
-@click.option("--limit", type=count(), default=None, help="number of cases")
-@click.option("--seed", type=SEED, default=None, help="sample --limit cases with this seed")
+@limit_option("cases", seeded=True)
+@seed_option("--limit cases")
 @click.option("--first", type=count(), default=None,
               help="only the first N cases of the sample (a staged run: --limit 100 --seed 0 "
                    "--first 20 is a prefix of the 100, which --limit 20 --seed 0 is not)")
@@ -217,7 +219,7 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 @click.option("--constitution", type=click.Path(path_type=Path), default=None,
               help="a text file of principles the judge is told to judge by")
 @click.option("--model", "-m", default=None, help="model for every agent of every society")
-@click.option("--limit", type=count(), default=None)
+@limit_option("prompts")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None)
 @click.option("--plot", type=click.Path(path_type=Path), default=None)
 @click.option("--export-pairs", type=click.Path(path_type=Path), default=None,

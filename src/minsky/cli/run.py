@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -108,11 +107,15 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
 @backend_options
 @ray_option
 @log_option
+@click.option("--json", "as_json", is_flag=True,
+              help="print the summary as one JSON object (questions, answered_now, failed, "
+                   "out)")
 @friendly
 def batch(questions: Path, society: str, model: str | None, field: str, out: Path | None,
           concurrency: int, kind: str | None, settings: BackendSettings,
-          ray_address: str | None, log_path: Path | None) -> None:
-    """Run a society on every question of a JSONL or text file, several at once.
+          ray_address: str | None, log_path: Path | None, as_json: bool) -> None:
+    """Run a society on every question of a JSONL or text file, several at once; each
+    question's row (answer, status, wall_s, run_id) goes to --out.
 
     A question whose run failed (a backend error, a timeout) is not answered: the command
     counts it apart and exits 1, and a rerun retries it."""
@@ -126,15 +129,17 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
     outputs(out)
     results_out(out)
     runner, concurrency = make_runner(settings, RunLog(log_path), ray_address, concurrency)
-    progress.say(f"{len(items)} question(s) · society {soc.name} · results → {out}")
+    if not as_json:  # under --json, as for eval and arena, stderr has only errors
+        progress.say(f"{len(items)} question(s) · society {soc.name} · results → {out}")
     done = len(finished_ids(out, soc.name) & {qid for qid, _ in items})
     failed_now = [0]
 
-    with progress_bar(soc.name, len(items), done) as bar:
+    with progress_bar(soc.name, len(items), done, hidden=as_json) as bar:
         def show(row: dict[str, Any]) -> None:
             answer = render.shown_answer(row["answer"], row["status"], row.get("error"))
             failed_now[0] += row["status"] in FAILED
-            bar.say(f"{row['id']}: {answer} ({row['status']}, {row['wall_s']} s)")
+            if not as_json:
+                bar.say(f"{row['id']}: {answer} ({row['status']}, {row['wall_s']} s)")
             bar.advance(errors_figure(failed_now[0]))
 
         async def go() -> list[dict[str, Any]]:
@@ -143,6 +148,6 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
 
         rows = run_async(go())
     failed = sum(1 for r in rows if r["status"] in FAILED)
-    click.echo(json.dumps({"questions": len(items), "answered_now": len(rows) - failed,
-                           "failed": failed, "out": str(out)}))
+    emit({"questions": len(items), "answered_now": len(rows) - failed, "failed": failed,
+          "out": str(out)}, as_json, render.batch_summary)
     exit_if_failed(failed, f"of {len(items)} question(s)", f" (their rows in {out} say why)")

@@ -21,9 +21,11 @@ from minsky.cli.core import (
     count,
     emit,
     friendly,
+    limit_option,
     log_option,
     main,
     run_async,
+    seed_option,
 )
 from minsky.cluster.options import make_runner
 from minsky.errors import MinskyError
@@ -51,8 +53,8 @@ def _exclusion(bench: Path, exclude: Path | None) -> Any:
 @click.option("--society", "-s", "society_ref", default="consensus", show_default=True,
               help="the society to run (fresh mining)")
 @click.option("--model", "-m", default=None, help="model for every agent (e.g. qwen0.5b+A.gguf)")
-@click.option("--limit", type=count(), default=None, help="number of cases")
-@click.option("--seed", type=SEED, default=None, help="sample --limit cases with this seed")
+@limit_option("cases", seeded=True)
+@seed_option("--limit cases")
 @click.option("--from-log", "from_log", is_flag=True,
               help="no new compute: mine every logged run whose question is a case")
 @click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False),

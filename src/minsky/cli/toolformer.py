@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from minsky import render
 from minsky.cli.core import (
     MAX_WORKERS,
     Finite,
     backend_options,
     count,
+    emit,
     friendly,
+    limit_option,
     log_option,
     main,
     run_async,
@@ -37,17 +39,20 @@ def toolformer() -> None:
 @click.option("--model", "-m", default=None, help="a shipped model name or GGUF path")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="augmented corpus, JSONL; reruns resume")
-@click.option("--limit", type=count(), default=None, help="first N texts only")
+@limit_option("texts")
 @click.option("--tau-s", type=Finite(0, 1), default=0.05, show_default=True)
 @click.option("--k", type=count(1, MAX_WORKERS), default=5, show_default=True)
 @click.option("--m", "m", type=count(1, MAX_WORKERS), default=5, show_default=True)
 @click.option("--tau-f", type=Finite(), default=1.0, show_default=True)
 @backend_options
 @log_option
+@click.option("--json", "as_json", is_flag=True,
+              help="print the summary as one JSON object (texts, calls_kept, …, out)")
 @friendly
 def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | None,
                         out: Path, limit: int | None, tau_s: float, k: int, m: int,
-                        tau_f: float, settings: BackendSettings, log_path: Path | None) -> None:
+                        tau_f: float, settings: BackendSettings, log_path: Path | None,
+                        as_json: bool) -> None:
     """Find where calls to a tool help the model predict a text, and keep those calls."""
     from minsky.plugin_api import NoOptions, ToolContext
     from minsky.plugins import tool_types
@@ -71,13 +76,15 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
     async def go(bar: Bar) -> dict[str, Any]:
         def said(msg: str) -> None:
             bar.advance()
-            bar.say(msg)
+            if not as_json:
+                bar.say(msg)
 
         try:
             return await annotate_corpus(texts, tool, backend, cfg, out, said, log)
         finally:
             await backend.aclose()
 
-    with progress_bar("texts", len(texts), done) as bar:
+    with progress_bar("texts", len(texts), done, hidden=as_json) as bar:
         summary = run_async(go(bar))
-    click.echo(json.dumps(summary, indent=2))
+    summary["out"] = str(out)
+    emit(summary, as_json, render.mapping_table)
