@@ -256,6 +256,6 @@ def report(plot_dir: Path) -> None:
     for c in calls:
         by[c["label"]][0] += 1
         by[c["label"]][1] += c.get("finish_reason") == "length"
-    print("\nserver calls cut by their token cap (finish_reason 'length'):")
+    print("\nServer calls cut by their token cap (finish_reason `length`):\n")
     for label, (n, cut) in sorted(by.items()):
-        print(f"  {label}: {cut} of {n}")
+        print(f"- {label}: {cut} of {n}")

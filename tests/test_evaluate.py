@@ -217,8 +217,11 @@ def test_a_stopped_eval_loses_nothing_and_the_rerun_resumes(
     out = tmp_path / "res.jsonl"
     cmd = [sys.executable, "-m", "minsky", "eval", "--bench", str(bench), "--society",
            str(slow), "--out", str(out), "--concurrency", "1"]
+    # subtle: a test run started in the background (`pytest &`) ignores SIGINT, and its
+    # children inherit that: the eval gets Ctrl-C's default back, as in a terminal
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ.copy())
+                            env=os.environ.copy(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def saved() -> list[str]:
         text = out.read_text() if out.exists() else ""
