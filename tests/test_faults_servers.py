@@ -144,7 +144,9 @@ def test_request_heads_sent_a_byte_at_a_time_are_cut_off(start) -> None:
         try:
             assert get(port) == 200  # the slow ones do not starve anyone meanwhile
             took = wait_closed(socks, LIMITS.head_s + MARGIN_S, drip=b"x")
-            assert took <= LIMITS.head_s + MARGIN_S
+            # cut off by the deadline, not at once: a server that closed every connection
+            # on sight would pass the bound above (wait_closed fails past it)
+            assert took >= LIMITS.head_s / 2
             assert get(port) == 200
         finally:
             close_all(socks)

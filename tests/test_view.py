@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -283,7 +284,11 @@ def test_search_looks_inside_the_members_replies(app: App) -> None:
     # "words idea" is only ever said by a member of team-words, never asked or decided
     status, html = app.page("/", {"q": "words idea"})
     assert status == 200 and "no runs match" not in html
-    assert "team-words" in html
+    everything = app.page("/", {})[1]
+    shown = re.findall(r'<a href="/run/([0-9A-Z]{26})"', html)
+    # only the team-words runs, not every run of the log
+    assert shown and len(shown) < len(re.findall(r'<a href="/run/([0-9A-Z]{26})"', everything))
+    assert app.page("/", {"q": "no member ever said this"})[1].count('href="/run/') == 0
 
 
 def test_paths_are_shown_relative_to_where_the_viewer_started(fixture) -> None:
@@ -305,8 +310,13 @@ def test_a_run_page_offers_its_raw_json(app: App, fixture, served) -> None:
     assert reply.status == 200
     assert reply.getheader("Content-Type", "").startswith("application/json")
     run = json.loads(reply.read())
-    assert run["id"] == fixture.nested_run and run["calls"] and len(run["children"]) == 2
+    assert run["id"] == run["run_id"] == fixture.nested_run
+    assert run["calls"] and len(run["children"]) == 2
     assert app.page("/run/01M8QE7SEA3J6NCJVDT46HJE49.json", {})[0] == 404
+    missing = request(served, "GET", "/run/01M8QE7SEA3J6NCJVDT46HJE49.json")
+    # the error page is HTML, and says so
+    assert missing.status == 404
+    assert missing.getheader("Content-Type", "").startswith("text/html")
     static = App(fixture.log, [], Links(static=True))
     assert ".json" not in static.page(f"/run/{fixture.nested_run}", {})[1]
 

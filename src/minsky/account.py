@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -110,15 +110,17 @@ def _estimate(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-def _plausible(value: Any, text: str) -> tuple[int, bool]:
-    """A reported count made believable: (the count, whether it had to be changed)."""
+def _plausible(value: Any, text: Callable[[], str]) -> tuple[int, bool]:
+    """A reported count made believable: (the count, whether it had to be changed).
+    `text` gives what was counted, read only when the count is in doubt: most are not,
+    and every call of every run comes through here."""
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        return _estimate(text), True
-    if value > MAX_CALL_TOKENS:
+        return _estimate(text()), True
+    if value >= MAX_CALL_TOKENS:  # at the cap: a backend clamped it already
         return MAX_CALL_TOKENS, True
-    if value < 0 or (value == 0 and text.strip()):
+    if value < 0 or (value == 0 and text().strip()):
         # nothing (or less) for a text that is there would switch the budget off
-        return _estimate(text), True
+        return _estimate(text()), True
     return int(value), False
 
 
@@ -128,10 +130,10 @@ def counted(request: ChatRequest, reply: ChatReply) -> tuple[ChatReply, dict[str
     if reply.finish_reason == "error" and not reply.text:
         return reply, None  # a failed call reports nothing, and generated nothing
     u = reply.usage
-    prompt_text = "".join(m.content for m in request.messages) + request.prefix
-    prompt, bad_prompt = _plausible(u.prompt_tokens, prompt_text)
-    completion, bad_completion = _plausible(u.completion_tokens, reply.text)
-    cached, bad_cached = _plausible(u.cached_tokens, "")
+    prompt, bad_prompt = _plausible(
+        u.prompt_tokens, lambda: "".join(m.content for m in request.messages) + request.prefix)
+    completion, bad_completion = _plausible(u.completion_tokens, lambda: reply.text)
+    cached, bad_cached = _plausible(u.cached_tokens, str)
     if not (bad_prompt or bad_completion or bad_cached):
         return reply, None
     reported = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,

@@ -40,10 +40,16 @@ class ConnectionLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    head_s: float = Field(10.0, gt=0, le=600, description="to send a whole request head")
-    body_s: float = Field(30.0, gt=0, le=3600, description="to send a whole request body")
-    keep_alive_s: int = Field(5, ge=1, le=600, description="idle time between requests")
-    max_connections: int = Field(256, ge=1, le=65_536, description="open at once")
+    # the command-line options are built from these fields: defaults, ranges and help
+    head_s: float = Field(10.0, ge=0.1, le=600,
+                          description="seconds a client has to send a whole request head")
+    body_s: float = Field(30.0, ge=0.1, le=3600,
+                          description="seconds a client has to send a whole request body")
+    keep_alive_s: int = Field(
+        5, ge=1, le=600, description="seconds an idle connection is kept open between requests")
+    max_connections: int = Field(
+        256, ge=1, le=65_536, description="connections open at once (fewer if the open-file "
+                                          "limit is low); more are refused with 503")
 
     @property
     def cap(self) -> int:
@@ -61,27 +67,24 @@ def connection_cap(requested: int) -> int:
     return max(1, min(requested, spare))
 
 
-_OPTIONS = {
-    "head_s": click.option(
-        "--head-timeout", "head_s", type=click.FloatRange(0.1, 600), default=10.0,
-        show_default=True, help="seconds a client has to send a whole request head"),
-    "body_s": click.option(
-        "--body-timeout", "body_s", type=click.FloatRange(0.1, 3600), default=30.0,
-        show_default=True, help="seconds a client has to send a whole request body"),
-    "keep_alive_s": click.option(
-        "--keep-alive", "keep_alive_s", type=click.IntRange(1, 600), default=5,
-        show_default=True, help="seconds an idle connection is kept open between requests"),
-    "max_connections": click.option(
-        "--max-connections", type=click.IntRange(1, 65_536), default=256, show_default=True,
-        help="connections open at once (fewer if the open-file limit is low); more are "
-             "refused with 503"),
-}
+_FLAGS = {"head_s": "--head-timeout", "body_s": "--body-timeout",
+          "keep_alive_s": "--keep-alive", "max_connections": "--max-connections"}
+
+
+def _option(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The command-line option of one `ConnectionLimits` field, from the field itself."""
+    field = ConnectionLimits.model_fields[name]
+    low = next(m.ge for m in field.metadata if hasattr(m, "ge"))
+    high = next(m.le for m in field.metadata if hasattr(m, "le"))
+    kind = click.FloatRange if field.annotation in (float, "float") else click.IntRange
+    return click.option(_FLAGS[name], name, type=kind(low, high), default=field.default,
+                        show_default=True, help=field.description)
 
 
 def connection_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Command options for the limits `names` (all when none are named), passed to the
     command as one `connections` argument; the others keep their defaults."""
-    chosen = names or tuple(_OPTIONS)
+    chosen = names or tuple(_FLAGS)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(fn)
@@ -89,8 +92,9 @@ def connection_options(*names: str) -> Callable[[Callable[..., Any]], Callable[.
             given = {name: kwargs.pop(name) for name in chosen}
             return fn(*args, connections=ConnectionLimits(**given), **kwargs)
 
+        command: Callable[..., Any] = wrapper
         for name in reversed(chosen):
-            wrapper = _OPTIONS[name](wrapper)
-        return wrapper
+            command = _option(name)(command)
+        return command
 
     return decorate

@@ -82,15 +82,21 @@ def _sha(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+# budget fields a society file gained after results files began to record identities
+_ADDED_BUDGET_FIELDS = ("max_calls",)
+
+
 def society_identity(society: Society) -> dict[str, Any]:
     """What a row records of the society that produced it: name, config hash, models."""
     agents = [(a.name, a.role, a.model, a.options.model_dump(), a.group, a.tools,
                society_identity(a.society)["config"] if a.society else None)
               for a in society.agents]
     config = society.config.model_dump(exclude={"description", "agents", "model"})
-    if config["budget"]["max_calls"] == Budget.model_fields["max_calls"].default:
-        # added after results were first written: at its default it leaves the hash as it was
-        del config["budget"]["max_calls"]
+    for added in _ADDED_BUDGET_FIELDS:
+        # added after results were first written: at its default, left out of the hash,
+        # so earlier results files still name the same society
+        if config["budget"][added] == Budget.model_fields[added].default:
+            del config["budget"][added]
     return {"society": society.name, "config": _sha([config, agents]),
             "models": sorted({a.model for a in society.agents})}
 

@@ -544,6 +544,12 @@ def _settled(run: dict[str, Any]) -> dict[str, Any]:
     return _with_iso(run, "created_at", "finished_at")
 
 
+def with_run_id(run: dict[str, Any]) -> dict[str, Any]:
+    """A logged run with its id as `run_id`, as every command and page calls it (`id`
+    stays, for the scripts that read it)."""
+    return {"run_id": run["id"], **run}
+
+
 def _with_iso(row: dict[str, Any], *keys: str) -> dict[str, Any]:
     """`row` with `KEY_iso` after each epoch time `KEY` it has: the instant in ISO 8601
     UTC to the millisecond (None where the time is), so a reader of `logs show --json`
@@ -557,4 +563,4 @@ def _with_iso(row: dict[str, Any], *keys: str) -> dict[str, Any]:
     return out
 
 
-__all__ = ["RunLog", "request_hash"]
+__all__ = ["RunLog", "request_hash", "with_run_id"]

@@ -38,6 +38,7 @@ from urllib.parse import urlparse
 
 import httpx
 
+from minsky.account import MAX_CALL_TOKENS
 from minsky.backends.base import Backend, Capabilities
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Usage
@@ -178,8 +179,6 @@ def _count(value: Any, name: str) -> int:
     """A token count from a reply: a non-negative integer (missing or null counts as 0),
     at most `MAX_CALL_TOKENS`; the runner counts a nought for a text that is there, or
     the cap, as an estimate and flags it (`minsky.account.counted`)."""
-    from minsky.account import MAX_CALL_TOKENS  # the runner's cap on one call's count
-
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:

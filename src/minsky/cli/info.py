@@ -13,7 +13,7 @@ from minsky.cli.core import count, echo_json, emit, friendly, log_option, main
 from minsky.cli.progress import say
 from minsky.errors import MinskyError
 from minsky.models import MODELS, default_model
-from minsky.runlog import RunLog
+from minsky.runlog import RunLog, with_run_id
 
 
 @main.command("societies")
@@ -105,12 +105,6 @@ def _log(path: Path | None) -> RunLog:
     return RunLog.reader(path)
 
 
-def _with_run_id(run: dict[str, Any]) -> dict[str, Any]:
-    """A logged run with its id as `run_id`, as every other command calls it (`id` stays,
-    for the scripts that read it)."""
-    return {"run_id": run["id"], **run}
-
-
 @logs.command("list")
 @click.option("-n", "limit", type=count(1, 100_000), default=20, show_default=True)
 @log_option
@@ -119,7 +113,7 @@ def _with_run_id(run: dict[str, Any]) -> dict[str, Any]:
 def logs_list(limit: int, log_path: Path | None, as_json: bool) -> None:
     """The latest runs, newest first: when, society, status, tokens, answer, question."""
     log = _log(log_path)
-    runs = [_with_run_id(r) for r in log.list_runs(limit)]
+    runs = [with_run_id(r) for r in log.list_runs(limit)]
     if not runs and not as_json:
         say(f"no runs in the run log {log.path}")
         return
@@ -133,7 +127,7 @@ def logs_list(limit: int, log_path: Path | None, as_json: bool) -> None:
 @friendly
 def logs_show(run_id: str, log_path: Path | None, as_json: bool) -> None:
     """One run, round by round: who was asked what, what each said, the decision."""
-    run = _with_run_id(_log(log_path).get_run(run_id))
+    run = with_run_id(_log(log_path).get_run(run_id))
     emit(run, as_json, render.run_transcript)
 
 

@@ -18,7 +18,6 @@ other than llama's rotary permutation of q and k (see `_ROPE_PERMUTED`).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import re
@@ -104,7 +103,7 @@ def _key(path: Path) -> tuple[str, int, int]:
 def base_sha256(base: Path) -> str:
     """The sha256 of a base GGUF: a shipped model's known checksum, else hashed once
     per process."""
-    from minsky.models import MODELS
+    from minsky.models import MODELS, sha256_of
 
     resolved = base.resolve()
     for model in MODELS.values():
@@ -113,11 +112,7 @@ def base_sha256(base: Path) -> str:
             return model.sha256
     key = _key(resolved)
     if key not in _HASHES:
-        digest = hashlib.sha256()
-        with resolved.open("rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-        _HASHES[key] = digest.hexdigest()
+        _HASHES[key] = sha256_of([resolved])
     return _HASHES[key]
 
 

@@ -13,7 +13,6 @@ Leaves out: sequence packing and multi-process training (2 CPU cores); DPO.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import os
 import signal
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from minsky.errors import MinskyError
+from minsky.models import sha256_of
 from minsky.star import checkpoint
 from minsky.star.base_model import GGUFInfo, load_base, need_training_extra, read_gguf
 from minsky.star.rows import SFTRow, read_rows
@@ -88,7 +88,7 @@ def train_adapter(data: Path, out: Path, *, base: str = "qwen0.5b", rank: int = 
 
     rows = read_rows(data, SFTRow)
     info = read_gguf(_gguf_path(base))
-    identity = {"data_sha256": _sha256(data), "base": info.key, "rank": rank,
+    identity = {"data_sha256": sha256_of([data]), "base": info.key, "rank": rank,
                 "alpha": float(alpha), "epochs": float(epochs), "lr": float(lr),
                 "batch": batch, "max_len": max_len, "seed": seed, "dtype": dtype,
                 "layers_from": layers_from}
@@ -156,10 +156,6 @@ def _gguf_path(base: str) -> Path:
     if base.startswith("openai:"):
         raise MinskyError(f"cannot train {base!r}: training needs a local GGUF model")
     return resolve_gguf(base)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _examples(tokenizer: Any, info: GGUFInfo, rows: list[SFTRow], max_len: int,

@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
 from minsky.errors import MinskyError
-from minsky.runlog import RunLog
+from minsky.runlog import RunLog, with_run_id
 from minsky.view import mindstorm, results, source, svg
 from minsky.view.results import ResultsFile
 
@@ -203,7 +203,7 @@ class App:
             raise NotFound(str(err)) from None
         finally:
             log.close()
-        return json.dumps(run, indent=1, ensure_ascii=False, default=str) + "\n"
+        return json.dumps(with_run_id(run), indent=1, ensure_ascii=False, default=str) + "\n"
 
     def _file(self, n: int) -> ResultsFile:
         if not 1 <= n <= len(self.files):
@@ -235,7 +235,11 @@ class App:
 
     def _questions(self, data: dict[str, Any]) -> dict[str, str]:
         """Case id → question text: from the rows when they carry it, else from the runs
-        in the log (any society's run of the case asked the same question)."""
+        in the log (any society's run of the case asked the same question). Kept with the
+        file's page data once every case has one: a run's question never changes, and
+        every page of the matrix (every sort, every page number) needs them all."""
+        if "questions" in data:
+            return dict(data["questions"])
         found = {case: str(row["question"]) for (case, _), row in data["cell"].items()
                  if row.get("question")}
         missing = {row["run_id"]: case for (case, _), row in data["cell"].items()
@@ -247,6 +251,8 @@ class App:
                     found.setdefault(missing[run_id], question)
             finally:
                 log.close()
+        if len(found) == len({case for case, _ in data["cell"]}):
+            data["questions"] = found  # the log may yet add the runs still missing
         return found
 
     def results(self, n: int, query: dict[str, str]) -> str:

@@ -143,10 +143,11 @@ class Handler(BaseHTTPRequestHandler):
             ctype = "text/plain; charset=utf-8"
         else:
             url = urlsplit(self.path)
-            json_page = url.path.endswith(".json")  # a run's raw record
-            ctype = f"{'application/json' if json_page else 'text/html'}; charset=utf-8"
             try:
                 status, page = self.server.app.page(url.path, dict(parse_qsl(url.query)))
+                # a run's raw record is JSON; its error pages (a bad id, no log) are HTML
+                json_page = status == 200 and url.path.endswith(".json")
+                ctype = f"{'application/json' if json_page else 'text/html'}; charset=utf-8"
             except Exception as err:  # a page must fail alone, with a line, not a reset
                 status, page = 500, f"error: {type(err).__name__}: {err}\n"
                 ctype = "text/plain; charset=utf-8"
