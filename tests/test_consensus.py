@@ -14,15 +14,14 @@ from minsky.messages import ChatReply, Options
 from minsky.organisations.base import Member, Outcome, Round, SocietyView, Task, Turn
 from minsky.organisations.base import drive as base_drive
 from minsky.organisations.consensus import (
-    CHOICE_PREFIX,
     CODE_OPEN,
     FENCE,
     ConsensusParams,
     _options,
     consensus,
     examples_for,
-    letter_logprobs,
 )
+from minsky.organisations.judging import CHOICE_PREFIX, letter_logprobs
 from minsky.pyrun import extract_program, program_answer, run_program
 from minsky.weighing import (
     Ballot,
@@ -309,7 +308,7 @@ def test_confidence_weights_votes_and_asks_for_logprobs() -> None:
 def test_text_questions_leave_the_programmers_out() -> None:
     members = [member("r1", "reasoner"), member("coder", "programmer")]
     rounds, out = run(members, {"r1": "The answer is Paris."},
-                      task=Task("What is the capital of France?", "text"))
+                      task=Task("What is the capital of France?", "text"), text="single")
     assert [a.agent for a in rounds[0].asks] == ["r1"]
     assert out.answer == "paris"
 

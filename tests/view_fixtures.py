@@ -17,10 +17,11 @@ from test_hierarchy import team_toml
 from minsky.backends.fakes import FunctionBackend
 from minsky.economy.market import EconomyConfig
 from minsky.economy.run import run_economy
-from minsky.evals.arena import PAIR_TEMPLATE, run_arena
+from minsky.evals.arena import run_arena
 from minsky.evals.benchmarks import Case
 from minsky.evals.harness import evaluate_society
 from minsky.messages import ChatRequest
+from minsky.organisations.judging import PAIR_TEMPLATE
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
 from minsky.society import from_dict, load

@@ -96,8 +96,10 @@ def register_backends(register: Callable[[BackendType], None]) -> None:
 def register_organisations(register: Callable[[Organisation], None]) -> None:
     from minsky.organisations.consensus import CONSENSUS
     from minsky.organisations.contest import CONTEST
+    from minsky.organisations.critique import CRITIQUE
     from minsky.organisations.debate import DEBATE
     from minsky.organisations.democracy import DEMOCRACY
+    from minsky.organisations.drafts import DRAFTS
     from minsky.organisations.mixture import MIXTURE
     from minsky.organisations.monarchy import MONARCHY
     from minsky.organisations.prompt import PROMPT
@@ -105,7 +107,7 @@ def register_organisations(register: Callable[[Organisation], None]) -> None:
     from minsky.organisations.vote import SINGLE, VOTE
 
     for org in (SINGLE, VOTE, MONARCHY, DEMOCRACY, DEBATE, MIXTURE, ROLEPLAY, CONTEST,
-                CONSENSUS, PROMPT):
+                CONSENSUS, PROMPT, CRITIQUE, DRAFTS):
         register(org)
 
 

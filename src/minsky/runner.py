@@ -146,6 +146,7 @@ class RunResult:
             "text": self.outcome.text,
             "members": [asdict(m) for m in self.outcome.members],
             "tally": self.outcome.tally,
+            "detail": self.outcome.detail,
             "usage": {**asdict(self.usage), "total_tokens": self.usage.total_tokens},
             "wall_s": round(self.wall_s, 3),
             "rounds": [asdict(r) for r in self.rounds],

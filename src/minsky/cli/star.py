@@ -184,6 +184,34 @@ def export_cmd(mined: Path, fmt: str, kind: Any, per_case: int, exclude: Path | 
           "problems": len({r["case"] for r in made})}, as_json, render.mapping_table)
 
 
+@star.command("prefs")
+@log_option
+@click.option("--run", "run_ids", multiple=True,
+              help="only this run (repeat; default: every run of the log that finished ok)")
+@click.option("--source", type=click.Choice(["judgement", "revision", "all"]), default="all",
+              show_default=True, help="pairwise judgements won in both orders, revisions "
+              "asked by a critic, or both")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def prefs_cmd(log_path: Path | None, run_ids: tuple[str, ...], source: str, out: Path,
+              as_json: bool) -> None:
+    """DPO rows (prompt, chosen, rejected) from the text societies' judgements and
+    revisions in the run log (RLAIF), in the shape of `star export --format dpo`."""
+    from minsky.star.prefs import SOURCES, preference_rows
+    from minsky.star.rows import write_rows
+
+    outputs(out)
+    log = RunLog.reader(log_path)
+    rows = preference_rows(log, run_ids or None,
+                           SOURCES if source == "all" else (source,))
+    write_rows(out, rows)
+    emit({"out": str(out), "rows": len(rows),
+          "judgement": sum(r["source"] == "judgement" for r in rows),
+          "revision": sum(r["source"] == "revision" for r in rows),
+          "runs": len({r["run_id"] for r in rows})}, as_json, render.mapping_table)
+
+
 @star.command("train")
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,

@@ -24,25 +24,11 @@ from typing import Any
 from minsky.errors import MinskyError
 from minsky.evals.ratings import bootstrap_ratings, bradley_terry, elo_ratings
 from minsky.evals.stats import length_bias, position_bias
+from minsky.organisations.judging import PAIR_TEMPLATE, combine, judge_question
 from minsky.records import jsonl_objects, jsonl_rows
 from minsky.results import FAILED, Item, open_results, run_many
 from minsky.runner import Runner, RunResult
 from minsky.society import Society
-
-PAIR_TEMPLATE = {
-    "system_prompt": (
-        "Please act as an impartial judge and evaluate the quality of the responses provided "
-        "by two AI assistants to the user question displayed below. Choose the assistant that "
-        "follows the user's instructions and answers the user's question better. Avoid any "
-        "position biases; do not let the length of the responses or the names of the "
-        "assistants influence you."
-    ),
-    "prompt_template": (
-        "[User Question]\n{question}\n\n[The Start of Assistant A's Answer]\n{answer_a}\n"
-        "[The End of Assistant A's Answer]\n\n[The Start of Assistant B's Answer]\n{answer_b}\n"
-        "[The End of Assistant B's Answer]"
-    ),
-}
 
 
 def read_prompts(path: Path, field: str = "turns") -> list[tuple[str, str]]:
@@ -106,18 +92,6 @@ def _check_template(path: Path, name: str, row: dict[str, object]) -> None:
                               f"conversion; {expected}, as they are")
 
 
-def judge_question(template: dict[str, str], question: str, a: str, b: str,
-                   constitution: str | None) -> str:
-    """The text the judge society is asked: A, B, or C for a tie."""
-    system = template["system_prompt"]
-    # MT-Bench's own output instruction ([[A]]) gives way to minsky's choice format
-    system = system.split("After providing your explanation")[0].strip()
-    body = template["prompt_template"].format(question=question, answer_a=a, answer_b=b)
-    rules = f"\n\nJudge by these principles:\n{constitution.strip()}" if constitution else ""
-    return (f"{system}{rules}\n\n{body}\n\nWhich answer is better? A: Assistant A's. "
-            "B: Assistant B's. C: a tie.")
-
-
 def answer_text(result: RunResult) -> str:
     """A contestant's full answer: the deciding reply, or the winning member's reply."""
     outcome = result.outcome
@@ -127,19 +101,6 @@ def answer_text(result: RunResult) -> str:
         if outcome.answer is not None and m.answer == outcome.answer:
             return m.text
     return outcome.members[0].text if outcome.members else ""
-
-
-def combine(ab: str | None, ba: str | None) -> tuple[float, bool]:
-    """Score of the first contestant from the two orders' verdicts, and whether it flipped.
-
-    `ab` is the verdict with the first contestant shown as A, `ba` with it shown as B.
-    """
-    first = {"A": 1.0, "B": 0.0}.get(ab or "", 0.5)
-    second = {"B": 1.0, "A": 0.0}.get(ba or "", 0.5)
-    if first == second:
-        return first, False
-    flipped = {first, second} == {0.0, 1.0}
-    return 0.5, flipped
 
 
 async def run_arena(
@@ -241,7 +202,8 @@ def _answer_row(item: Item, result: RunResult,
         progress(f"answer {item.key} by {result.society}{failed}")
     row = {"kind": "answer", "prompt": item.key, "contestant": result.society,
            "text": answer_text(result), "tokens": result.usage.total_tokens,
-           "run_id": result.run_id, "status": result.status}
+           "wall_s": round(result.wall_s, 2), "run_id": result.run_id,
+           "status": result.status}
     if result.error:
         row["error"] = result.error  # why a contestant failed, kept beside its empty answer
     return row
@@ -255,7 +217,8 @@ def _judgment_row(item: Item, result: RunResult,
         shown = verdict or f"— (no verdict; status {result.status})"
         progress(f"judge {f['prompt']}: {f['a']} vs {f['b']} → {shown}")
     row = {"kind": "judgment", "verdict": verdict, "run_id": result.run_id,
-           "status": result.status}
+           "status": result.status, "tokens": result.usage.total_tokens,
+           "wall_s": round(result.wall_s, 2)}
     if result.error:
         row["error"] = result.error
     return row

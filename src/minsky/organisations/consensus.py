@@ -18,12 +18,14 @@ a checked result. This organisation weighs them (rules in `minsky.weighing`):
   answer is"; averaging log-probabilities over the shifts cancels the model's prior for
   letter positions (the permutation debiasing of PriDe, arXiv 2309.03882). A backend
   without log-probabilities votes with the letter it writes.
-- Free-text questions: the reasoners vote; ties go to the first member's answer.
+- Free-text questions (`text`): the first reasoner writes `drafts` drafts (the first
+  greedy, the rest sampled) and a judge picks one by pairwise judgement in both orders,
+  then critiques it against a constitution and revises (`minsky.organisations.drafts`,
+  `critique`); `text = "single"` keeps the reasoners' vote.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from dataclasses import replace
@@ -31,7 +33,7 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from minsky.answers import answers_match, extract_answer
 from minsky.messages import Message
@@ -48,6 +50,13 @@ from minsky.organisations.base import (
     Task,
     Turn,
 )
+from minsky.organisations.critique import (
+    Constitution,
+    constitution_field,
+    default_constitution,
+)
+from minsky.organisations.drafts import Judging, TextPath, write_text
+from minsky.organisations.judging import CHOICE_PREFIX, letter_logprobs
 from minsky.pyrun import extract_program, program_answer, run_program_guarded
 from minsky.strict import Strict
 from minsky.weighing import (
@@ -63,7 +72,6 @@ from minsky.weighing import (
 
 CODE_OPEN = "```python\n"
 FENCE = "\n```"  # a program's closing fence: what a small model writes after it is chatter
-CHOICE_PREFIX = "The answer is"
 _OPTION = re.compile(r"^\s*\(?([A-Z])[).:]\s+(.*)$")
 
 
@@ -93,6 +101,17 @@ class ConsensusParams(Strict):
         description="weight factor of a program that never writes a quantity the question gives")
     not_whole: float = Field(1.0, ge=0.0, le=1.0,
                              description="weight factor of an answer that is not a whole number")
+    # free-text questions (issue 31): drafts and a judge's choice, critique and revision
+    # by a constitution, both, or one reasoner alone ("single")
+    text: TextPath = "both"
+    drafts: int = Field(3, ge=1, le=8, description="drafts of a text answer")
+    draft_temperature: float = Field(0.8, ge=0.0, le=2.0)
+    judging: Judging = "round_robin"
+    revisions: int = Field(1, ge=0, le=8, description="critique-and-revise rounds of a text answer")
+    judge_by_constitution: bool = False
+    constitution: Constitution = Field(default_factory=default_constitution)
+
+    _file = field_validator("constitution", mode="before")(constitution_field)
 
 
 def _params(society: SocietyView[ConsensusParams]) -> ConsensusParams:
@@ -209,7 +228,7 @@ def _decide(ballots: list[Ballot], task: Task, p: ConsensusParams, remaining: fl
 
 def consensus(task: Task, society: SocietyView[ConsensusParams]) -> OrgRun:
     p = _params(society)
-    pool = [m for m in society.members if m.group != "expert"]
+    pool = [m for m in society.members if m.group not in ("expert", "judge", "critic")]
     experts = [m for m in society.members if m.group == "expert"]
     if not pool:  # experts alone (no group needs a member): they answer first-hand
         pool, experts = experts, []
@@ -220,6 +239,8 @@ def consensus(task: Task, society: SocietyView[ConsensusParams]) -> OrgRun:
         replace(m, group="reasoner") for m in pool]
     if task.kind == "choice" and p.choice == "score" and scorable:
         return (yield from _score_choices(task, talkers, stem, options))
+    if task.kind == "text" and p.text != "single":
+        return (yield from _text(task, society, talkers[0]))
     if task.kind != "number":
         pool = talkers  # a program answers numbers
     window = p.window or len(pool)
@@ -259,6 +280,18 @@ def consensus(task: Task, society: SocietyView[ConsensusParams]) -> OrgRun:
     return Outcome(winner, members, tally, detail)
 
 
+def _text(task: Task, society: SocietyView[ConsensusParams], author: Member) -> OrgRun:
+    """A free-text question by the society's text path: the first reasoner writes, the
+    judge group's member (else the reasoner) judges, the critic group (else the reasoner
+    itself) critiques."""
+    p = society.params
+    judge = next(iter(society.group("judge")), author)
+    critics = society.group("critic") or [author]
+    return (yield from write_text(task, author, judge, critics, p.text, p.drafts,
+                                  p.draft_temperature, p.judging, p.revisions, p.constitution,
+                                  p.judge_by_constitution))
+
+
 def _options(question: str) -> tuple[str, list[str]]:
     """The stem of a choice question and its option texts, in order: the lines lettered
     A, B, C, … in sequence after the stem (a list of "I." / "II." statements in the stem
@@ -287,23 +320,6 @@ def _shown(stem: str, options: list[str], shift: int) -> str:
     n = len(options)
     lines = [f"{chr(65 + k)}) {options[(k + shift) % n]}" for k in range(n)]
     return stem + "\n" + "\n".join(lines)
-
-
-def letter_logprobs(top: dict[str, float], letters: str) -> list[float] | None:
-    """Log-probabilities of each letter among a position's likeliest tokens (" A", "A"
-    and "(A" count as A), over the letters' total; a letter not listed gets the least
-    listed probability; None when no letter is there."""
-    mass = [0.0] * len(letters)
-    for piece, lp in top.items():
-        key = piece.strip().lstrip("(")  # case matters: " a" is an article, not option A
-        if len(key) == 1 and key in letters:
-            mass[letters.index(key)] += math.exp(lp)
-    total = sum(mass)
-    if total <= 0:
-        return None
-    # a letter not among the likeliest is at most as likely as the least likely listed
-    floor = math.exp(min(top.values()))
-    return [math.log(max(m, floor) / total) for m in mass]
 
 
 def _score_choices(task: Task, pool: list[Member], stem: str, options: list[str]) -> OrgRun:
@@ -342,6 +358,7 @@ CONSENSUS = Organisation(
     "consensus", consensus, ConsensusParams,
     "weighted vote of reasoners and checked programs, with early stopping and escalation; "
     "choice questions by scoring options",
-    groups={"reasoner": (0, None), "programmer": (0, None), "expert": (0, None)},
+    groups={"reasoner": (0, None), "programmer": (0, None), "expert": (0, None),
+            "judge": (0, 1), "critic": (0, None)},
     check=_check,
 )

@@ -118,7 +118,8 @@ def sort_cases(data: dict[str, Any], cases: list[str], questions: dict[str, str]
 
 def arena(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """`minsky arena`'s leaderboard, and every pair's verdicts in both orders."""
-    from minsky.evals.arena import combine, leaderboard
+    from minsky.evals.arena import leaderboard
+    from minsky.organisations.judging import combine
 
     board = leaderboard(rows)
     answers = {(r["prompt"], r["contestant"]): r for r in rows if r.get("kind") == "answer"}
