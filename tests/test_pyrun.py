@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minsky import pyrun
 from minsky.pyrun import (
     INT_LIMIT,
     MAX_OUTPUT,
     PYTHON_TOOL,
     ProgramResult,
+    _worker,
     extract_program,
     program_answer,
     run_program,
@@ -431,7 +431,7 @@ def test_guarded_is_the_same_worker_without_asyncio() -> None:
 
 def workers() -> list[int]:
     """The pid of the live worker process, if there is one."""
-    worker = pyrun._WORKER
+    worker = _worker._WORKER
     return [worker.proc.pid] if worker is not None and worker.proc.poll() is None else []
 
 
@@ -582,8 +582,8 @@ def test_the_worker_sends_back_only_bounded_acyclic_values() -> None:
 
 
 def test_a_fresh_worker_gives_a_program_only_its_own_time() -> None:
-    pyrun._WORKER and pyrun._WORKER.close()
-    pyrun._WORKER = None
+    _worker._WORKER and _worker._WORKER.close()
+    _worker._WORKER = None
     start = time.perf_counter()
     stuck = run_program_guarded("while True:\n    pass", timeout_s=1, max_steps=10**12)
     assert stuck.error == "timed out after 1s"

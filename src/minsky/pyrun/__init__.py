@@ -29,10 +29,6 @@ answer from a result), `_worker` (the worker process) and `_tool` (the `Python` 
 
 from __future__ import annotations
 
-import sys
-import types
-
-from minsky.pyrun import _worker
 from minsky.pyrun._extract import extract_program, program_answer
 from minsky.pyrun._interpreter import run_program
 from minsky.pyrun._limits import INT_LIMIT, MAX_OUTPUT
@@ -52,19 +48,3 @@ __all__ = [
     "run_program_isolated",
 ]
 
-
-class _Package(types.ModuleType):
-    """This package, with `_WORKER` a view of `_worker._WORKER`: the worker process lives in
-    `_worker`, and `minsky.pyrun._WORKER` (which tests read and reset) must stay the one
-    run_program_guarded uses, not a copy bound once at import."""
-
-    @property
-    def _WORKER(self) -> _worker._Worker | None:
-        return _worker._WORKER
-
-    @_WORKER.setter
-    def _WORKER(self, worker: _worker._Worker | None) -> None:
-        _worker._WORKER = worker
-
-
-sys.modules[__name__].__class__ = _Package
