@@ -68,10 +68,10 @@ class Constitution(Strict):
         """The principles as lines ("- name: text"), as a judge or critic is told."""
         return "\n".join(f"- {p.name}: {p.text}" for p in self.principles)
 
-    def find(self, name: str) -> Principle | None:
-        """The principle a critic named (case and surrounding punctuation ignored)."""
-        key = name.strip().strip("\"'*.`").lower()
-        return next((p for p in self.principles if p.name.lower() == key), None)
+    def find(self, text: str) -> Principle | None:
+        """The principle `text` begins by naming (case, quotes and emphasis ignored)."""
+        key = text.strip().lstrip("*`\"'").lower()
+        return next((p for p in self.principles if key.startswith(p.name.lower())), None)
 
 
 def _from_text(text: str) -> dict[str, Any]:
@@ -166,12 +166,11 @@ def read_critique(critic: str, turn: Turn, constitution: Constitution) -> Critiq
     if turn.reply.finish_reason == "error":
         return Critique(critic, None, text, "failed")
     for m in _PRINCIPLE.finditer(text):
-        named = m.group(1).split(".")[0].split(",")[0].split(" - ")[0]
-        found = constitution.find(named) or constitution.find(named.split()[0] if
-                                                              named.split() else "")
-        if found is not None:
-            body = (text[: m.start()] + text[m.end():]).strip() or text
-            return Critique(critic, found.name, body, "change")
+        named = m.group(1).lstrip(" *`\"'")
+        if (found := constitution.find(named)) is not None:
+            rest = named[len(found.name):].lstrip(" *`\"'.:,;-—–")
+            body = "\n".join(x for x in (rest, text[m.end():].strip()) if x)
+            return Critique(critic, found.name, body or text, "change")
     if _NO_CHANGE.search(text):
         return Critique(critic, None, text, "no change")
     return Critique(critic, None, text, "off-format")
