@@ -19,6 +19,10 @@ as the members of a k-member vote (same role, sampling settings and seeds), so v
 come from one vote9 run at no extra cost. They are the same vote, not the same samples:
 llama.cpp's numerics depend on which sequences share a batch, so a separate vote5 run
 draws different texts from the same seeds.
+
+What an evaluation runs and reports is data: a `Plan` of the societies to run, the
+prefixes to read off their votes and the compute-matched pairs, each line of the
+summary an `Entry` (a society and its k). `minsky eval` builds it and runs it.
 """
 
 from __future__ import annotations
