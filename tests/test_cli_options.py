@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -161,3 +162,53 @@ def test_a_missing_required_parameter_says_what_is_missing(path: tuple[str, ...]
     one_line(result, "Missing ")
     reason = result.stderr.strip().removeprefix("error: ")
     assert reason.split(maxsplit=2)[2:], reason  # "Missing option '--bench'." has a name
+
+
+# -- one declaration of each shared option (issue 30) ----------------------------------
+
+
+def _every_command(group: click.Group, path: tuple[str, ...] = ()
+                   ) -> list[tuple[tuple[str, ...], click.Command]]:
+    found: list[tuple[tuple[str, ...], click.Command]] = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += _every_command(command, (*path, name))
+        else:
+            found.append(((*path, name), command))
+    return found
+
+
+def test_every_command_that_takes_a_model_takes_the_same_option() -> None:
+    from minsky.cli.core import MODEL_HELP
+
+    models = {" ".join(path): option for path, command in _every_command(main)
+              for option in command.params if option.name == "model"}
+    assert set(models) == {*MODEL_COMMANDS, "serve", "star mine"}
+    assert {(tuple(o.opts), o.default, getattr(o, "help", None)) for o in models.values()
+            } == {(("--model", "-m"), None, MODEL_HELP)}
+    assert "openai:URL#MODEL" in MODEL_HELP and "echo:" in MODEL_HELP
+
+
+def test_serve_takes_the_backend_options_every_model_command_takes() -> None:
+    def backend(command: click.Command) -> list[tuple[Any, ...]]:
+        return [(o.name, tuple(o.opts), o.default, getattr(o, "help", None))
+                for o in command.params
+                if o.name in ("model", "threads", "parallel", "n_ctx", "otel")]
+
+    serve, ask = main.commands["serve"], main.commands["ask"]
+    assert len(backend(serve)) == 5 and backend(serve) == backend(ask)
+
+
+def test_no_function_in_the_cli_is_over_80_lines() -> None:
+    import ast
+
+    import minsky.cli
+
+    long = []
+    for path in Path(minsky.cli.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > 80:
+                    long.append(f"{path.name}: {node.name} ({lines} lines)")
+    assert not long

@@ -209,10 +209,11 @@ def test_malformed_training_row_is_one_line(tmp_path: Path) -> None:
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}, '
                    '{"role": "assistant", "content": "yo"}]}\n'
                    '{"messages": [{"role": "user", "content": "hi"}]}\n')
-    with pytest.raises(MinskyError, match=r"sft.jsonl:2: messages: expected"):
+    with pytest.raises(MinskyError, match=r"sft.jsonl:2: field 'messages': expected"):
         read_rows(bad, SFTRow)
     bad.write_text('{"messages": [{"role": "robot", "content": "hi"}]}\n')
-    with pytest.raises(MinskyError, match=r"sft.jsonl:1: messages.0.role"):
+    with pytest.raises(MinskyError,
+                       match=r"sft.jsonl:1: field 'messages.0.role': .* \(got 'robot'\)"):
         read_rows(bad, SFTRow)
 
 
@@ -340,7 +341,7 @@ def test_read_rows_names_the_file_line(tmp_path: Path) -> None:
     good = ('{"messages": [{"role": "user", "content": "hi"}, '
             '{"role": "assistant", "content": "yo"}]}\n')
     bad.write_text(good + "\n\n" + '{"messages": [{"role": "user", "content": "hi"}]}\n')
-    with pytest.raises(MinskyError, match=r"sft.jsonl:4: messages: expected"):
+    with pytest.raises(MinskyError, match=r"sft.jsonl:4: field 'messages': expected"):
         read_rows(bad, SFTRow)
 
 

@@ -165,7 +165,7 @@ def test_malformed_row_names_file_and_line(tmp_path):
     sft_file(bad)
     with bad.open("a") as f:
         f.write(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
-    with pytest.raises(MinskyError, match=r"bad\.jsonl:4: messages"):
+    with pytest.raises(MinskyError, match=r"bad\.jsonl:4: field 'messages'"):
         train_adapter(bad, tmp_path / "a.gguf", base=TINY, progress=False, threads=1)
 
 

@@ -8,17 +8,24 @@ files until it can accept no one else. So a request head must arrive whole withi
 an idle kept-alive connection is closed after `keep_alive_s`, and connections beyond
 `max_connections` (fewer when the open-file limit is low) are refused with a 503 at once.
 The servers apply these in `minsky.serve.deadlines` and `minsky.view.server`.
+
+`is_loopback` says whether a host is this machine: both servers warn when bound to
+anything else, the viewer refuses requests that name another host, and the test switch
+for real models lets a server on loopback through.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import resource
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 import click
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from minsky.strict import Strict
 
 # a request head (request line and headers) larger than this is refused (h11's default)
 MAX_HEAD_BYTES = 16 * 1024
@@ -35,10 +42,19 @@ REFUSED = _reply("503 Service Unavailable", "too many connections\n")
 TIMED_OUT = _reply("408 Request Timeout", "the request was not sent in time\n")
 
 
-class ConnectionLimits(BaseModel):
-    """Read deadlines, keep-alive and the connection cap of one server."""
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name, an address, an IPv6 address in brackets) is this machine:
+    `localhost` or a loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
-    model_config = ConfigDict(extra="forbid")
+
+class ConnectionLimits(Strict):
+    """Read deadlines, keep-alive and the connection cap of one server."""
 
     # the command-line options are built from these fields: defaults, ranges and help
     head_s: float = Field(10.0, ge=0.1, le=600,

@@ -40,7 +40,7 @@ from minsky.messages import Options
 from minsky.models import default_model
 from minsky.organisations.base import Member, Organisation
 from minsky.plugins import organisations, tool_types
-from minsky.strict import Strict
+from minsky.strict import Strict, error_line
 from minsky.tools.calls import ToolLimits
 
 DEFAULT_ROLE = "You are a helpful, careful assistant. You reason step by step."
@@ -211,17 +211,6 @@ def _relative(ref: str, source: str) -> str:
     return str(path if path.is_absolute() else Path(source).parent / path)
 
 
-def _format_error(source: str, err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
-        if e["type"] not in ("missing", "extra_forbidden", "value_error"):
-            msg += f" (got {e['input']!r})"
-        parts.append(f"field '{field}': {msg}")
-    return f"{source}: " + "; ".join(parts)
-
-
 def from_dict(
     data: dict[str, Any], source: str, model: str | None = None, depth: int = 0,
     loaded: dict[tuple[str, int], Society] | None = None,
@@ -240,11 +229,9 @@ def from_dict(
         org = organisations()[config.organisation]
         params = org.params.model_validate(config.params, strict=True)
     except ValidationError as err:
-        if err.title != SocietyConfig.__name__:
-            # the organisation's own parameters: prefix their fields with "params."
-            message = _format_error(source, err).replace("field '", "field 'params.")
-            raise MinskyError(message) from None
-        raise MinskyError(_format_error(source, err)) from None
+        # the organisation's own parameters are the file's "params" table
+        within = "" if err.title == SocietyConfig.__name__ else "params"
+        raise MinskyError(error_line(err, source, within)) from None
     copies = sum(a.count for a in config.agents)
     if copies > MAX_MEMBERS:
         raise MinskyError(f"{source}: field 'agents': {copies} members (copies counted); "
@@ -279,8 +266,7 @@ def _tool_options(config: SocietyConfig, source: str) -> dict[str, BaseModel]:
             options[name] = known[name].options.model_validate(config.tools.get(name, {}),
                                                                strict=True)
         except ValidationError as err:
-            message = _format_error(source, err).replace("field '", f"field 'tools.{name}.")
-            raise MinskyError(message) from None
+            raise MinskyError(error_line(err, source, f"tools.{name}")) from None
     return options
 
 

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from minsky.connections import is_loopback
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest
 
@@ -29,7 +30,6 @@ class Capabilities:
 
 
 NO_REAL_MODELS = "MINSKY_NO_REAL_MODELS"  # set (to anything): real models are refused
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 def check_real_model(what: str, url: str | None = None) -> None:
@@ -38,7 +38,7 @@ def check_real_model(what: str, url: str | None = None) -> None:
     unless it is marked `real`. A server on loopback is a test's own fake, and allowed."""
     if not os.environ.get(NO_REAL_MODELS):
         return
-    if url is not None and urlparse(url).hostname in _LOOPBACK:
+    if url is not None and is_loopback(urlparse(url).hostname or ""):
         return
     raise MinskyError(f"{what}: real models are switched off ({NO_REAL_MODELS} is set; a "
                       "test that needs one is marked `real`)")

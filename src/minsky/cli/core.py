@@ -22,6 +22,7 @@ import click
 from minsky import render
 from minsky.cli.checks import one_line
 from minsky.errors import MinskyError
+from minsky.models import DEFAULT_MODEL, DEFAULT_MODEL_ENV, MODELS
 from minsky.safetext import json_printable, printable
 
 T = TypeVar("T")
@@ -160,10 +161,24 @@ def otel_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                              "$OTEL_EXPORTER_OTLP_ENDPOINT (needs minsky[otel])")(wrapper)
 
 
-def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The backend options every command that runs a model takes, with the same defaults
-    (`BackendSettings`'s); the command receives them as one `settings` argument. `--otel`
-    comes with them."""
+MODEL_HELP = (f"model for every agent: {', '.join(MODELS)}, a GGUF path, echo: (a fake) or "
+              f"openai:URL#MODEL (default: the society's, else ${DEFAULT_MODEL_ENV}, else "
+              f"{DEFAULT_MODEL})")
+
+
+def backend_options(fn: Callable[..., Any] | None = None, *,
+                    model: bool = True) -> Any:
+    """The model and backend options every command that runs a model takes (`serve`
+    too), with the same help and defaults (`BackendSettings`'s): the command receives
+    `--model` as its `model` argument (None: each society's own) and the others as one
+    `settings` argument. `--otel` comes with them. `@backend_options(model=False)` leaves
+    `--model` out, for a command that names its model another way (`star run --base`)."""
+    if fn is None:
+        return lambda command: _backend_options(command, model)
+    return _backend_options(fn, model)
+
+
+def _backend_options(fn: Callable[..., Any], model: bool) -> Callable[..., Any]:
     from minsky.plugin_api import BackendSettings
 
     fields = BackendSettings.model_fields
@@ -174,16 +189,19 @@ def backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         settings = BackendSettings(threads=threads, parallel=parallel, n_ctx=n_ctx)
         return fn(*args, settings=settings, **kwargs)
 
-    for option in reversed((
+    options = [
         click.option("--threads", type=count(1, MAX_WORKERS), default=None,
                      help="CPU threads (default: all cores)"),
         click.option("--parallel", type=click.IntRange(1, 64),
                      default=fields["parallel"].default, show_default=True,
-                     help="sequences decoded in one batch"),
+                     help="sequences decoded in one batch (members of all runs together)"),
         click.option("--ctx", "n_ctx", type=count(512, MAX_CTX),
                      default=fields["n_ctx"].default, show_default=True,
                      help="KV cache tokens, all sequences together"),
-    )):
+    ]
+    if model:
+        options.insert(0, click.option("--model", "-m", default=None, help=MODEL_HELP))
+    for option in reversed(options):
         wrapper = option(wrapper)
     return otel_option(wrapper)
 

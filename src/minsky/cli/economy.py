@@ -38,7 +38,6 @@ def economy() -> None:
 @click.option("--generations", "-g", type=count(1, 10_000), default=3, show_default=True)
 @limit_option("tasks per generation", default=10, high=100_000)
 @seed_option("generations × --limit tasks", 0, also="it seeds mutations too")
-@click.option("--model", "-m", default=None)
 @click.option("--rules", type=click.Path(path_type=Path), default=None,
               help="a TOML file of economy rules (endowment, reward, tax_rate, rent, …)")
 @click.option("--compare/--no-compare", default=True, show_default=True,
@@ -65,6 +64,7 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     from minsky.limits import load_toml
     from minsky.paths import home_dir
     from minsky.runner import Backends, Runner
+    from minsky.strict import error_line
 
     try:
         data = load_toml(rules.read_text(encoding="utf-8"), str(rules)) if rules else {}
@@ -72,9 +72,7 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     except FileNotFoundError:
         raise MinskyError(f"rules file {rules} does not exist") from None
     except ValidationError as err:
-        first = err.errors()[0]
-        raise MinskyError(f"{rules}: field '{'.'.join(map(str, first['loc']))}': "
-                          f"{first['msg']}") from None
+        raise MinskyError(error_line(err, str(rules))) from None
     soc = societies.load(society, model)
     cases = load_benchmark(bench, generations * limit, seed)
     out = out or home_dir() / "economy" / f"{soc.name}-g{generations}-n{limit}-s{seed}.jsonl"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -31,6 +32,11 @@ from minsky.models import default_model
 from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
 
+if TYPE_CHECKING:
+    from minsky.evals.formats import Case
+    from minsky.evals.harness import Plan
+    from minsky.runner import Runner
+
 
 @main.command("eval")
 @click.option("--bench", required=True, help="a benchmark file or folder (format detected)")
@@ -38,7 +44,6 @@ from minsky.runlog import RunLog
               help="a society to evaluate (repeat to compare; the first is the reference), "
                    "or a served model or proxy as a contestant: openai:URL#MODEL (asked as "
                    "single's member; e.g. openai:http://127.0.0.1:8000/v1#re2-qwen0.5b)")
-@click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
 @limit_option("cases", seeded=True)
 @seed_option("--limit cases")
 @click.option("--first", type=count(), default=None,
@@ -74,136 +79,120 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
     wrong answer; the command then exits 1, and a rerun retries those cases."""
     from minsky import society as societies
     from minsky.evals.benchmarks import load_benchmark
-    from minsky.evals.harness import (
-        evaluate_society,
-        matched_vote,
-        plot_levels,
-        plot_scaling,
-        prefix_source,
-        read_rows,
-        vote_prefixes,
-    )
+    from minsky.evals.harness import Plan, plot_levels, plot_scaling, read_rows
     from minsky.evals.harness import summarise as summarise_eval
-    from minsky.paths import home_dir
-    from minsky.results import FAILED, open_results
+    from minsky.results import FAILED
 
-    fields = None
-    if mapping:
-        try:
-            fields = dict(part.split("=", 1) for part in mapping.split(","))
-        except ValueError:
-            raise MinskyError(f"--map {mapping!r}: expected key=field pairs") from None
-    try:
-        ks = [int(k) for k in prefixes.split(",")] if prefixes else []
-    except ValueError:
-        raise MinskyError(f"--prefixes {prefixes!r}: expected numbers like 1,3,5") from None
-    cases = load_benchmark(bench, limit, seed, fields)[:first]
+    cases = load_benchmark(bench, limit, seed, _field_map(mapping))[:first]
     case_ids = {c.id for c in cases}
-    socs = [societies.load(ref, model) for ref in society_refs]
-    votes = {s.name: len(s.agents) for s in socs if s.config.organisation == "vote"}
-    if ks and not votes:
-        raise MinskyError("--prefixes: no vote society to take prefixes of; add one "
-                          "(e.g. --society vote9)")
-    for k in ks:
-        if not 1 <= k <= max(votes.values()):
-            biggest = max(votes, key=lambda name: votes[name])
-            raise MinskyError(f"--prefixes {k}: {biggest} has {votes[biggest]} members")
-    # per vote society, the member counts to score as prefixes; a k equal to a society's
-    # size is that society itself, and a k beyond it is taken from a larger vote
-    prefix_ks = {name: {k for k in ks if k < size} for name, size in votes.items()}
-    pairs: list[tuple[str, str]] = []  # (compute-matched vote, society)
-    stem = Path(bench).stem
-    # the benchmark's folder and the model are in the default name: runs of another
-    # benchmark or model get a file of their own (results.py refuses to mix them anyway)
-    where = Path(bench).resolve().parent.name
-    tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in model)[:40] if model else ""
-    out = out or home_dir() / "evals" / (f"{where}-{stem}-n{len(cases)}-s{seed}"
-                                         f"{'-' + tag if tag else ''}.jsonl")
+    plan = Plan.of([societies.load(ref, model) for ref in society_refs],
+                   _prefix_ks(prefixes), matched, model)
+    out = out or _default_out(bench, len(cases), seed, model)
     outputs(out, plot)
     results_out(out)
     runner, concurrency = make_runner(settings, RunLog(log_path), ray_address, concurrency)
 
-    async def run_all() -> list[str]:
-        names = []
-        # one lock on the results file for the whole evaluation, every society
-        with open_results(out) as results:
-            queue = list(socs)
-            while queue:
-                soc = queue.pop(0)
-                names.append(soc.name)
-                last = {r["case"]: r for r in results.rows  # of this run's cases only
-                        if r.get("society") == soc.name and r.get("case") in case_ids}
-                done = sum(1 for r in last.values()
-                           if not retry_errors or r.get("status") not in FAILED)
-                with progress_bar(soc.name, len(cases), done, hidden=as_json) as bar:
-                    seen = {"n": 0, "right": 0, "errors": 0}
-
-                    def tick(row: dict[str, Any], bar: Bar = bar,
-                             seen: dict[str, int] = seen) -> None:
-                        if row.get("status") in FAILED:
-                            seen["errors"] += 1
-                        else:
-                            seen["n"] += 1
-                            seen["right"] += bool(row["correct"])
-                        acc = f"accuracy {seen['right'] / seen['n']:.0%}" if seen["n"] else ""
-                        bar.advance(" · ".join(p for p in (acc, errors_figure(seen["errors"]))
-                                               if p))
-
-                    await evaluate_society(runner, soc, cases, out, concurrency, tick,
-                                           str(bench), results, retry_errors)
-                if matched and soc.config.organisation not in ("vote", "single"):
-                    mine = [r for r in results.rows if r.get("society") == soc.name
-                            and r.get("case") in case_ids and r.get("status") not in FAILED]
-                    calls = sum(r.get("calls", 0) for r in mine) / max(1, len(mine))
-                    own = next((a.model for a in soc.agents if a.society is None), None)
-                    baseline = matched_vote(calls, model or own)
-                    source = prefix_source(baseline, socs)
-                    if source is None:
-                        queue.insert(0, baseline)
-                        pairs.append((baseline.name, soc.name))
-                    else:
-                        # a vote in this evaluation already holds those samples: read
-                        # the baseline off its first members rather than sample again
-                        n, size = len(baseline.agents), len(source.agents)
-                        if n < size:
-                            prefix_ks[source.name].add(n)
-                        pairs.append((source.name if n == size else f"{source.name}[:{n}]",
-                                      soc.name))
-        return names
-
-    async def measured() -> list[str]:
+    async def measured() -> None:
         async with runner:
-            return await run_all()
+            await _run_plan(plan, runner, cases, out, concurrency, str(bench), retry_errors,
+                            as_json)
 
     try:
-        names = run_async(measured())
+        run_async(measured())
     except KeyboardInterrupt:
         saved = sum(1 for r in read_rows(out) if "case" in r and r.get("status") not in FAILED)
         say(f"interrupted: {saved} finished case(s) are in {out}; rerun the same command "
             "to resume")
         sys.exit(130)
     rows = [r for r in read_rows(out) if r.get("case") in case_ids]  # this run's cases only
-    ran = set(names)  # the societies run, not the vote prefixes read off their rows
-    for name, own_ks in prefix_ks.items():
-        mine = sorted(own_ks)
-        rows += vote_prefixes(rows, name, mine)
-        at = names.index(name)
-        names[at:at] = [f"{name}[:{k}]" for k in mine]
-    summary = summarise_eval(rows, names, pairs)
+    rows += plan.derived_rows(rows)
+    entries = plan.entries
+    summary = summarise_eval(rows, [e.name for e in entries], plan.pairs)
     summary.update({"bench": str(bench), "cases": len(cases), "out": str(out)})
     if plot:
-        members = {s.name: len(s.agents) for s in socs}
-        members.update({n: int(n.split("@")[1]) for n in names if n.startswith("vote@")})
-        members.update({n: int(n.split("[:")[1][:-1]) for n in names if n.endswith("]")})
-        plot_scaling(summary["results"], members, plot,
-                     f"{Path(bench).parent.name}/{stem}: {len(cases)} cases",
-                     plot_levels(socs))
+        plot_scaling(summary["results"], {e.name: e.k for e in entries}, plot,
+                     f"{Path(bench).parent.name}/{Path(bench).stem}: {len(cases)} cases",
+                     plot_levels(plan.given))
         summary["plot"] = str(plot)
     emit(summary, as_json, render.eval_table)
+    ran = {s.name for s in plan.runs}  # not the vote prefixes read off their rows
     by_society = ", ".join(f"{r['society']} {r['failed']}" for r in summary["results"]
                            if r["failed"] and r["society"] in ran)
     exit_if_failed(summary["failed"], "case(s)", f" ({by_society}) and are left out of "
                    "accuracy", retry_errors)
+
+
+def _field_map(mapping: str | None) -> dict[str, str] | None:
+    """`--map question=q,answer=a` as a dict (None without one)."""
+    if not mapping:
+        return None
+    try:
+        return dict(part.split("=", 1) for part in mapping.split(","))
+    except ValueError:
+        raise MinskyError(f"--map {mapping!r}: expected key=field pairs") from None
+
+
+def _prefix_ks(prefixes: str | None) -> list[int]:
+    """`--prefixes 1,3,5` as numbers."""
+    try:
+        return [int(k) for k in prefixes.split(",")] if prefixes else []
+    except ValueError:
+        raise MinskyError(f"--prefixes {prefixes!r}: expected numbers like 1,3,5") from None
+
+
+def _default_out(bench: str, cases: int, seed: int | None, model: str | None) -> Path:
+    """The results file of an evaluation given no --out. The benchmark's folder and the
+    model are in the name: runs of another benchmark or model get a file of their own
+    (results.py refuses to mix them anyway)."""
+    from minsky.paths import home_dir
+
+    where, stem = Path(bench).resolve().parent.name, Path(bench).stem
+    tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in model)[:40] if model else ""
+    return home_dir() / "evals" / (f"{where}-{stem}-n{cases}-s{seed}"
+                                   f"{'-' + tag if tag else ''}.jsonl")
+
+
+async def _run_plan(plan: Plan, runner: Runner, cases: list[Case], out: Path,
+                    concurrency: int, bench: str, retry_errors: bool, quiet: bool) -> None:
+    """Run each society of `plan` in turn on `cases`, under one lock on the results file
+    `out` for them all; as each finishes, its compute-matched vote is planned (with
+    --matched), and a vote to sample is run next."""
+    from minsky.evals.harness import evaluate_society
+    from minsky.results import FAILED, open_results
+
+    case_ids = {c.id for c in cases}
+    with open_results(out) as results:
+        at = 0
+        while at < len(plan.runs):  # a matched vote may join the runs as they go
+            soc = plan.runs[at]
+            at += 1
+            last = {r["case"]: r for r in results.rows  # of this run's cases only
+                    if r.get("society") == soc.name and r.get("case") in case_ids}
+            done = sum(1 for r in last.values()
+                       if not retry_errors or r.get("status") not in FAILED)
+            with progress_bar(soc.name, len(cases), done, hidden=quiet) as bar:
+                await evaluate_society(runner, soc, cases, out, concurrency, _ticker(bar),
+                                       bench, results, retry_errors)
+            plan.match(soc, [r for r in results.rows if r.get("case") in case_ids])
+
+
+def _ticker(bar: Bar) -> Callable[[dict[str, Any]], None]:
+    """What a finished case does to `bar`: a step, with the accuracy so far and how many
+    runs failed."""
+    from minsky.results import FAILED
+
+    seen = {"n": 0, "right": 0, "errors": 0}
+
+    def tick(row: dict[str, Any]) -> None:
+        if row.get("status") in FAILED:
+            seen["errors"] += 1
+        else:
+            seen["n"] += 1
+            seen["right"] += bool(row["correct"])
+        acc = f"accuracy {seen['right'] / seen['n']:.0%}" if seen["n"] else ""
+        bar.advance(" · ".join(p for p in (acc, errors_figure(seen["errors"])) if p))
+
+    return tick
 
 
 @main.command()
@@ -218,7 +207,6 @@ def evaluate_cmd(bench: str, society_refs: tuple[str, ...], model: str | None,
 @click.option("--judge-prompt-name", default="pair-v2", show_default=True)
 @click.option("--constitution", type=click.Path(path_type=Path), default=None,
               help="a text file of principles the judge is told to judge by")
-@click.option("--model", "-m", default=None, help="model for every agent of every society")
 @limit_option("prompts")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None)
 @click.option("--plot", type=click.Path(path_type=Path), default=None)
@@ -304,7 +292,6 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
 @main.command()
 @click.option("--bench", type=click.Path(path_type=Path), required=True,
               help="a benchmark file (JSONL or text, examples in canonical order)")
-@click.option("--model", "-m", default=None, help="a shipped model name or a GGUF path")
 @click.option("--shards", type=count(2, 10_000), default=5, show_default=True)
 @click.option("--per-shard", type=count(2, 100_000), default=8, show_default=True,
               help="examples per shard")

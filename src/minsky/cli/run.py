@@ -24,7 +24,6 @@ from minsky.cli.core import (
 from minsky.cli.progress import errors_figure, progress_bar
 from minsky.cluster.options import make_runner, ray_option
 from minsky.errors import MinskyError
-from minsky.models import MODELS
 from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
 from minsky.society import DEFAULT_SOCIETY
@@ -34,9 +33,6 @@ from minsky.society import DEFAULT_SOCIETY
 @click.argument("question", required=False)
 @click.option("--society", "-s", default=DEFAULT_SOCIETY, show_default=True,
               help="a built-in society name or a society TOML file")
-@click.option("--model", "-m", default=None,
-              help=f"model for every agent: {', '.join(MODELS)}, a GGUF path or openai:MODEL "
-                   "(default: the society's, else $MINSKY_MODEL, else qwen0.5b)")
 @click.option("--answer", "kind", type=click.Choice(["auto", "number", "choice", "text"]),
               default=None, help="kind of answer to extract (default: the society's, auto)")
 @backend_options
@@ -96,7 +92,6 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
 @main.command()
 @click.argument("questions", type=click.Path(path_type=Path))
 @click.option("--society", "-s", default=DEFAULT_SOCIETY, show_default=True)
-@click.option("--model", "-m", default=None, help="model for every agent (as for ask)")
 @click.option("--field", default="question", show_default=True,
               help="the question's key in a JSONL file")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,

@@ -52,7 +52,6 @@ def _exclusion(bench: Path, exclude: Path | None) -> Any:
               help="the benchmark whose gold answers check the replies")
 @click.option("--society", "-s", "society_ref", default="consensus", show_default=True,
               help="the society to run (fresh mining)")
-@click.option("--model", "-m", default=None, help="model for every agent (e.g. qwen0.5b+A.gguf)")
 @limit_option("cases", seeded=True)
 @seed_option("--limit cases")
 @click.option("--from-log", "from_log", is_flag=True,
@@ -273,7 +272,7 @@ def train_cmd(data: Path, out: Path, base: str, rank: int, alpha: float, epochs:
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="a folder for every round's files; rerunning resumes")
 @concurrency_option
-@backend_options
+@backend_options(model=False)
 @log_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly

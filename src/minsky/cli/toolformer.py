@@ -36,7 +36,6 @@ def toolformer() -> None:
               help="JSONL (see --field) or text file, one text a line")
 @click.option("--field", default="text", show_default=True)
 @click.option("--tool", "tool_name", default="Calculator", show_default=True)
-@click.option("--model", "-m", default=None, help="a shipped model name or GGUF path")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="augmented corpus, JSONL; reruns resume")
 @limit_option("texts")

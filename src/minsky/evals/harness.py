@@ -19,12 +19,16 @@ as the members of a k-member vote (same role, sampling settings and seeds), so v
 come from one vote9 run at no extra cost. They are the same vote, not the same samples:
 llama.cpp's numerics depend on which sequences share a batch, so a separate vote5 run
 draws different texts from the same seeds.
+
+What an evaluation runs and reports is data: a `Plan` of the societies to run, the
+prefixes to read off their votes and the compute-matched pairs, each line of the
+summary an `Entry` (a society and its k). `minsky eval` builds it and runs it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +190,96 @@ def prefix_source(baseline: Society, societies: Sequence[Society]) -> Society | 
                 and sampling(society.agents[: len(want)]) == want):
             return society
     return None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of an evaluation's summary: `society` run in full (`k` is its member
+    count), or the vote of its first `k` members, read off its rows (`society[:k]`)."""
+
+    society: Society
+    k: int
+
+    @property
+    def whole(self) -> bool:
+        return self.k == len(self.society.agents)
+
+    @property
+    def name(self) -> str:
+        return self.society.name if self.whole else f"{self.society.name}[:{self.k}]"
+
+
+@dataclass
+class Plan:
+    """What an evaluation runs and what it reports, in order: the societies to run
+    (`runs`: those `given`, and with `matched` each compute-matched vote after the
+    society it matches), the vote prefixes read off their rows (`prefixes`: a society's
+    name → its k's) and the (compute-matched vote, society) pairs to test. A matched
+    vote runs on `model`, else on the matched society's own model."""
+
+    given: tuple[Society, ...]
+    matched: bool = False
+    model: str | None = None
+    runs: list[Society] = field(default_factory=list)
+    prefixes: dict[str, set[int]] = field(default_factory=dict)
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.runs = self.runs or list(self.given)
+
+    @classmethod
+    def of(cls, societies: Sequence[Society], ks: Sequence[int] = (), matched: bool = False,
+           model: str | None = None) -> Plan:
+        """Run `societies`, and score each vote among them at its first k members for
+        each k of `ks` (`--prefixes`) below its size; a k equal to a vote's size is that
+        vote itself, a k above it is taken from a larger vote. With `matched`, compare
+        each society with a vote of as many samples (`match`)."""
+        votes = {s.name: len(s.agents) for s in societies if s.config.organisation == "vote"}
+        if ks and not votes:
+            raise MinskyError("--prefixes: no vote society to take prefixes of; add one "
+                              "(e.g. --society vote9)")
+        for k in ks:
+            if not 1 <= k <= max(votes.values()):
+                biggest = max(votes, key=lambda name: votes[name])
+                raise MinskyError(f"--prefixes {k}: {biggest} has {votes[biggest]} members")
+        return cls(tuple(societies), matched, model,
+                   prefixes={name: {k for k in ks if k < size} for name, size in votes.items()})
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The summary's lines: each society run, after the prefixes read off it."""
+        return [Entry(s, k) for s in self.runs
+                for k in [*sorted(self.prefixes.get(s.name, ())), len(s.agents)]]
+
+    def match(self, society: Society, rows: Sequence[dict[str, Any]]) -> Society | None:
+        """With `matched`, plan the compute-matched vote of `society` (not a vote or a
+        single), which has just run: `vote` with as many samples as it made calls a case
+        in its answered rows among `rows` (this evaluation's cases). It is read off the
+        first members of a given vote that samples exactly so (`prefix_source`);
+        otherwise it is a society to run, placed after `society` and returned."""
+        if not self.matched or society.config.organisation in ("vote", "single"):
+            return None
+        mine = [r for r in rows if r.get("society") == society.name
+                and r.get("status") not in FAILED]
+        calls = sum(r.get("calls", 0) for r in mine) / max(1, len(mine))
+        own = next((a.model for a in society.agents if a.society is None), None)
+        baseline = matched_vote(calls, self.model or own)
+        source = prefix_source(baseline, self.given)
+        if source is None:
+            at = next(i for i, s in enumerate(self.runs) if s is society)
+            self.runs.insert(at + 1, baseline)
+            self.pairs.append((baseline.name, society.name))
+            return baseline
+        n = len(baseline.agents)
+        if n < len(source.agents):
+            self.prefixes.setdefault(source.name, set()).add(n)
+        self.pairs.append((Entry(source, n).name, society.name))
+        return None
+
+    def derived_rows(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows of every prefix in the plan, scored off its vote's `rows`."""
+        return [r for name, ks in self.prefixes.items()
+                for r in vote_prefixes(rows, name, sorted(ks))]
 
 
 def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str],

@@ -45,7 +45,7 @@ from minsky.organisations.base import (
     Turn,
 )
 from minsky.prompts import render
-from minsky.strict import Strict
+from minsky.strict import Strict, error_line
 
 MAX_CONSTITUTION_BYTES = 64_000  # far above any real list of principles
 MAX_PRINCIPLES = 32
@@ -105,13 +105,9 @@ def load_constitution(path: Path) -> Constitution:
     try:
         return Constitution.model_validate({**data, "source": str(path)}, strict=True)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "principles"
-        if first["type"] == "extra_forbidden":
-            raise MinskyError(f"{where}: field {field!r}: unknown key; expected "
-                              "'principles' (a list of tables with 'name' and 'text')"
-                              ) from None
-        raise MinskyError(f"{where}: field {field!r}: {first['msg']}") from None
+        unknown = any(e["type"] == "extra_forbidden" for e in err.errors())
+        hint = "; expected 'principles' (a list of tables with 'name' and 'text')"
+        raise MinskyError(error_line(err, where) + (hint if unknown else "")) from None
 
 
 @cache

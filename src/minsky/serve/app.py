@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from ulid import ULID
@@ -51,14 +51,13 @@ from minsky.serve.protocol import (
 )
 from minsky.serve.slots import Full, Slots
 from minsky.society import Society
+from minsky.strict import Strict
 
 KINDS = ("auto", "number", "choice", "text")
 
 
-class ServeSettings(BaseModel):
+class ServeSettings(Strict):
     """The server's limits and key."""
-
-    model_config = ConfigDict(extra="forbid")
 
     api_key: str | None = None
     max_concurrent: int = Field(16, ge=1, le=4096, description="society runs in flight")

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 import click
 
-from minsky.cli.core import MAX_CTX, MAX_WORKERS, count, friendly, main, otel_option
+from minsky.cli.core import MAX_WORKERS, backend_options, count, friendly, main
 from minsky.cli.progress import say
-from minsky.connections import ConnectionLimits, connection_options
+from minsky.connections import ConnectionLimits, connection_options, is_loopback
 from minsky.errors import MinskyError
-from minsky.models import MODELS
+from minsky.plugin_api import BackendSettings
+from minsky.strict import error_line
 
 INSTALL = "minsky serve needs FastAPI and uvicorn: pip install 'minsky[serve]'"
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @main.command("serve")
@@ -34,15 +25,7 @@ def _loopback(host: str) -> bool:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--api-key", envvar="MINSKY_API_KEY", default=None,
               help="clients must send 'Authorization: Bearer KEY' (also $MINSKY_API_KEY)")
-@click.option("--model", "-m", default=None,
-              help=f"model for every agent: {', '.join(MODELS)}, a GGUF path or openai:MODEL "
-                   "(default: each society's)")
-@click.option("--threads", type=count(1, MAX_WORKERS), default=None,
-              help="CPU threads (default: all cores)")
-@click.option("--parallel", type=count(1, 64), default=16, show_default=True,
-              help="sequences decoded in one batch (members of all requests together)")
-@click.option("--ctx", "n_ctx", type=count(512, MAX_CTX), default=16384, show_default=True,
-              help="KV cache tokens, all sequences together")
+@backend_options
 @click.option("--max-concurrent", type=count(1, MAX_WORKERS), default=16, show_default=True,
               help="society runs in flight at once (a request for n choices takes n)")
 @click.option("--max-queue", type=count(0, 1_000_000), default=64, show_default=True,
@@ -52,12 +35,11 @@ def _loopback(host: str) -> bool:
 @click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
               help="the run log (default $MINSKY_HOME/logs.db)")
 @connection_options()
-@otel_option
 @friendly
 def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | None,
-          model: str | None, threads: int | None, parallel: int, n_ctx: int,
-          max_concurrent: int, max_queue: int, max_body_bytes: int,
-          log_path: Path | None, connections: ConnectionLimits) -> None:
+          model: str | None, settings: BackendSettings, max_concurrent: int,
+          max_queue: int, max_body_bytes: int, log_path: Path | None,
+          connections: ConnectionLimits) -> None:
     """Serve societies as OpenAI-compatible models at http://HOST:PORT/v1 (model = the
     society's name)."""
     try:
@@ -68,29 +50,25 @@ def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | No
     from pydantic import ValidationError
 
     from minsky import society as societies
-    from minsky.plugins import BackendSettings
     from minsky.runlog import RunLog
     from minsky.runner import Backends, Runner
     from minsky.serve.app import ServeSettings, create_app
     from minsky.serve.server import bind, config
 
     try:
-        backend = BackendSettings(threads=threads, parallel=parallel, n_ctx=n_ctx)
         limits = ServeSettings(api_key=api_key or None, max_concurrent=max_concurrent,
                                max_queue=max_queue, max_body_bytes=max_body_bytes)
     except ValidationError as err:
-        first = err.errors()[0]
-        option = str(first["loc"][0]).replace("_bytes", "").replace("_", "-")
-        raise MinskyError(f"option --{option}: {first['msg']}") from None
+        raise MinskyError(error_line(err, name=_flag)) from None
     served = {}
     for ref in society_refs or societies.builtin_names():
         soc = societies.load(ref, model)
         if soc.name in served:
             raise MinskyError(f"option --society: two societies are named {soc.name!r}")
         served[soc.name] = soc
-    runner = Runner(Backends(backend), RunLog(log_path))
+    runner = Runner(Backends(settings), RunLog(log_path))
     app = create_app(served, runner, limits)
-    if not _loopback(host) and not limits.api_key:
+    if not is_loopback(host) and not limits.api_key:
         say(f"warning: serving on {host} without --api-key: anyone who can reach it can "
             "run societies")
     try:
@@ -106,3 +84,8 @@ def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | No
     import uvicorn
 
     uvicorn.Server(config(app, host, port, connections)).run(sockets=[sock])
+
+
+def _flag(field: str) -> str:
+    """The option that sets a `ServeSettings` field: `option --max-body` for max_body_bytes."""
+    return f"option --{field.removesuffix('_bytes').replace('_', '-')}"

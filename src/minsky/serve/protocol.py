@@ -14,13 +14,14 @@ import json
 from dataclasses import asdict
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from minsky.answers import extract_answer, tally_votes
 from minsky.errors import MinskyError
 from minsky.limits import MAX_NESTING, check_depth
 from minsky.messages import Usage
 from minsky.runner import RunResult
+from minsky.strict import Strict
 
 
 class ApiError(Exception):
@@ -43,19 +44,15 @@ def error_body(message: str, kind: str = "invalid_request_error", param: str | N
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-class TextPart(BaseModel):
+class TextPart(Strict):
     """A text part of a message's content (the only kind a society reads)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["text"]
     text: str
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(Strict):
     """One message of the conversation."""
-
-    model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart] | None = None
@@ -68,17 +65,13 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StreamOptions(Strict):
     include_usage: bool = False
     include_obfuscation: bool | None = None  # sent by newer clients; nothing to obfuscate
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(Strict):
     """A `POST /v1/chat/completions` body; fields in the order of OpenAI's reference."""
-
-    model_config = ConfigDict(extra="forbid")
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
     model: str

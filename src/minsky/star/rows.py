@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from minsky.errors import MinskyError
 from minsky.records import jsonl_objects
-from minsky.strict import Strict
+from minsky.strict import Strict, error_line
 
 
 class ChatTurn(Strict):
@@ -73,13 +73,11 @@ def read_rows(path: Path, model: type[RowT], what: str = "training file") -> lis
         try:
             row = model.model_validate(obj)
         except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "row"
-            raise MinskyError(f"{path}:{n}: {where}: {first['msg']}") from None
+            raise MinskyError(error_line(err, f"{path}:{n}")) from None
         if isinstance(row, SFTRow) and (len(row.messages) < 2
                                         or row.messages[-1].role != "assistant"):
-            raise MinskyError(f"{path}:{n}: messages: expected the prompt turns, then one "
-                              "assistant turn last")
+            raise MinskyError(f"{path}:{n}: field 'messages': expected the prompt turns, "
+                              "then one assistant turn last")
         rows.append(row)
     return rows
 

@@ -9,7 +9,7 @@ import click
 
 from minsky.cli.core import friendly, main
 from minsky.cli.progress import say
-from minsky.connections import ConnectionLimits, connection_options
+from minsky.connections import ConnectionLimits, connection_options, is_loopback
 from minsky.errors import MinskyError
 from minsky.safetext import printable
 
@@ -32,7 +32,6 @@ def view(port: int, host: str, log_path: Path | None, results_files: tuple[Path,
     """Browse runs, evaluations, arenas and economies in a local, read-only web viewer."""
     from minsky.paths import log_path as default_log
     from minsky.view import App, ViewServer, detect, export
-    from minsky.view.server import is_loopback
 
     log_file: Path | None = log_path or default_log()
     files = [detect(p) for p in results_files]

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from minsky.errors import MinskyError
 from minsky.runlog import RunLog, with_run_id
+from minsky.strict import error_line
 from minsky.view import mindstorm, results, source, svg
 from minsky.view.results import ResultsFile
 
@@ -161,9 +162,8 @@ class App:
             q = source.RunQuery.model_validate(
                 {**query, "top": query.get("top") in ("1", "on", "true")})
         except ValidationError as err:
-            first = err.errors()[0]
-            raise BadRequest(f"query parameter {'.'.join(map(str, first['loc'])) or '?'}: "
-                             f"{first['msg']}") from None
+            line = error_line(err, name=lambda path: f"query parameter {path or '?'}")
+            raise BadRequest(line) from None
         if self.log_path is None:
             return self.render("runs.html", title="runs", q=q, filters={}, live=False,
                                runs=[], total=0, pages=1, societies=[], statuses=[])

@@ -14,7 +14,6 @@ read it, and past the connection cap a client gets a 503 and no thread.
 from __future__ import annotations
 
 import io
-import ipaddress
 import socket
 import sys
 import threading
@@ -23,10 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from minsky.connections import REFUSED, TIMED_OUT, ConnectionLimits
+from minsky.connections import REFUSED, TIMED_OUT, ConnectionLimits, is_loopback
 from minsky.view.pages import App
 
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
     "X-Content-Type-Options": "nosniff",
@@ -34,15 +32,6 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ViewServer(ThreadingHTTPServer):
@@ -138,7 +127,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _respond(self, body: bool) -> None:
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
-        if self.server.loopback and host not in LOOPBACK_NAMES:
+        if self.server.loopback and not is_loopback(host):
             status, page = 400, "only requests to localhost are served\n"
             ctype = "text/plain; charset=utf-8"
         else:

@@ -12,20 +12,19 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from minsky.errors import MinskyError
 from minsky.runlog import MIGRATIONS, RunLog
+from minsky.strict import Strict
 
 RUN_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID
 MAX_DEPTH = 6  # sub-societies folded into a run page, at most (society.MAX_DEPTH is 4)
 MAX_CALLS = 2000  # backend calls shown on one run page, its sub-runs' included
 
 
-class RunQuery(BaseModel):
+class RunQuery(Strict):
     """The runs list's filters and page, from the URL's query string."""
-
-    model_config = ConfigDict(extra="forbid")
 
     society: str = Field("", max_length=200)
     status: str = Field("", max_length=40)
