@@ -191,9 +191,9 @@ def test_constitution_files_toml_and_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("content", "message"), [
     ('principles = []\n', r"c\.toml: field 'principles': List should have at least 1 item"),
     ('rules = ["x"]\n[[principles]]\nname = "a"\ntext = "b"\n',
-     r"c\.toml: field 'rules': unknown key; expected 'principles'"),
+     r"c\.toml: field 'rules': Extra inputs are not permitted; expected 'principles'"),
     ('[[principles]]\nname = "a"\ntext = "b"\nweight = 2\n',
-     r"c\.toml: field 'principles\.0\.weight': unknown key"),
+     r"c\.toml: field 'principles\.0\.weight': Extra inputs"),
     ('[[principles]]\nname = "a"\ntext = ""\n', r"field 'principles\.0\.text'"),
     ('[[principles]]\nname = "a\nb"', r"c\.toml: not valid TOML"),
 ])
