@@ -402,8 +402,8 @@ def test_ask_runs_the_default_society_and_shows_its_path(tmp_path: Path) -> None
     log = tmp_path / "runs.db"
     result = CliRunner().invoke(main, ["ask", "--model", "echo:", "--log", str(log), Q])
     assert result.exit_code == 0, result.output
-    assert "path both → 3 drafts" in result.output
-    assert "round 2: judge (6 asks)" in result.output
+    assert "path both → 2 drafts" in result.output
+    assert "round 2: judge (2 asks)" in result.output
     got = json.loads(CliRunner().invoke(main, ["logs", "list", "--log", str(log),
                                                "--json"]).output)
     (run,) = got
@@ -428,3 +428,17 @@ def test_star_prefs_writes_dpo_rows(tmp_path: Path) -> None:
     assert row["chosen"] == [{"role": "assistant", "content": "Good long."}]
     assert Constitution.model_validate(
         {"principles": [{"name": "x", "text": "y"}]}).find(" **X**. ok") is not None
+
+
+async def test_the_viewer_shows_the_text_path(tmp_path: Path) -> None:
+    from minsky.view.mindstorm import build
+
+    log = RunLog(tmp_path / "runs.db")
+    runner = Runner(Backends(overrides={"fake:a": FunctionBackend(_judge_or_write)}), log)
+    result = await runner.run(_society(tmp_path, "critique"), Q)
+    view = build(log, result.run_id)
+    assert view["path"].startswith("path critique")
+    assert "critique(s) citing concise, 1 revision(s)" in view["path"]
+    assert [r["label"] for r in view["rounds"]] == [
+        "draft", "critique 1", "revise 1", "critique 2"]
+    log.close()

@@ -18,6 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from minsky.organisations.drafts import describe_path
 from minsky.safetext import printable
 
 
@@ -59,26 +60,6 @@ def with_errors(n: int, failed: int) -> str:
     return f"{n} + {failed} error{'s' if failed != 1 else ''}" if failed else str(n)
 
 
-def text_path(detail: dict[str, Any] | None) -> str | None:
-    """How a text answer was made (drafts, judging, critique), as one line; None when
-    the outcome did not take a text path."""
-    if not detail or "path" not in detail:
-        return None
-    steps = [f"path {detail['path']}"]
-    games = detail.get("games") or []
-    if detail.get("drafts", 0) > 1:
-        flipped = sum(bool(g.get("flipped")) for g in games)
-        steps.append(f"{detail['drafts']} drafts, {len(games)} pair(s) judged in both orders"
-                     f" ({flipped} flipped), draft {detail.get('chosen')} chosen")
-    if "critiques" in detail:
-        asked = sorted({c["principle"] for c in detail["critiques"] if c.get("principle")})
-        steps.append(f"{len(detail['critiques'])} critique(s)"
-                     + (f" citing {', '.join(asked)}" if asked else "")
-                     + f", {detail.get('revisions', 0)} revision(s), stopped: "
-                     f"{detail.get('stopped')}")
-    return " → ".join(steps)
-
-
 def run_summary(result: dict[str, Any]) -> Group:
     """The `minsky ask` view: answer, who said what, votes, tokens and wall time."""
     table = Table(box=None, pad_edge=False, header_style="bold")
@@ -104,7 +85,7 @@ def run_summary(result: dict[str, Any]) -> Group:
     lines: list[Any] = [head]
     if result.get("kind") == "text" and result.get("text"):
         lines.append(shown(result["text"]))
-    if path := text_path(result.get("detail")):
+    if path := describe_path(result.get("detail")):
         lines.append(shown(path, style="cyan"))
     lines.append(table)
     if votes:
@@ -195,7 +176,7 @@ def run_transcript(run: dict[str, Any]) -> Group:
         scored = zip(tally["candidates"], tally["scores"], strict=False)
         parts.append(shown(f"votes ({tally.get('rule')}): " +
                           ", ".join(f"{c}: {v:g}" for c, v in scored)))
-    if path := text_path(outcome.get("detail")):
+    if path := describe_path(outcome.get("detail")):
         parts.append(shown(path, style="cyan"))
     parts.append(Text.assemble(("decision: ", "bold"),
                                shown(shown_answer(run["answer"], run["status"])),

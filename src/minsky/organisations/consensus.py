@@ -104,7 +104,7 @@ class ConsensusParams(Strict):
     # free-text questions (issue 31): drafts and a judge's choice, critique and revision
     # by a constitution, both, or one reasoner alone ("single")
     text: TextPath = "both"
-    drafts: int = Field(3, ge=1, le=8, description="drafts of a text answer")
+    drafts: int = Field(2, ge=1, le=8, description="drafts of a text answer")
     draft_temperature: float = Field(0.8, ge=0.0, le=2.0)
     judging: Judging = "round_robin"
     revisions: int = Field(1, ge=0, le=8, description="critique-and-revise rounds of a text answer")

@@ -128,6 +128,26 @@ def write_text(task: Task, author: Member, judge: Member, critics: list[Member],
                    reads={judge.name: [author.name]} if games else {})
 
 
+def describe_path(detail: dict[str, Any] | None) -> str | None:
+    """How a text answer was made (drafts, judging, critique), as one line; None when
+    the outcome did not take a text path."""
+    if not detail or "path" not in detail:
+        return None
+    steps = [f"path {detail['path']}"]
+    games = detail.get("games") or []
+    if detail.get("drafts", 0) > 1:
+        flipped = sum(bool(g.get("flipped")) for g in games)
+        steps.append(f"{detail['drafts']} drafts, {len(games)} pair(s) judged in both orders"
+                     f" ({flipped} flipped), draft {detail.get('chosen')} chosen")
+    if "critiques" in detail:
+        asked = sorted({c["principle"] for c in detail["critiques"] if c.get("principle")})
+        steps.append(f"{len(detail['critiques'])} critique(s)"
+                     + (f" citing {', '.join(asked)}" if asked else "")
+                     + f", {detail.get('revisions', 0)} revision(s), stopped: "
+                     f"{detail.get('stopped')}")
+    return " → ".join(steps)
+
+
 def drafts(task: Task, society: SocietyView[DraftsParams]) -> OrgRun:
     p = society.params
     author = next((m for m in society.members if m.group != "judge"), society.members[0])
@@ -142,4 +162,5 @@ DRAFTS = Organisation(
     groups={"member": (0, 1), "author": (0, 1), "judge": (0, 1)},
 )
 
-__all__ = ["DRAFTS", "DraftsParams", "TextPath", "draft_and_choose", "drafts", "write_text"]
+__all__ = ["DRAFTS", "DraftsParams", "TextPath", "describe_path", "draft_and_choose", "drafts",
+           "write_text"]

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from minsky.errors import MinskyError
+from minsky.organisations.drafts import describe_path
 from minsky.runlog import RunLog
 from minsky.view.source import MAX_CALLS, MAX_DEPTH
 
@@ -115,4 +116,5 @@ def build(log: RunLog, run_id: str, depth: int = 0,
         "tally": _tally(run.get("outcome")), "ledger": ledger, "rulings": rulings,
         "truncated": len(run["calls"]) - len(calls), "depth": depth,
         "tokens": run["prompt_tokens"] + run["completion_tokens"],
+        "path": describe_path((run.get("outcome") or {}).get("detail")),
     }
