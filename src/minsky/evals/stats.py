@@ -72,7 +72,7 @@ def _binomial_half_cdf(k: int, m: int) -> float:
     return sum(math.comb(m, i) for i in range(k + 1)) / 2**m
 
 
-def _binomial_two_sided(k: int, m: int) -> float:
+def sign_test_p(k: int, m: int) -> float:
     """Exact two-sided sign-test p-value: min(1, 2 P[X <= min(k, m-k)]), X ~ Bin(m, 1/2)."""
     if m == 0:
         return 1.0
@@ -201,7 +201,7 @@ def mcnemar(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> McNemar:
     b10 = sum(1 for x, y in zip(a_correct, b_correct, strict=True) if x and not y)
     n = len(a_correct)
     difference = (b01 - b10) / n if n else 0.0
-    return McNemar(n, b01, b10, difference, _binomial_two_sided(b01, b01 + b10))
+    return McNemar(n, b01, b10, difference, sign_test_p(b01, b01 + b10))
 
 
 # --------------------------------------------------------------------------- Student t
@@ -368,7 +368,7 @@ def position_bias(verdicts: Sequence[str | None], confidence: float = 0.95) -> d
     low, high = wilson_interval(first, decisive, confidence)
     return {"decisive": decisive, "first_won": first,
             "share": first / decisive if decisive else None, "low": low, "high": high,
-            "confidence": confidence, "p_value": _binomial_two_sided(first, decisive)}
+            "confidence": confidence, "p_value": sign_test_p(first, decisive)}
 
 
 def length_bias(
@@ -402,7 +402,7 @@ def length_bias(
         "low": low,
         "high": high,
         "confidence": confidence,
-        "p_value": _binomial_two_sided(longer_won, decisive),
+        "p_value": sign_test_p(longer_won, decisive),
         "ties": ties,
         "equal_length": equal_length,
     }

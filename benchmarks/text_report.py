@@ -1,0 +1,103 @@
+"""Issue 31's report: each text path of the default society against `single`, from the
+arena results file that `benchmarks/text_arena.sh` appends to.
+
+For each contestant other than `single`: prompts judged in both orders, wins / ties /
+losses against single, the share of non-tied verdicts it won (Wilson interval, two-sided
+sign test), Bradley–Terry ratings of the two with bootstrap intervals, the judge's flip
+rate, position and length bias, and per prompt its tokens and seconds beside single's
+(the tokens of the runs themselves, judge excluded; seconds as the run took them, with
+the concurrency the arena ran at).
+
+    python benchmarks/text_report.py [benchmarks/results/text/arena.jsonl] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from minsky.evals.arena import leaderboard
+from minsky.evals.stats import sign_test_p, wilson_interval
+from minsky.records import jsonl_rows
+
+RESULTS = Path(__file__).parent / "results" / "text" / "arena.jsonl"
+BASE = "single"
+
+
+def _pair_rows(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The answers of single and `name`, and the judgments between the two."""
+    keep = {BASE, name}
+    return [r for r in rows if (r.get("kind") == "answer" and r.get("contestant") in keep)
+            or (r.get("kind") == "judgment" and {r.get("a"), r.get("b")} == keep)]
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(statistics.fmean(xs), 1) if xs else None
+
+
+def report(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    sub = _pair_rows(rows, name)
+    board = leaderboard(sub, n_boot=1000, seed=0)
+    me = next(r for r in board["leaderboard"] if r["contestant"] == name)
+    decisive = me["wins"] + me["losses"]
+    low, high = wilson_interval(me["wins"], decisive)
+    p = round(sign_test_p(me["wins"], decisive), 4) if decisive else None
+    judged = {r["prompt"] for r in sub if r.get("kind") == "judgment"}
+    answers = {(r["prompt"], r["contestant"]): r for r in sub if r.get("kind") == "answer"}
+    both = [pid for pid in sorted(judged)
+            if (pid, name) in answers and (pid, BASE) in answers]
+
+    def per(who: str, key: str) -> list[float]:
+        return [float(answers[(pid, who)].get(key) or 0) for pid in both]
+
+    tokens, base_tokens = per(name, "tokens"), per(BASE, "tokens")
+    chars, base_chars = ([len(answers[(pid, w)].get("text", "")) for pid in both]
+                         for w in (name, BASE))
+    return {
+        "contestant": name, "prompts": me["games"], "wins": me["wins"], "ties": me["ties"],
+        "losses": me["losses"],
+        "won_of_decisive": round(me["wins"] / decisive, 3) if decisive else None,
+        "ci": [round(low, 3), round(high, 3)], "sign_test_p": p,
+        "rating": me["rating"], "rating_ci": [me["ci_low"], me["ci_high"]],
+        "flip_rate": round(board["flip_rate"], 3),
+        "first_shown_won": board["position_bias"].get("share"),
+        "longer_won": board["length_bias"].get("share"),
+        "tokens_per_prompt": _mean(tokens), "single_tokens_per_prompt": _mean(base_tokens),
+        "token_ratio": round(sum(tokens) / sum(base_tokens), 2) if sum(base_tokens) else None,
+        "s_per_prompt": _mean(per(name, "wall_s")),
+        "single_s_per_prompt": _mean(per(BASE, "wall_s")),
+        "answer_chars": _mean([float(c) for c in chars]),
+        "single_answer_chars": _mean([float(c) for c in base_chars]),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", nargs="?", type=Path, default=RESULTS)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    rows = list(jsonl_rows(args.results))
+    names = sorted({r["contestant"] for r in rows if r.get("kind") == "answer"} - {BASE})
+    out = []
+    for name in names:
+        try:
+            out.append(report(rows, name))
+        except Exception as err:  # noqa: BLE001 - a contestant not yet judged is reported
+            print(f"{name}: {err}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return
+    cols = ["contestant", "prompts", "wins", "ties", "losses", "won_of_decisive", "ci",
+            "sign_test_p", "rating", "rating_ci", "flip_rate", "first_shown_won",
+            "longer_won", "tokens_per_prompt", "single_tokens_per_prompt", "token_ratio",
+            "s_per_prompt", "single_s_per_prompt", "answer_chars", "single_answer_chars"]
+    for row in out:
+        print("\n".join(f"{c:>26}: {row[c]}" for c in cols), end="\n\n")
+
+
+if __name__ == "__main__":
+    main()
