@@ -43,7 +43,7 @@ async def main() -> None:
                     help="append the JSON line to this results file")
     args = ap.parse_args()
 
-    from minsky.plugins import BackendSettings
+    from minsky.plugin_api import BackendSettings
 
     society = load("vote5", args.model)
     backend = Backends(BackendSettings(threads=args.threads)).get(args.model)

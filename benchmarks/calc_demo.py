@@ -24,7 +24,7 @@ from benchmarks_common import GSM8K, MAWPS, run_log, sample, tool_calls
 import minsky.tools.calculator as calculator
 from minsky.evals.benchmarks import load_benchmark
 from minsky.evals.harness import evaluate_society
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 from minsky.results import read_rows
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner

@@ -26,7 +26,7 @@ import random
 from pathlib import Path
 
 from minsky.evals.contamination import PREFIX, backend_loglik, contamination_test, examples_of
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 from minsky.runner import Backends
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -25,13 +25,14 @@ import time
 from pathlib import Path
 
 from minsky.backends.llama import LlamaBackend
-from minsky.evals.benchmarks import Case, load_benchmark
+from minsky.evals.benchmarks import load_benchmark
+from minsky.inputs.records import jsonl_rows
 from minsky.messages import ChatRequest, Message, Options
 from minsky.models import resolve_gguf
 from minsky.organisations.answering import prompt
 from minsky.organisations.base import Task
 from minsky.organisations.consensus import program_examples
-from minsky.records import jsonl_rows
+from minsky.plugin_api import Case
 from minsky.star.mine import reporting_exclusion
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -20,9 +20,9 @@ from minsky.answers import answers_match, extract_answer
 from minsky.messages import ChatReply, Options
 from minsky.organisations.base import Member, SocietyView, Task, Turn
 from minsky.organisations.consensus import ConsensusParams, consensus
+from minsky.organisations.weighing import Ballot, confidence, is_whole, unused_quantities, weigh
 from minsky.pyrun import extract_program, program_answer, run_program
 from minsky.society import load
-from minsky.weighing import Ballot, confidence, is_whole, unused_quantities, weigh
 
 
 @dataclass

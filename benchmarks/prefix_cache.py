@@ -18,7 +18,7 @@ import time
 
 from benchmarks_common import gsm8k_sample
 
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 from minsky.runner import Backends, Runner
 from minsky.society import load
 

@@ -29,7 +29,7 @@ from minsky.evals.benchmarks import load_benchmark
 from minsky.evals.formats import score
 from minsky.models import default_model
 from minsky.organisations import consensus
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
 from minsky.society import load

@@ -26,9 +26,8 @@ from typing import Any
 from benchmarks_common import append_result, gsm8k_sample
 
 from minsky.cluster.pool import ClusterRunner, connect
-from minsky.evals.formats import Case
 from minsky.evals.harness import evaluate_society
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings, Case
 from minsky.results import read_rows
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner

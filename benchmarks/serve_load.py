@@ -139,7 +139,8 @@ def fake_server(delay_s: float) -> tuple[Any, str, Path]:
     from minsky.messages import ChatRequest
     from minsky.runlog import RunLog
     from minsky.runner import Backends, Runner
-    from minsky.serve import BackgroundServer, ServeSettings, create_app
+    from minsky.serve.app import ServeSettings, create_app
+    from minsky.serve.server import BackgroundServer
     from minsky.society import from_dict
 
     def add(request: ChatRequest) -> str:

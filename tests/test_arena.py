@@ -13,9 +13,9 @@ from minsky.backends.fakes import FunctionBackend
 from minsky.cli import main
 from minsky.errors import MinskyError
 from minsky.evals.arena import judge_template, leaderboard, run_arena
+from minsky.inputs.records import jsonl_rows
 from minsky.messages import ChatRequest
 from minsky.organisations.judging import combine, judge_question
-from minsky.records import jsonl_rows
 from minsky.runner import Backends, Runner
 from minsky.society import from_dict
 

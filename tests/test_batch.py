@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from minsky.backends.fakes import FunctionBackend
-from minsky.batch import finished_ids, read_questions, run_batch
 from minsky.cli import main
+from minsky.cli.batch import finished_ids, read_questions, run_batch
 from minsky.errors import MinskyError
 from minsky.runner import Backends, Runner
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from minsky.cli import main
-from minsky.plugins import BackendSettings
+from minsky.plugin_api import BackendSettings
 
 MODEL_COMMANDS = {
     "ask": ["ask", "What is 2+3?", "-m", "echo:"],

@@ -50,7 +50,7 @@ def test_batch_rows_round_wall_s_as_eval_rows_do() -> None:
     import asyncio
     from dataclasses import replace
 
-    from minsky.batch import _row
+    from minsky.cli.batch import _row
     from minsky.results import Item
     from minsky.runner import Runner
 

@@ -23,8 +23,8 @@ from ray_cluster import auth_env, local_cluster
 
 from minsky.cli import main
 from minsky.cluster.pool import ClusterRunner, _Engine
-from minsky.evals.formats import Case
 from minsky.evals.harness import evaluate_society
+from minsky.plugin_api import Case
 from minsky.results import read_rows
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner

@@ -22,8 +22,7 @@ from minsky.organisations.consensus import (
     examples_for,
 )
 from minsky.organisations.judging import CHOICE_PREFIX, letter_logprobs
-from minsky.pyrun import extract_program, program_answer, run_program
-from minsky.weighing import (
+from minsky.organisations.weighing import (
     Ballot,
     confidence,
     cross_check,
@@ -32,6 +31,7 @@ from minsky.weighing import (
     unused_quantities,
     weigh,
 )
+from minsky.pyrun import extract_program, program_answer, run_program
 
 # == the rules =============================================================================
 

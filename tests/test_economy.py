@@ -13,9 +13,9 @@ from minsky.cli import main
 from minsky.economy.ledger import Ledger
 from minsky.economy.market import EconomyConfig, births, settle
 from minsky.economy.run import audit_file, run_economy
-from minsky.evals.formats import Case
 from minsky.messages import Usage
 from minsky.organisations.base import MemberAnswer, Outcome
+from minsky.plugin_api import Case
 from minsky.runner import Backends, RoundRecord, Runner, RunResult
 from minsky.society import from_dict
 
@@ -89,7 +89,7 @@ def first_task_shown(log, out: Path) -> str:
     """What `minsky logs show` prints for the first task of an economy output file."""
     from rich.console import Console
 
-    from minsky.render import run_transcript
+    from minsky.cli.render import run_transcript
 
     run_id = next(r for r in rows_of(out) if r["kind"] == "task")["run_id"]
     console = Console(record=True, width=160)

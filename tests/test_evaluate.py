@@ -141,8 +141,8 @@ def test_eval_bad_bench_is_a_clear_error(tmp_path: Path) -> None:
 
 async def test_vote_rows_keep_member_votes_and_prefixes_rescore_them(tmp_path: Path) -> None:
     from minsky.backends.fakes import FunctionBackend
-    from minsky.evals.formats import Case
     from minsky.evals.harness import evaluate_society, summarise, vote_prefixes
+    from minsky.plugin_api import Case
     from minsky.runner import Backends, Runner
     from minsky.society import from_dict
 

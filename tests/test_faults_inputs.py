@@ -36,11 +36,12 @@ from minsky.backends.fakes import FunctionBackend
 from minsky.backends.openai import OpenAIBackend
 from minsky.cli import main
 from minsky.errors import MinskyError
-from minsky.limits import MAX_NESTING, check_depth, depth, load_toml
+from minsky.inputs.limits import MAX_NESTING, check_depth, depth, load_toml
 from minsky.messages import ChatReply, ChatRequest, Message, Options
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
-from minsky.serve import BackgroundServer, ServeSettings, create_app
+from minsky.serve.app import ServeSettings, create_app
+from minsky.serve.server import BackgroundServer
 from minsky.society import Society
 
 # --- (a) a reply's cap counts decoded bytes; one encoding at most ------------------------

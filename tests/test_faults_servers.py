@@ -24,12 +24,13 @@ from pathlib import Path
 import pytest
 
 from minsky.backends.fakes import FunctionBackend
-from minsky.connections import ConnectionLimits
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
-from minsky.view import App, ViewServer
+from minsky.serve.connections import ConnectionLimits
 from minsky.view import mindstorm as mindstorm_page
+from minsky.view.pages import App
+from minsky.view.server import ViewServer
 
 pytest.importorskip("uvicorn")  # the serve extra; the viewer half needs nothing more
 
@@ -41,7 +42,8 @@ SLOW_CLIENTS = 50
 
 @contextmanager
 def serve(tmp_path: Path, make_society, limits: ConnectionLimits) -> Iterator[int]:
-    from minsky.serve import BackgroundServer, ServeSettings, create_app
+    from minsky.serve.app import ServeSettings, create_app
+    from minsky.serve.server import BackgroundServer
 
     log = RunLog(tmp_path / "serve.db")
     runner = Runner(Backends(overrides={"fake:a": FunctionBackend(lambda r: "4")}), log)

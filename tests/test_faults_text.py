@@ -25,9 +25,9 @@ from rich.console import Console
 from minsky import plugins
 from minsky.backends.fakes import FunctionBackend, ScriptedBackend
 from minsky.cli import main, progress
+from minsky.inputs.safetext import json_printable, printable
 from minsky.messages import ChatRequest
 from minsky.plugin_api import BackendType, hookimpl
-from minsky.safetext import json_printable, printable
 
 # what must never reach a terminal raw: C0 controls but tab and newline, DEL, C1 controls,
 # bidirectional marks, embeddings, overrides and isolates, line and paragraph separators

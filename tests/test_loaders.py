@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from minsky.errors import MinskyError
 from minsky.evals.benchmarks import detect_loader, load_benchmark
-from minsky.evals.formats import LOADERS, Case, LoaderType, score
+from minsky.evals.formats import LOADERS, score
+from minsky.plugin_api import Case, LoaderType
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no development data at {DATA}")

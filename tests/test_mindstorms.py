@@ -21,7 +21,7 @@ from minsky.organisations.democracy import DemocracyParams, democracy, neighbour
 from minsky.organisations.mixture import MixtureParams, mixture
 from minsky.organisations.monarchy import MonarchyParams, monarchy
 from minsky.organisations.roleplay import RoleplayParams, roleplay
-from minsky.voting import ballot_grammar
+from minsky.organisations.voting import ballot_grammar
 
 OPTS = Options(temperature=0.7, max_tokens=100)
 Q = "What is 6*7?"

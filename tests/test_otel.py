@@ -29,7 +29,8 @@ from minsky.otel.observer import CAPTURE, TraceObserver
 from minsky.otel.replay import replay
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
-from minsky.serve import BackgroundServer, ServeSettings, create_app
+from minsky.serve.app import ServeSettings, create_app
+from minsky.serve.server import BackgroundServer
 from minsky.society import Society, from_dict, load
 
 Q = "What is 6*7?"

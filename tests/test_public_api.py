@@ -22,7 +22,7 @@ from minsky.organisations.base import (
     Task,
 )
 from minsky.organisations.vote import VOTE
-from minsky.plugins import BackendSettings, BackendType, hookimpl
+from minsky.plugin_api import BackendSettings, BackendType, hookimpl
 from minsky.runner import Backends, Runner
 from minsky.society import from_dict
 

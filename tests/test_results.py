@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from minsky.backends.fakes import FunctionBackend
-from minsky.batch import read_questions, run_batch
 from minsky.cli import main
+from minsky.cli.batch import read_questions, run_batch
 from minsky.errors import MinskyError
 from minsky.evals.benchmarks import load_benchmark
 from minsky.evals.harness import evaluate_society

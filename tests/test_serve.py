@@ -29,8 +29,8 @@ from minsky.cli import main
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
-from minsky.serve import BackgroundServer, ServeSettings, create_app
-from minsky.serve.app import Served
+from minsky.serve.app import Served, ServeSettings, create_app
+from minsky.serve.server import BackgroundServer
 from minsky.society import Society
 
 KEY = "sk-test-key"

@@ -79,7 +79,7 @@ def test_program_key_ignores_names_comments_and_layout() -> None:
 
 
 def _reply(question: str, text: str, hinted: bool = False, program: bool = True) -> Reply:
-    from minsky.evals.formats import Case
+    from minsky.plugin_api import Case
     from minsky.star.mine import hinted_question
 
     case = Case("c1", question, "7", "number")
@@ -404,7 +404,7 @@ def test_summary_table_escapes_control_characters() -> None:
 
     from rich.console import Console
 
-    from minsky import render
+    from minsky.cli import render
 
     sink = StringIO()
     Console(file=sink, force_terminal=True, width=200).print(render.mapping_table(

@@ -55,7 +55,7 @@ def test_strict_is_the_only_place_that_forbids_extra_keys() -> None:
 
 
 def test_one_loopback_check() -> None:
-    from minsky.connections import is_loopback
+    from minsky.serve.connections import is_loopback
 
     assert all(map(is_loopback, ["localhost", "127.0.0.1", "127.0.0.2", "::1", "[::1]"]))
     assert not any(map(is_loopback, ["0.0.0.0", "10.0.0.1", "evil.example", "", "::"]))

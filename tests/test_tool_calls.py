@@ -228,7 +228,7 @@ def test_tool_from_function_converts_arguments(tmp_path: Path) -> None:
 async def test_logs_show_lists_the_tool_calls(log) -> None:
     from rich.console import Console
 
-    from minsky.render import run_transcript
+    from minsky.cli.render import run_transcript
 
     society = from_dict(tool_society(["Calculator"]), "calc.toml")
     result = await Runner(Backends(overrides={"fake:t": calculator_backend()}), log).run(

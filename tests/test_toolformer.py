@@ -8,8 +8,7 @@ import math
 
 import pytest
 
-from minsky.backends.base import Backend
-from minsky.backends.scoring import Scored
+from minsky.backends.base import Backend, Scored
 from minsky.tools.calculator import CALCULATOR
 from minsky.tools.toolformer import (
     AnnotateConfig,

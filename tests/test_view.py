@@ -17,8 +17,10 @@ from click.testing import CliRunner
 from minsky.cli import main
 from minsky.messages import Usage
 from minsky.runlog import RunLog
-from minsky.view import App, Links, ViewServer, detect, export
-from minsky.view.results import economy, read
+from minsky.view.export import export
+from minsky.view.pages import App, Links
+from minsky.view.results import detect, economy, read
+from minsky.view.server import ViewServer
 from minsky.view.source import open_log
 
 REAL = Path(__file__).resolve().parents[1] / "benchmarks" / "results"

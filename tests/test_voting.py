@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minsky.voting import LABELS, VoteResult, ballot_grammar, count, parse_ballot
+from minsky.organisations.voting import LABELS, VoteResult, ballot_grammar, count, parse_ballot
 
 # -- parse_ballot --------------------------------------------------------------------------
 

@@ -18,10 +18,10 @@ from minsky.backends.fakes import FunctionBackend
 from minsky.economy.market import EconomyConfig
 from minsky.economy.run import run_economy
 from minsky.evals.arena import run_arena
-from minsky.evals.benchmarks import Case
 from minsky.evals.harness import evaluate_society
 from minsky.messages import ChatRequest
 from minsky.organisations.judging import PAIR_TEMPLATE
+from minsky.plugin_api import Case
 from minsky.runlog import RunLog
 from minsky.runner import Backends, Runner
 from minsky.society import from_dict, load

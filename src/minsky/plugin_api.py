@@ -30,8 +30,8 @@ from minsky.account import Account
 from minsky.answers import AnswerKind
 from minsky.strict import Strict
 
-__all__ = ["Account", "BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions",
-           "Specs", "Strict", "ToolContext", "ToolType", "hookimpl", "hookspec"]
+__all__ = ["BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions", "Specs",
+           "ToolContext", "ToolType", "hookimpl", "hookspec"]
 
 if TYPE_CHECKING:
     from minsky.backends.base import Backend

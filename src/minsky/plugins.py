@@ -1,8 +1,7 @@
 """The plugin registry: finds plugins (the built-ins among them) and collects what they
 register — backends, organisations, tools, benchmark formats.
 
-Plugins import the API from `minsky.plugin_api`; its names are re-exported here for
-code written against this module.
+Plugins import the API (`hookimpl`, `BackendType`, …) from `minsky.plugin_api` or `minsky`.
 """
 
 from __future__ import annotations
@@ -13,26 +12,13 @@ from typing import TYPE_CHECKING
 import pluggy
 
 from minsky.errors import MinskyError
-from minsky.plugin_api import (
-    Account,
-    BackendSettings,
-    BackendType,
-    Case,
-    LoaderType,
-    NoOptions,
-    Specs,
-    ToolContext,
-    ToolType,
-    hookimpl,
-    hookspec,
-)
+from minsky.plugin_api import BackendType, LoaderType, Specs, ToolType
 
 if TYPE_CHECKING:
     from minsky.organisations.base import Organisation
 
-__all__ = ["Account", "BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions",
-           "Specs", "ToolContext", "ToolType", "backend_types", "hookimpl", "hookspec",
-           "loader_types", "manager", "organisations", "registry", "tool_types"]
+__all__ = ["backend_types", "loader_types", "manager", "organisations", "registry",
+           "tool_types"]
 
 
 @cache

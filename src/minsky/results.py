@@ -33,6 +33,11 @@ is that machinery, written once:
   rows. The same check runs when the file is closed. A new file that cannot be read
   back (a broken line, a directory in its place) stops the run with one line, after
   every row is written to `FILE.rescued`.
+- **One case's failure is its own.** The items run under one `asyncio.gather`; an
+  exception from one run would cancel all the others and lose their work. `run_case`
+  turns an unexpected failure of one run into that case's `error` result; a
+  `MinskyError` (a problem with the user's setup, the same for every case) still ends
+  the command.
 - **A half-written last line** (a full disk, a kill mid-write) is cut off with a warning
   when the file is next opened for writing (once it is locked, and known to be a results
   file), and skipped with a warning when it is read; a broken line anywhere else is an
@@ -54,14 +59,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from minsky.caserun import run_case
 from minsky.errors import MinskyError
-from minsky.records import jsonl_rows, unique_ids
+from minsky.inputs.records import jsonl_rows
+from minsky.inputs.safetext import valid
+from minsky.messages import Usage
+from minsky.organisations.base import Outcome, answer_kind
 from minsky.runner import Runner, RunResult
-
-__all__ = ["Item", "Results", "RunResult", "check_out", "open_results", "read_rows", "run_many",
-           "society_identity", "unique_ids"]
 from minsky.society import Budget, Society
+
+__all__ = ["Item", "Results", "check_out", "open_results", "read_rows", "run_case", "run_many",
+           "society_identity"]
 
 try:  # POSIX advisory locks; without them (Windows) a second writer is not detected
     import fcntl
@@ -106,7 +113,10 @@ def case_sha(question: str, gold: Any = None) -> str:
     return _sha([question, gold])
 
 
-read_rows = jsonl_rows
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Every row of results file `path` (none if it does not exist); a half-written last
+    line is skipped with a warning, a broken line elsewhere is an error naming it."""
+    return jsonl_rows(path)
 
 
 def _is_row(line: bytes) -> bool:
@@ -368,6 +378,23 @@ class Item:
     fields: dict[str, Any] = field(default_factory=dict)
     data: Any = None
 
+
+async def run_case(runner: Runner, society: Society, question: str,
+                   kind: str | None = None) -> RunResult:
+    """`runner.run(society, question, kind)`; an unexpected exception is an error result."""
+    try:
+        return await runner.run(society, question, kind)
+    except (MinskyError, asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one case must not end the whole batch
+        message = valid(f"{type(exc).__name__}: {exc}")[:500]
+        question = valid(question)
+        try:
+            found = answer_kind(kind or society.config.answer, question)
+        except ValueError:
+            found = "text"
+        return RunResult("", society.name, question, found, "error",
+                         Outcome(None, [], detail={"stopped": True}), Usage(), 0.0, [], message)
 
 async def run_many(
     runner: Runner,

@@ -35,9 +35,9 @@ from typing import Any
 from ulid import ULID
 
 from minsky.errors import MinskyError
+from minsky.inputs.safetext import valid
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.paths import log_path
-from minsky.safetext import valid
 
 try:  # POSIX advisory locks; without them (Windows) a second resume is not detected
     import fcntl

@@ -32,6 +32,7 @@ from minsky.account import Account, counted, prompt_estimate
 from minsky.answers import AnswerKind
 from minsky.backends.base import Backend
 from minsky.errors import MinskyError
+from minsky.inputs.safetext import valid
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
 from minsky.models import MODELS, UnknownModel
 from minsky.organisations.base import (
@@ -64,7 +65,6 @@ from minsky.run_events import (
     progress_observer,
 )
 from minsky.runlog import RunLog, request_hash
-from minsky.safetext import valid
 from minsky.society import Society, load
 from minsky.tools.base import Tool
 from minsky.tools.calls import ARROW, CLOSE, ToolCall, resume_calls, with_call_stops

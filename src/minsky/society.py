@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from minsky.errors import MinskyError
-from minsky.limits import load_toml
+from minsky.inputs.limits import load_toml
 from minsky.messages import Options
 from minsky.models import default_model
 from minsky.organisations.base import Member, Organisation

@@ -13,9 +13,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from minsky.connections import is_loopback
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest
+from minsky.serve.connections import is_loopback
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from minsky.backends.base import Backend, Capabilities, check_real_model
+from minsky.backends.base import Backend, Capabilities, Scored, check_real_model
 from minsky.backends.lora import attach, detach, note_log
-from minsky.backends.scoring import Scored, ScoreJob, ScoringEngine, logit_rows
+from minsky.backends.scoring import ScoreJob, ScoringEngine, logit_rows
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
 

@@ -41,8 +41,8 @@ import httpx
 from minsky.account import MAX_CALL_TOKENS
 from minsky.backends.base import Backend, Capabilities
 from minsky.errors import MinskyError
+from minsky.inputs.safetext import valid
 from minsky.messages import ChatReply, ChatRequest, Usage
-from minsky.safetext import valid
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Rate limiting and gateway/overload errors are worth another try; other 4xx mean the

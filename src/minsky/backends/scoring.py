@@ -21,7 +21,7 @@ import numpy as np
 from minsky.backends.base import Scored
 from minsky.errors import MinskyError
 
-__all__ = ["ScoreJob", "Scored", "ScoringEngine", "logit_rows", "pick_logprobs"]
+__all__ = ["ScoreJob", "ScoringEngine", "logit_rows", "pick_logprobs"]
 
 
 def logit_rows(logits: Any, n_rows: int, n_vocab: int) -> np.ndarray:

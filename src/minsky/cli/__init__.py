@@ -6,8 +6,9 @@ of commands; importing them registers them on `main`.
 """
 
 from minsky.cli import economy, evaluation, info, run, star, toolformer  # noqa: F401 - registers
-from minsky.cli.core import main
+
+# `main` is the `minsky` command, pyproject's entry point (`minsky.cli:main`), with every
+# command registered on it; it is defined (its home) in `minsky.cli.core`
+from minsky.cli.core import main as main
 from minsky.serve import command as _serve  # noqa: F401 - registers `minsky serve`
 from minsky.view import command as _view  # noqa: F401 - registers `minsky view`
-
-__all__ = ["main"]

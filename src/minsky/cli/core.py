@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 
 import click
 
-from minsky import render
+from minsky.cli import render
 from minsky.cli.checks import one_line
 from minsky.errors import MinskyError
+from minsky.inputs.safetext import json_printable, printable
 from minsky.models import DEFAULT_MODEL, DEFAULT_MODEL_ENV, MODELS
-from minsky.safetext import json_printable, printable
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from minsky import render
+from minsky.cli import render
 from minsky.cli.checks import outputs, results_out
 from minsky.cli.core import (
     backend_options,
@@ -61,7 +61,7 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     from minsky.economy.market import EconomyConfig
     from minsky.economy.run import plot_wealth, run_economy
     from minsky.evals.benchmarks import load_benchmark
-    from minsky.limits import load_toml
+    from minsky.inputs.limits import load_toml
     from minsky.paths import home_dir
     from minsky.runner import Backends, Runner
     from minsky.strict import error_line

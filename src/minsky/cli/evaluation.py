@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from minsky import render
+from minsky.cli import render
 from minsky.cli.checks import outputs, results_out, writable_file
 from minsky.cli.core import (
     SEED,
@@ -33,8 +33,8 @@ from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
 
 if TYPE_CHECKING:
-    from minsky.evals.formats import Case
     from minsky.evals.harness import Plan
+    from minsky.plugin_api import Case
     from minsky.runner import Runner
 
 
@@ -237,8 +237,8 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
         read_prompts,
         run_arena,
     )
+    from minsky.inputs.records import jsonl_rows
     from minsky.paths import home_dir
-    from minsky.records import jsonl_rows
 
     items = read_prompts(prompts, field)[:limit]
     socs = [societies.load(ref, model) for ref in contestants]

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from minsky import render
+from minsky.cli import render
 from minsky.cli.core import count, echo_json, emit, friendly, log_option, main
 from minsky.cli.progress import say
 from minsky.errors import MinskyError
@@ -23,7 +23,7 @@ def list_societies(as_json: bool) -> None:
     """List the built-in societies (the default of `ask` is marked *), with their models
     and budget as `minsky serve` describes them."""
     from minsky import society as societies
-    from minsky.cards import society_card
+    from minsky.serve.cards import society_card
 
     rows: list[dict[str, Any]] = []
     for name in societies.builtin_names():

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from minsky.safetext import printable
+from minsky.inputs.safetext import printable
 
 
 def _console() -> Console:

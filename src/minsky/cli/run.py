@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from minsky import render
-from minsky.cli import progress
+from minsky.cli import progress, render
 from minsky.cli.checks import outputs, results_out
 from minsky.cli.core import (
     backend_options,
@@ -115,7 +114,7 @@ def batch(questions: Path, society: str, model: str | None, field: str, out: Pat
     A question whose run failed (a backend error, a timeout) is not answered: the command
     counts it apart and exits 1, and a rerun retries it."""
     from minsky import society as societies
-    from minsky.batch import finished_ids, read_questions, run_batch
+    from minsky.cli.batch import finished_ids, read_questions, run_batch
     from minsky.results import FAILED
 
     items = read_questions(questions, field)

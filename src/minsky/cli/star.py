@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from minsky import render
-from minsky.cli import progress
+from minsky.cli import progress, render
 from minsky.cli.checks import outputs
 from minsky.cli.core import (
     MAX_CTX,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from minsky import render
+from minsky.cli import render
 from minsky.cli.core import (
     MAX_WORKERS,
     Finite,
@@ -53,9 +53,9 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
                         tau_f: float, settings: BackendSettings, log_path: Path | None,
                         as_json: bool) -> None:
     """Find where calls to a tool help the model predict a text, and keep those calls."""
+    from minsky.inputs.records import jsonl_rows
     from minsky.plugin_api import NoOptions, ToolContext
     from minsky.plugins import tool_types
-    from minsky.records import jsonl_rows
     from minsky.runlog import RunLog
     from minsky.runner import Backends
     from minsky.tools.toolformer import AnnotateConfig, annotate_corpus, read_corpus

@@ -236,4 +236,4 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(err).__name__
 
 
-__all__ = ["INSTALL", "ClusterRunner", "connect"]
+__all__ = ["ClusterRunner", "connect"]

@@ -31,8 +31,9 @@ from minsky.economy.market import (
 )
 from minsky.economy.services import trade_advice
 from minsky.errors import MinskyError
-from minsky.evals.formats import Case, score
+from minsky.evals.formats import score
 from minsky.evals.stats import wilson_interval
+from minsky.plugin_api import Case
 from minsky.results import Results, open_results, read_rows, society_identity
 from minsky.runner import Runner
 from minsky.society import AgentSpec, Society, load

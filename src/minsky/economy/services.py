@@ -20,7 +20,8 @@ from typing import Any
 
 from minsky.economy.calls import consult
 from minsky.economy.contracts import Contract, Market
-from minsky.evals.formats import Case, score
+from minsky.evals.formats import score
+from minsky.plugin_api import Case
 from minsky.prompts import render
 from minsky.runner import Runner, RunResult
 from minsky.society import AgentSpec

@@ -11,9 +11,3 @@ contamination tests, statistics and ratings.
 
 Running a society over many items and keeping the results file is `minsky.results`.
 """
-
-from minsky.evals.benchmarks import detect_loader, load_benchmark
-from minsky.evals.formats import score
-from minsky.plugin_api import Case, LoaderType
-
-__all__ = ["Case", "LoaderType", "detect_loader", "load_benchmark", "score"]

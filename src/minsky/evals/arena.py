@@ -24,8 +24,8 @@ from typing import Any
 from minsky.errors import MinskyError
 from minsky.evals.ratings import bootstrap_ratings, bradley_terry, elo_ratings
 from minsky.evals.stats import length_bias, position_bias
+from minsky.inputs.records import jsonl_objects, jsonl_rows
 from minsky.organisations.judging import PAIR_TEMPLATE, combine, judge_question
-from minsky.records import jsonl_objects, jsonl_rows
 from minsky.results import FAILED, Item, open_results, run_many
 from minsky.runner import Runner, RunResult
 from minsky.society import Society

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from minsky.errors import MinskyError
 from minsky.evals.formats import files_of, loader_of, mapped, rows_of
+from minsky.inputs.records import unique_ids
 from minsky.plugin_api import Case, LoaderType
 from minsky.plugins import loader_types
-from minsky.records import unique_ids
 
 
 def detect_loader(ref: str | Path) -> LoaderType:

@@ -21,7 +21,7 @@ from typing import Any
 
 from minsky.errors import MinskyError
 from minsky.evals.stats import sharded_permutation_test
-from minsky.records import jsonl_objects, lines
+from minsky.inputs.records import jsonl_objects, lines
 
 # (context, continuation) pairs → total log-probability of each continuation
 LogLikelihood = Callable[[list[tuple[str, str]]], Awaitable[list[float]]]

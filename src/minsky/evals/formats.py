@@ -19,8 +19,8 @@ from typing import Any, NoReturn
 
 from minsky.answers import answers_match, normalise_number, normalise_text
 from minsky.errors import MinskyError
+from minsky.inputs.safetext import valid_tree
 from minsky.plugin_api import Case, LoaderType
-from minsky.safetext import valid_tree
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAPPING_KEYS = ("question", "answer", "choices", "id")

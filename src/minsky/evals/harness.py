@@ -36,18 +36,18 @@ from ulid import ULID
 
 from minsky.answers import answers_match, tally_votes
 from minsky.errors import MinskyError
-from minsky.evals.formats import Case, score
+from minsky.evals.formats import score
 from minsky.evals.stats import mcnemar, wilson_interval
+from minsky.plugin_api import Case
 from minsky.results import (
     FAILED,
     Item,
     Results,
-    RunResult,
     open_results,
     read_rows,
     run_many,
 )
-from minsky.runner import Runner
+from minsky.runner import Runner, RunResult
 from minsky.society import Society, from_dict, load
 
 

@@ -1,7 +1,7 @@
 """`consensus`: calibrated, program-checked voting for small models (issue 15).
 
 Plain voting lets every sample count alike: a reply cut off at max_tokens, a guess, and
-a checked result. This organisation weighs them (rules in `minsky.weighing`):
+a checked result. This organisation weighs them (rules in `minsky.organisations.weighing`):
 
 - **reasoners** write a chain of thought; **programmers** write a `solution()` program
   that minsky runs in its own interpreter (`minsky.pyrun`, never `exec`); both vote on
@@ -57,9 +57,7 @@ from minsky.organisations.critique import (
 )
 from minsky.organisations.drafts import Judging, TextPath, write_text
 from minsky.organisations.judging import CHOICE_PREFIX, letter_logprobs
-from minsky.pyrun import extract_program, program_answer, run_program_guarded
-from minsky.strict import Strict
-from minsky.weighing import (
+from minsky.organisations.weighing import (
     Ballot,
     Confidence,
     confidence,
@@ -69,6 +67,8 @@ from minsky.weighing import (
     unused_quantities,
     weigh,
 )
+from minsky.pyrun import extract_program, program_answer, run_program_guarded
+from minsky.strict import Strict
 
 CODE_OPEN = "```python\n"
 FENCE = "\n```"  # a program's closing fence: what a small model writes after it is chatter

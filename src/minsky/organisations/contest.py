@@ -22,9 +22,9 @@ from minsky.organisations.base import (
     SocietyView,
     Task,
 )
+from minsky.organisations.voting import LABELS, Rule, ballot_grammar, count, parse_ballot
 from minsky.prompts import render
 from minsky.strict import Strict
-from minsky.voting import LABELS, Rule, ballot_grammar, count, parse_ballot
 
 
 class ContestParams(Strict):

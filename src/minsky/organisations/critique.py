@@ -29,7 +29,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from minsky.answers import extract_answer
 from minsky.errors import MinskyError
-from minsky.limits import load_toml
+from minsky.inputs.limits import load_toml
 from minsky.messages import Message
 from minsky.organisations.answering import follow_up, solve_messages
 from minsky.organisations.base import (

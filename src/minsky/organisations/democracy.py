@@ -4,8 +4,8 @@ Round 1: every member answers independently. Round 2 (if `revise`): each member 
 the answers of its neighbours — everyone, or the `neighbours` members after it on a ring
 — and may revise. Then the distinct answers become candidates A, B, …, and every member
 casts a ballot under the voting rule (plurality, approval or Borda; see
-`minsky.voting`). A unanimous society skips the ballot. Ties go to the candidate proposed
-first. The NLSOM paper compares this structure with the monarchy.
+`minsky.organisations.voting`). A unanimous society skips the ballot. Ties go to the
+candidate proposed first. The NLSOM paper compares this structure with the monarchy.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from minsky.organisations.base import (
     SocietyView,
     Task,
 )
+from minsky.organisations.voting import LABELS, Rule, ballot_grammar, count, parse_ballot
 from minsky.prompts import render
 from minsky.strict import Strict
-from minsky.voting import LABELS, Rule, ballot_grammar, count, parse_ballot
 
 
 class DemocracyParams(Strict):

@@ -29,10 +29,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from ulid import ULID
 
-from minsky.cards import society_card
 from minsky.otel import incoming
 from minsky.runner import Runner, RunResult
 from minsky.serve.adapter import Progress, run_society
+from minsky.serve.cards import society_card
 from minsky.serve.choices import for_choice
 from minsky.serve.conversation import Conversation
 from minsky.serve.protocol import (

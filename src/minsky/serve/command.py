@@ -8,9 +8,9 @@ import click
 
 from minsky.cli.core import MAX_WORKERS, backend_options, count, friendly, main
 from minsky.cli.progress import say
-from minsky.connections import ConnectionLimits, connection_options, is_loopback
 from minsky.errors import MinskyError
 from minsky.plugin_api import BackendSettings
+from minsky.serve.connections import ConnectionLimits, connection_options, is_loopback
 from minsky.strict import error_line
 
 INSTALL = "minsky serve needs FastAPI and uvicorn: pip install 'minsky[serve]'"

@@ -3,7 +3,7 @@
 uvicorn closes a connection idle after a response (`timeout_keep_alive`) and answers 503
 past `limit_concurrency`, but it waits forever for a request head or body that never
 finishes, and it accepts and holds every connection it is offered. This subclass of its
-h11 protocol adds what is missing (see `minsky.connections`): a head deadline from the
+h11 protocol adds what is missing (see `minsky.serve.connections`): a head deadline from the
 connection (or from the first byte after a response), a body deadline from the end of
 the head, and a refusal at once past the cap. Once a request is whole, the application
 owns the time; nothing here limits how long a run or a stream takes.
@@ -17,7 +17,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from minsky.connections import REFUSED, TIMED_OUT, ConnectionLimits
+from minsky.serve.connections import REFUSED, TIMED_OUT, ConnectionLimits
 
 
 def protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:

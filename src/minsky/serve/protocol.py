@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError
 
 from minsky.answers import extract_answer, tally_votes
 from minsky.errors import MinskyError
-from minsky.limits import MAX_NESTING, check_depth
+from minsky.inputs.limits import MAX_NESTING, check_depth
 from minsky.messages import Usage
 from minsky.runner import RunResult
 from minsky.strict import Strict

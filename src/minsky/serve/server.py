@@ -10,7 +10,7 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
-from minsky.connections import MAX_HEAD_BYTES, ConnectionLimits
+from minsky.serve.connections import MAX_HEAD_BYTES, ConnectionLimits
 from minsky.serve.deadlines import protocol
 
 START_TIMEOUT_S = 30.0

@@ -35,16 +35,16 @@ from typing import Any
 from minsky.answers import answers_match, extract_answer
 from minsky.errors import MinskyError
 from minsky.evals.benchmarks import load_benchmark
-from minsky.evals.formats import Case
+from minsky.inputs.records import jsonl_objects, jsonl_rows, lines
 from minsky.organisations.answering import prompt
 from minsky.organisations.base import Task
 from minsky.organisations.consensus import CODE_OPEN, FENCE, program_examples
+from minsky.organisations.weighing import copies_answer
+from minsky.plugin_api import Case
 from minsky.pyrun import extract_program, program_answer, run_program_guarded
-from minsky.records import jsonl_objects, jsonl_rows, lines
 from minsky.runlog import RunLog
 from minsky.society import load
 from minsky.star.rows import ChatTurn, Rationale, read_rows
-from minsky.weighing import copies_answer
 
 REPORT_SAMPLE = 500  # seed-0 samples of up to this many cases are reporting samples
 HINT = "(Hint: the answer is {gold}. Compute it from the quantities in the problem.)"

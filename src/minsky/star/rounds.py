@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from minsky.errors import MinskyError
-from minsky.evals.formats import Case
 from minsky.evals.harness import evaluate_society, summarise
-from minsky.records import jsonl_rows
+from minsky.inputs.records import jsonl_rows
+from minsky.plugin_api import Case
 from minsky.runlog import RunLog
 from minsky.runner import Runner
 from minsky.society import load

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from minsky.errors import MinskyError
-from minsky.records import jsonl_objects
+from minsky.inputs.records import jsonl_objects
 from minsky.strict import Strict, error_line
 
 

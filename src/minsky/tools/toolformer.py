@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import Field
 
-from minsky.backends.scoring import Scored
+from minsky.backends.base import Scored
 from minsky.strict import Strict
 from minsky.tools.base import Tool, ToolError
 
@@ -300,7 +300,7 @@ def read_corpus(path: Any, field: str) -> list[str]:
     """Texts from a JSONL file (the `field` of each object) or a text file (one a line)."""
     from pathlib import Path
 
-    from minsky.records import read_records
+    from minsky.inputs.records import read_records
 
     return [row[field] for _, row in read_records(Path(path), field, "corpus")]
 
@@ -343,7 +343,7 @@ async def annotate_corpus(
     import json
     from pathlib import Path
 
-    from minsky.records import jsonl_rows
+    from minsky.inputs.records import jsonl_rows
     from minsky.runner import Backends, Runner
 
     runner = Runner(Backends(overrides={"toolformer": backend}), log)

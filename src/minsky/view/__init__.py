@@ -3,10 +3,3 @@
 `pages.App` turns a path into a page; `server` serves it on loopback, `export` writes
 it as a static folder. Nothing here writes to the log.
 """
-
-from minsky.view.export import export
-from minsky.view.pages import App, Links
-from minsky.view.results import ResultsFile, detect
-from minsky.view.server import ViewServer
-
-__all__ = ["App", "Links", "ResultsFile", "ViewServer", "detect", "export"]

@@ -9,9 +9,9 @@ import click
 
 from minsky.cli.core import friendly, main
 from minsky.cli.progress import say
-from minsky.connections import ConnectionLimits, connection_options, is_loopback
 from minsky.errors import MinskyError
-from minsky.safetext import printable
+from minsky.inputs.safetext import printable
+from minsky.serve.connections import ConnectionLimits, connection_options, is_loopback
 
 
 @main.command("view")
@@ -31,7 +31,10 @@ def view(port: int, host: str, log_path: Path | None, results_files: tuple[Path,
          export_dir: Path | None, connections: ConnectionLimits) -> None:
     """Browse runs, evaluations, arenas and economies in a local, read-only web viewer."""
     from minsky.paths import log_path as default_log
-    from minsky.view import App, ViewServer, detect, export
+    from minsky.view.export import export
+    from minsky.view.pages import App
+    from minsky.view.results import detect
+    from minsky.view.server import ViewServer
 
     log_file: Path | None = log_path or default_log()
     files = [detect(p) for p in results_files]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from minsky.errors import MinskyError
-from minsky.records import jsonl_objects
+from minsky.inputs.records import jsonl_objects
 
 Kind = Literal["eval", "arena", "economy"]
 ARENA_KINDS = {"answer", "judgment"}

@@ -6,7 +6,7 @@ header names another machine are refused while bound to loopback, so a web page
 elsewhere cannot read the log through DNS rebinding.
 
 A connection is one request (HTTP/1.0: nothing is kept alive) and one thread, so slow
-clients are bounded as `minsky.connections` says: the request head must arrive within
+clients are bounded as `minsky.serve.connections` says: the request head must arrive within
 `head_s` in all (not per read), a reply waits at most `body_s` on a client that does not
 read it, and past the connection cap a client gets a 503 and no thread.
 """
@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from minsky.connections import REFUSED, TIMED_OUT, ConnectionLimits, is_loopback
+from minsky.serve.connections import REFUSED, TIMED_OUT, ConnectionLimits, is_loopback
 from minsky.view.pages import App
 
 HEADERS = {

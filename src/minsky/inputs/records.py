@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from minsky.errors import MinskyError
-from minsky.safetext import printable, valid_tree
+from minsky.inputs.safetext import printable, valid_tree
 
 
 def jsonl_objects(path: Path, what: str = "file") -> list[tuple[int, Any]]:

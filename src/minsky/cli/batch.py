@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from minsky.records import read_records, unique_ids
-from minsky.results import FAILED, Item, RunResult, open_results, read_rows, run_many
-from minsky.runner import Runner
+from minsky.inputs.records import read_records, unique_ids
+from minsky.results import FAILED, Item, open_results, read_rows, run_many
+from minsky.runner import Runner, RunResult
 from minsky.society import Society
 
 

@@ -18,8 +18,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from minsky.inputs.safetext import printable
 from minsky.organisations.drafts import describe_path
-from minsky.safetext import printable
 
 
 def shown(value: Any, style: str = "") -> Text:
