@@ -127,24 +127,7 @@ def bradley_terry(
     three times and lost once) no prior is added and the result is the exact MLE
     (p_A / p_B = 3).
     """
-    wins: dict[str, float] = {}
-    pair_games: dict[str, dict[str, float]] = {}
-    beat: dict[str, set[str]] = {}
-    for game in games:
-        a, b, score = _check_game(game)
-        for p in (a, b):
-            if p not in wins:
-                wins[p] = 0.0
-                pair_games[p] = {}
-                beat[p] = set()
-        wins[a] += score
-        wins[b] += 1.0 - score
-        pair_games[a][b] = pair_games[a].get(b, 0.0) + 1.0
-        pair_games[b][a] = pair_games[b].get(a, 0.0) + 1.0
-        if score > 0.0:
-            beat[a].add(b)
-        if score < 1.0:
-            beat[b].add(a)
+    wins, pair_games, beat = _tally(games)
     if not wins:
         return {}
     # Sorting makes the result independent of the order the games came in (up to
@@ -152,38 +135,8 @@ def bradley_terry(
     players = sorted(wins)
     index = {p: i for i, p in enumerate(players)}
     n = len(players)
-
-    # Connected groups (ignoring who won) and strongly connected ones (following wins).
-    group = [-1] * n
-    n_groups = 0
-    for start in range(n):
-        if group[start] >= 0:
-            continue
-        group[start] = n_groups
-        todo = [players[start]]
-        while todo:
-            node = todo.pop()
-            for nxt in pair_games[node]:
-                if group[index[nxt]] < 0:
-                    group[index[nxt]] = n_groups
-                    todo.append(nxt)
-        n_groups += 1
-    strong = _strong_components(players, beat)
-    took_from_outside: set[int] = set()
-    lost_to_outside: set[int] = set()
-    for p in players:
-        for q in beat[p]:
-            if strong[p] != strong[q]:
-                took_from_outside.add(strong[p])
-                lost_to_outside.add(strong[q])
-    components_in_group: dict[int, set[int]] = {}
-    for p in players:
-        components_in_group.setdefault(group[index[p]], set()).add(strong[p])
-    prior = [
-        len(components_in_group[group[i]]) > 1
-        and (strong[p] not in took_from_outside or strong[p] not in lost_to_outside)
-        for i, p in enumerate(players)
-    ]
+    group = _connected_groups(players, index, pair_games)
+    prior = _needs_prior(players, index, group, beat)
 
     # Each prior player gets half a win (the virtual tie) and one game with strength 1.
     fit = _BTProblem(
@@ -204,6 +157,74 @@ def bradley_terry(
     _centre(theta, group, set())
     factor = 400.0 / math.log(10.0)
     return {p: 1000.0 + factor * theta[i] for i, p in enumerate(players)}
+
+
+def _tally(
+    games: Sequence[Game],
+) -> tuple[dict[str, float], dict[str, dict[str, float]], dict[str, set[str]]]:
+    """Each player's points (wins, half a win a tie), games per pair, and whom each player
+    took points from."""
+    wins: dict[str, float] = {}
+    pair_games: dict[str, dict[str, float]] = {}
+    beat: dict[str, set[str]] = {}
+    for game in games:
+        a, b, score = _check_game(game)
+        for p in (a, b):
+            if p not in wins:
+                wins[p] = 0.0
+                pair_games[p] = {}
+                beat[p] = set()
+        wins[a] += score
+        wins[b] += 1.0 - score
+        pair_games[a][b] = pair_games[a].get(b, 0.0) + 1.0
+        pair_games[b][a] = pair_games[b].get(a, 0.0) + 1.0
+        if score > 0.0:
+            beat[a].add(b)
+        if score < 1.0:
+            beat[b].add(a)
+    return wins, pair_games, beat
+
+
+def _connected_groups(players: list[str], index: dict[str, int],
+                      pair_games: dict[str, dict[str, float]]) -> list[int]:
+    """The connected group (ignoring who won) of each player, numbered from 0."""
+    group = [-1] * len(players)
+    n_groups = 0
+    for start in range(len(players)):
+        if group[start] >= 0:
+            continue
+        group[start] = n_groups
+        todo = [players[start]]
+        while todo:
+            node = todo.pop()
+            for nxt in pair_games[node]:
+                if group[index[nxt]] < 0:
+                    group[index[nxt]] = n_groups
+                    todo.append(nxt)
+        n_groups += 1
+    return group
+
+
+def _needs_prior(players: list[str], index: dict[str, int], group: list[int],
+                 beat: dict[str, set[str]]) -> list[bool]:
+    """Whether each player gets the virtual tie: its strongly connected component (following
+    wins) is not alone in its group and took no points from the rest, or lost none."""
+    strong = _strong_components(players, beat)
+    took_from_outside: set[int] = set()
+    lost_to_outside: set[int] = set()
+    for p in players:
+        for q in beat[p]:
+            if strong[p] != strong[q]:
+                took_from_outside.add(strong[p])
+                lost_to_outside.add(strong[q])
+    components_in_group: dict[int, set[int]] = {}
+    for p in players:
+        components_in_group.setdefault(group[index[p]], set()).add(strong[p])
+    return [
+        len(components_in_group[group[i]]) > 1
+        and (strong[p] not in took_from_outside or strong[p] not in lost_to_outside)
+        for i, p in enumerate(players)
+    ]
 
 
 _NEWTON_MAX_PLAYERS = 150
