@@ -62,4 +62,4 @@ def test_one_loopback_check() -> None:
     root = Path(minsky.__file__).parent
     defining = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                       if ".is_loopback" in p.read_text(encoding="utf-8"))
-    assert defining == ["connections.py"]
+    assert defining == ["serve/connections.py"]
