@@ -22,7 +22,7 @@ from typing import Any
 
 from minsky.evals.arena import leaderboard
 from minsky.evals.stats import sign_test_p, wilson_interval
-from minsky.records import jsonl_rows
+from minsky.inputs.records import jsonl_rows
 
 RESULTS = Path(__file__).parent / "results" / "text" / "arena.jsonl"
 BASE = "single"
