@@ -14,9 +14,9 @@ runs it; the lock is held until the resumed run finishes or its process ends. A 
 records the resolved path of its society file, so a resume from another folder finds the
 societies it nests. A log that cannot be written (a read-only home) is still readable:
 `reader` opens it read-only. Times are stored as epoch seconds; what is read back has
-each beside the same instant in ISO 8601 UTC (`created_at` and `created_at_iso`,
-`minsky.runrows`). All SQL against the log is here: the viewer, the trace replay and
-the scripts read through `RunLog`'s methods.
+each beside the same instant in ISO 8601 UTC (`created_at` and `created_at_iso`). All
+SQL against the log is here: the viewer, the trace replay and the scripts read through
+`RunLog`'s methods.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import os
 import sqlite3
 import time
 from collections import defaultdict, deque
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,6 @@ from minsky.inputs.safetext import valid
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.paths import log_path
 from minsky.runlock import HOST, ResumeLocks, alive
-from minsky.runrows import settled, with_iso, with_run_id
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -413,14 +413,14 @@ class RunLog:
             "LIMIT ?",
             (limit,),
         )
-        return [settled(dict(r)) for r in rows]
+        return [_settled(dict(r)) for r in rows]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """A whole run: its record, rounds, calls, messages and events."""
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise MinskyError(f"run {run_id!r} is not in the log {self.path}")
-        run = settled(dict(row))
+        run = _settled(dict(row))
         for key, new in (("society_json", "society_config"), ("models_json", "models"),
                          ("outcome_json", "outcome")):
             raw = run.pop(key)
@@ -431,7 +431,7 @@ class RunLog:
 
         run["children"] = rows("SELECT id, society, status, answer FROM runs WHERE parent_id=? "
                                "ORDER BY id")
-        run["rounds"] = [with_iso(r, "started_at") for r in rows(
+        run["rounds"] = [_with_iso(r, "started_at") for r in rows(
             "SELECT round, label, started_at FROM rounds WHERE run_id=? ORDER BY round")]
         calls = rows("SELECT * FROM calls WHERE run_id=? ORDER BY round, idx")
         for call in calls:
@@ -440,7 +440,7 @@ class RunLog:
             call["logprobs"] = json.loads(raw) if raw else None
             if "child_id" not in call:  # a log read-only from before 008_call_child
                 call["child_id"] = _child_of(call["backend"])
-        run["calls"] = [with_iso(c, "created_at") for c in calls]
+        run["calls"] = [_with_iso(c, "created_at") for c in calls]
         run["messages"] = rows(
             "SELECT call_id, round, agent, role, content FROM messages WHERE run_id=? ORDER BY id"
         )
@@ -609,6 +609,37 @@ def _probed(uri: str) -> sqlite3.Connection:
 
 def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK)
+
+
+def _settled(run: dict[str, Any]) -> dict[str, Any]:
+    """A logged run as it stands: `running` whose process on this host is gone (killed
+    before it could log its end) reads `interrupted`; resuming it works as for any other.
+    A run on another host cannot be checked from here and is left as logged."""
+    pid, host = run.pop("pid", None), run.pop("host", None)
+    if run["status"] == "running" and pid is not None and host == HOST and not alive(pid):
+        run["status"] = "interrupted"
+    if run.get("wall_s") is not None:
+        run["wall_s"] = round(run["wall_s"], 3)  # as a run's result and results rows give it
+    return _with_iso(run, "created_at", "finished_at")
+
+
+def with_run_id(run: dict[str, Any]) -> dict[str, Any]:
+    """A logged run with its id as `run_id`, as every command and page calls it (`id`
+    stays, for the scripts that read it)."""
+    return {"run_id": run["id"], **run}
+
+
+def _with_iso(row: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """`row` with `KEY_iso` after each epoch time `KEY` it has: the instant in ISO 8601
+    UTC to the millisecond (None where the time is), so a reader of `logs show --json`
+    need not convert seconds since 1970."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        out[key] = value
+        if key in keys:
+            out[f"{key}_iso"] = None if value is None else datetime.fromtimestamp(
+                value, UTC).isoformat(timespec="milliseconds")
+    return out
 
 
 __all__ = ["RunLog", "request_hash", "with_run_id"]
