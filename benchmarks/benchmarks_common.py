@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import random
 import re
-import sqlite3
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from minsky.paths import home_dir
+from minsky.runlog import RunLog
 
 GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
 MAWPS = GSM8K.parents[1] / "mawps"
@@ -54,16 +54,15 @@ def gsm8k_sample(n: int, seed: int) -> list[Case]:
     return sample("gsm8k", n, seed)
 
 
-def run_log() -> sqlite3.Connection:
+def run_log() -> RunLog:
     """This machine's run log ($MINSKY_HOME/logs.db), read-only."""
-    return sqlite3.connect(f"file:{home_dir() / 'logs.db'}?mode=ro", uri=True)
+    return RunLog.read_only(home_dir() / "logs.db")
 
 
-def tool_calls(log: sqlite3.Connection, run_id: str) -> tuple[int, int]:
+def tool_calls(log: RunLog, run_id: str) -> tuple[int, int]:
     """(tool calls, of which errors) that run `run_id` made."""
-    n, errors = log.execute("select count(*), coalesce(sum(error), 0) from tool_calls "
-                            "where run_id = ?", (run_id,)).fetchone()
-    return n, errors
+    counts = log.counts(run_id)
+    return counts["tool_calls"], counts["tool_errors"]
 
 
 def append_result(path: Path, row: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from minsky.answers import answers_match
 from minsky.evals.harness import vote_prefixes
 from minsky.evals.stats import mcnemar
 from minsky.results import FAILED
+from minsky.runlog import RunLog
 from minsky.tools.toolformer import agreement
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -116,8 +117,7 @@ def matched() -> None:
             continue
         # calls per problem from the runs this machine's log still holds (the earliest
         # runs of that table were logged elsewhere and count 0 here)
-        counts = [log.execute("select count(*) from calls where run_id = ?",
-                              (r["run_id"],)).fetchone()[0] for r in mine.values()]
+        counts = [log.counts(r["run_id"])["calls"] for r in mine.values()]
         calls = [n for n in counts if n] or [0]
         k = round(sum(calls) / len(calls))
         if not 1 <= k <= 9:
@@ -139,9 +139,10 @@ def matched() -> None:
               f"{vote_tokens / len(shared):.0f}")
 
 
-def _outcome(log, run_id: str) -> dict:  # type: ignore[no-untyped-def]
-    return json.loads(log.execute("select outcome_json from runs where id = ?",
-                                  (run_id,)).fetchone()[0])
+def _outcome(log: RunLog, run_id: str) -> dict:
+    outcome = log.outcome(run_id)
+    assert outcome is not None, f"run {run_id} has no outcome in the log"
+    return outcome
 
 
 def consensus(name: str = "eval-gsm8k200.jsonl") -> None:

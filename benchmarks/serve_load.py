@@ -26,7 +26,6 @@ import asyncio
 import json
 import math
 import re
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -105,15 +104,20 @@ def check(replies: list[Reply], cases: list[int], log: Path | None,
         problems += [f"case {r.case}: answer {r.answer!r}, expected {2 * r.case}"
                      for r in replies if r.status == 200 and r.answer != str(2 * r.case)]
     if log is not None:
-        db = sqlite3.connect(f"{log.resolve().as_uri()}?mode=ro", uri=True)
+        from minsky.errors import MinskyError
+        from minsky.runlog import RunLog
+
+        db = RunLog.read_only(log)
         try:
             for r in replies:
-                row = db.execute("SELECT question, status FROM runs WHERE id = ?",
-                                 (r.run_id,)).fetchone()
-                if row is None:
+                try:
+                    run = db.get_run(r.run_id)
+                except MinskyError:
                     problems.append(f"case {r.case}: run {r.run_id} is not in the log")
-                elif row[0] != question(r.case) or row[1] == "running":
-                    problems.append(f"case {r.case}: run {r.run_id} logged as {tuple(row)}")
+                    continue
+                row = (run["question"], run["status"])
+                if row[0] != question(r.case) or row[1] in ("running", "interrupted"):
+                    problems.append(f"case {r.case}: run {r.run_id} logged as {row}")
         finally:
             db.close()
     return problems

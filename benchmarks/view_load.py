@@ -37,7 +37,7 @@ def fill(path: Path, runs: int) -> list[str]:
     """`runs` finished runs (plus their sub-society runs), logged as the Runner logs them."""
     log = RunLog(path)
     # the benchmark's own throwaway file: no need to wait for the disk on every commit
-    log.db.execute("PRAGMA synchronous=OFF")
+    log.unsynced()
     ids = []
     for i in range(runs):
         run_id = str(ULID())
@@ -64,7 +64,7 @@ def fill(path: Path, runs: int) -> list[str]:
                              request, reply)
             log.finish_run(child, "ok", str(2 * i), {}, Usage(80, 36), 0.4)
             log.log_call(run_id, 1, 3, "team", "society:team", "answer",
-                         f"society:team run {child}", request, reply)
+                         f"society:team run {child}", request, reply, child=child)
         log.finish_run(run_id, "ok", str(2 * i),
                        {"answer": str(2 * i), "members": [],
                         "tally": {"counts": {str(2 * i): 3}}}, Usage(120, 54), 1.5)

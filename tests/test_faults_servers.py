@@ -314,10 +314,12 @@ def test_a_run_page_over_a_huge_tree_reads_a_bounded_number_of_calls(
         run_id = next(ids)
         log.start_run(run_id, "tree", {}, "2+2?", "number", {}, parent_id=parent)
         for i in range(calls):
-            backend = "fake:a"
+            backend, child = "fake:a", None
             if children:
-                backend = f"society:leaf run {run(run_id, 0, calls)}"
-            log.log_call(run_id, 1, i, f"m{i}", "fake:a", "answer", backend, request, reply)
+                child = run(run_id, 0, calls)
+                backend = f"society:leaf run {child}"
+            log.log_call(run_id, 1, i, f"m{i}", "fake:a", "answer", backend, request, reply,
+                         child=child)
         log.finish_run(run_id, "ok", "4", {}, Usage(1, 1), 0.1)
         return run_id
 

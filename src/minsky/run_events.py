@@ -3,12 +3,14 @@
 The runner emits one event per step (a run starts, a round starts, a call returns, a
 budget or error note, a run finishes) and knows nothing of where they go. The run log is
 one observer (`log_observer`), a progress line on the terminal another
-(`progress_observer`); a web view or a metrics sink would be a third.
+(`progress_observer`); a web view or a metrics sink would be a third. Whoever annotates a
+run after the fact (an economy's ledger, a served conversation) emits a `Note` to the same
+observers (`Runner.emit`): nothing writes to the log behind them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +45,8 @@ class RoundStarted:
 @dataclass(frozen=True)
 class CallDone:
     """One member's reply, as soon as it is in (`where`: the backend, "replayed", or the
-    sub-society run that produced it)."""
+    sub-society run that produced it, "society:NAME run ID"); `child` is the id of that
+    sub-society run, the link a reader follows."""
 
     run_id: str
     round: int
@@ -55,14 +58,17 @@ class CallDone:
     request: ChatRequest
     reply: ChatReply
     tool_calls: list[Any] = field(default_factory=list)
+    child: str | None = None
 
 
 @dataclass(frozen=True)
 class Note:
-    """Something the run decided: a budget stop ("budget"), every call failed ("error")."""
+    """Something the run decided or someone noted about it: a budget stop ("budget"),
+    every call failed ("error"), an economy's ledger entry ("ledger") or ruling
+    ("ruling"), a served conversation ("conversation"); `round` None: the whole run."""
 
     run_id: str
-    round: int
+    round: int | None
     kind: str
     data: dict[str, Any]
 
@@ -78,6 +84,12 @@ class RunFinished:
 
 RunEvent = RunStarted | RoundStarted | CallDone | Note | RunFinished
 Observer = Callable[[RunEvent], None]
+
+
+def emit(observers: Iterable[Observer], event: RunEvent) -> None:
+    """Tell every observer of `event`, in order (the run log first, where it is one)."""
+    for observe in observers:
+        observe(event)
 
 
 def log_observer(log: RunLog) -> Observer:
@@ -96,7 +108,8 @@ def log_observer(log: RunLog) -> Observer:
             log.start_round(e.run_id, e.round, e.label)
         elif isinstance(e, CallDone):
             call_id = log.log_call(e.run_id, e.round, e.index, e.agent, e.model, e.purpose,
-                                   e.where, e.request, e.reply, replayed=e.where == "replayed")
+                                   e.where, e.request, e.reply, replayed=e.where == "replayed",
+                                   child=e.child)
             if e.tool_calls:
                 log.log_tool_calls(e.run_id, call_id, e.agent, e.tool_calls)
         elif isinstance(e, Note):

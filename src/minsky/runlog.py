@@ -9,25 +9,24 @@ written. Each run records the process that runs it, so a run whose process died 
 finishing it (kill -9, a crash) reads as `interrupted`, not as `running` for ever.
 
 A run is resumed by one process at a time: resuming takes an exclusive lock on
-`logs.db.locks/RUN_ID.lock` (and refuses a run whose own process still runs it), held
-until the resumed run finishes or its process ends. A top run records the resolved path
-of its society file, so a resume from another folder finds the societies it nests.
-A log that cannot be written (a read-only home) is still readable: `reader` opens it
-read-only. Times are stored as epoch seconds; what is read back has each beside the same
-instant in ISO 8601 UTC (`created_at` and `created_at_iso`).
+`logs.db.locks/RUN_ID.lock` (`minsky.runlock`), and refuses a run whose own process still
+runs it; the lock is held until the resumed run finishes or its process ends. A top run
+records the resolved path of its society file, so a resume from another folder finds the
+societies it nests. A log that cannot be written (a read-only home) is still readable:
+`reader` opens it read-only. Times are stored as epoch seconds; what is read back has
+each beside the same instant in ISO 8601 UTC (`created_at` and `created_at_iso`). All
+SQL against the log is here: the viewer, the trace replay and the scripts read through
+`RunLog`'s methods.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
-import socket
 import sqlite3
 import time
 from collections import defaultdict, deque
-from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,11 +37,7 @@ from minsky.errors import MinskyError
 from minsky.inputs.safetext import valid
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.paths import log_path
-
-try:  # POSIX advisory locks; without them (Windows) a second resume is not detected
-    import fcntl
-except ImportError:  # pragma: no cover - not on the platforms CI runs
-    fcntl = None  # type: ignore[assignment]
+from minsky.runlock import HOST, ResumeLocks, alive
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -124,6 +119,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX events_run ON events(run_id, id);
         """,
     ),
+    (
+        "008_call_child",
+        # the sub-society run a call delegated to, as a column a reader queries (before,
+        # only the backend's text "society:NAME run ID" named it); old rows get theirs
+        # from that text. No foreign key: a call still shows when its sub-run is gone.
+        """
+        ALTER TABLE calls ADD COLUMN child_id TEXT;
+        UPDATE calls SET child_id = substr(backend, -26)
+            WHERE substr(backend, 1, 8) = 'society:' AND substr(backend, -31, 5) = ' run ';
+        """,
+    ),
 ]
 # a run and every run nested under it (its sub-societies, the societies its tools asked):
 # one indexed query whatever the size of the tree, and no list of ids that could
@@ -132,20 +138,11 @@ _FAMILY = ("WITH RECURSIVE family(id) AS (SELECT ? UNION "
            "SELECT runs.id FROM runs JOIN family ON runs.parent_id = family.id) ")
 # how long a process waits for another's write lock (SQLite's busy handler) before failing
 BUSY_TIMEOUT_S = 30.0
-_HOST = socket.gethostname()
 
 
 def _valid(params: tuple[Any, ...]) -> tuple[Any, ...]:
     """Parameters with every str made valid UTF-8: SQLite refuses lone surrogates."""
     return tuple(valid(p) if isinstance(p, str) else p for p in params)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as err:
-        return err.errno == errno.EPERM  # exists, but another user's
-    return True
 
 
 def _statements(script: str) -> list[str]:
@@ -179,6 +176,7 @@ class RunLog:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path else log_path()
+        self.locks = ResumeLocks(self.path)
         try:
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
                                       check_same_thread=False, isolation_level=None)
@@ -214,7 +212,7 @@ class RunLog:
         if not path.is_file():
             raise MinskyError(f"no run log at {path}")
         log = cls.__new__(cls)
-        log.path = path
+        log.path, log.locks = path, ResumeLocks(path)
         uri = path.resolve().as_uri()
         try:
             log.db = _probed(f"{uri}?mode=ro")
@@ -266,65 +264,23 @@ class RunLog:
             raise
 
     def close(self) -> None:
-        for run_id in list(self._leases()):
-            self._release(run_id)
+        self.locks.release_all()
         self.db.close()
-
-    # -- resuming: one process at a time -------------------------------------------------
-
-    def _leases(self) -> dict[str, int]:
-        """Run id -> the descriptor of its resume lock, for the runs this log resumes."""
-        # subtle: made on first use, as subclasses (the server's log) skip __init__
-        leases: dict[str, int] = self.__dict__.setdefault("_resume_locks", {})
-        return leases
 
     def claim(self, run_id: str) -> None:
         """Take run `run_id` for resuming, or stop with one line: another resume of it
         holds its lock, or the process that runs it is still alive. The lock is held
         until the run finishes (`finish_run`), the log is closed or the process ends."""
-        if run_id in self._leases():
+        if run_id in self.locks.held:
             return
-        if fcntl is not None:
-            self._leases()[run_id] = self._lock(run_id)
+        self.locks.take(run_id)
         row = self.db.execute("SELECT status, pid, host FROM runs WHERE id = ?",
                               (run_id,)).fetchone()
-        if (row is not None and row["status"] == "running" and row["host"] == _HOST
-                and row["pid"] not in (None, os.getpid()) and _alive(row["pid"])):
-            self._release(run_id)
+        if (row is not None and row["status"] == "running" and row["host"] == HOST
+                and row["pid"] not in (None, os.getpid()) and alive(row["pid"])):
+            self.locks.release(run_id)
             raise MinskyError(f"run {run_id} is still running (process {row['pid']}); "
                               "resume it once that process has ended")
-
-    def _lock(self, run_id: str) -> int:
-        folder = self.path.parent / f"{self.path.name}.locks"
-        lock = folder / f"{run_id}.lock"
-        busy = MinskyError(f"run {run_id} is being resumed by another minsky process; "
-                           "wait for it to finish, then resume it again if needed")
-        try:
-            folder.mkdir(exist_ok=True)
-        except OSError as err:
-            raise MinskyError(f"run log {self.path}: cannot lock run {run_id} for resuming "
-                              f"({err.strerror})") from None
-        while True:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                raise busy from None
-            # subtle: a holder unlinks the file as it lets go; a lock taken on a file no
-            # longer at that name locks nothing, so take the one that is there now
-            with suppress(OSError):
-                if os.stat(lock).st_ino == os.fstat(fd).st_ino:
-                    return fd
-            os.close(fd)
-
-    def _release(self, run_id: str) -> None:
-        fd = self._leases().pop(run_id, None)
-        if fd is None:
-            return
-        with suppress(OSError):
-            os.unlink(self.path.parent / f"{self.path.name}.locks" / f"{run_id}.lock")
-        os.close(fd)
 
     # -- writing -----------------------------------------------------------------------
 
@@ -344,7 +300,7 @@ class RunLog:
                 "models_json, status, parent_id, pid, host) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
                 _valid((run_id, time.time(), society, json.dumps(society_json), question, kind,
-                        json.dumps(models), parent_id, os.getpid(), _HOST)),
+                        json.dumps(models), parent_id, os.getpid(), HOST)),
             )
 
     def record_source(self, run_id: str, source: str) -> None:
@@ -365,7 +321,7 @@ class RunLog:
             self.db.execute(f"{_FAMILY}DELETE FROM runs WHERE id IN (SELECT id FROM family) "
                             "AND id != ?", (run_id, run_id))
             self.db.execute("UPDATE runs SET status = 'running', pid = ?, host = ? WHERE id = ?",
-                            (os.getpid(), _HOST, run_id))
+                            (os.getpid(), HOST, run_id))
 
     def start_round(self, run_id: str, round_no: int, label: str) -> None:
         with self.db:
@@ -386,7 +342,9 @@ class RunLog:
         request: ChatRequest,
         reply: ChatReply,
         replayed: bool = False,
+        child: str | None = None,
     ) -> str:
+        """One call and its messages; `child`: the sub-society run that answered it."""
         call_id = str(ULID())
         u = reply.usage
         with self.db:
@@ -394,12 +352,12 @@ class RunLog:
                 "INSERT INTO calls (id, run_id, round, idx, agent, purpose, backend, "
                 "request_json, request_hash, text, finish_reason, error, prompt_tokens, "
                 "completion_tokens, cached_tokens, latency_s, replayed, created_at, "
-                "logprobs_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "logprobs_json, child_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 _valid((call_id, run_id, round_no, idx, agent, purpose, backend,
                         json.dumps(request.to_dict()), request_hash(agent, request, model),
                         reply.text, reply.finish_reason, reply.error, u.prompt_tokens,
                         u.completion_tokens, u.cached_tokens, reply.latency_s, int(replayed),
-                        time.time(), _logprobs_json(reply))),
+                        time.time(), _logprobs_json(reply), child)),
             )
             rows = [(m.role, m.content) for m in request.messages] + [("assistant", reply.text)]
             self.db.executemany(
@@ -444,7 +402,7 @@ class RunLog:
                 _valid((status, answer, json.dumps(outcome), usage.prompt_tokens,
                         usage.completion_tokens, wall_s, time.time(), run_id)),
             )
-        self._release(run_id)
+        self.locks.release(run_id)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -480,6 +438,8 @@ class RunLog:
             call["request"] = json.loads(call.pop("request_json"))
             raw = call.pop("logprobs_json", None)
             call["logprobs"] = json.loads(raw) if raw else None
+            if "child_id" not in call:  # a log read-only from before 008_call_child
+                call["child_id"] = _child_of(call["backend"])
         run["calls"] = [_with_iso(c, "created_at") for c in calls]
         run["messages"] = rows(
             "SELECT call_id, round, agent, role, content FROM messages WHERE run_id=? ORDER BY id"
@@ -516,6 +476,125 @@ class RunLog:
             found[c["request_hash"]].append(reply)
         return found
 
+    # -- reading for the viewer, the trace replay and the scripts ------------------------
+
+    def missing_migrations(self) -> list[str] | None:
+        """The shipped migrations this log has not had (None: not a minsky run log)."""
+        try:
+            done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+        except sqlite3.DatabaseError:
+            return None
+        return [name for name, _ in MIGRATIONS if name not in done]
+
+    def find_runs(self, society: str = "", status: str = "", text: str = "",
+                  top: bool = False, parent: str = "", limit: int = 50,
+                  offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+        """The runs that match every filter given (`text`: in the question, the answer or
+        a member's reply), newest first: how many in all, and `limit` of them from
+        `offset`, each with `children`, how many sub-society runs it has."""
+        where, args = [], []
+        if society:
+            where.append("society = ?")
+            args.append(society)
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if text:
+            # the members' replies too: a word a member said finds its run
+            where.append("(question LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\' OR id IN "
+                         "(SELECT run_id FROM calls WHERE text LIKE ? ESCAPE '\\'))")
+            args += [_like(text)] * 3
+        if top:
+            where.append("parent_id IS NULL")
+        if parent:
+            where.append("parent_id = ?")
+            args.append(parent)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        total = self.db.execute(f"SELECT count(*) FROM runs {clause}", args).fetchone()[0]  # noqa: S608
+        rows = [dict(r) for r in self.db.execute(
+            "SELECT id, created_at, society, question, status, answer, prompt_tokens, "
+            f"completion_tokens, wall_s, parent_id FROM runs {clause} "  # noqa: S608
+            "ORDER BY id DESC LIMIT ? OFFSET ?", [*args, limit, offset])]
+        children: dict[str, int] = {}
+        if ids := [r["id"] for r in rows]:
+            marks = ",".join("?" * len(ids))
+            children = dict(self.db.execute(
+                f"SELECT parent_id, count(*) FROM runs WHERE parent_id IN ({marks}) "  # noqa: S608
+                "GROUP BY parent_id", ids).fetchall())
+        for r in rows:
+            r["children"] = children.get(r["id"], 0)
+        return total, rows
+
+    def distinct(self, column: str) -> list[str]:
+        """The values of a run's `society` or `status` in the log, sorted."""
+        if column not in ("society", "status"):
+            raise ValueError(f"not a column to list: {column!r}")
+        return [r[0] for r in self.db.execute(
+            f"SELECT DISTINCT {column} FROM runs ORDER BY {column}")]  # noqa: S608
+
+    def known(self, ids: list[str]) -> set[str]:
+        """Which of these run ids are in the log (a results file may name another's)."""
+        return {r[0] for r in self._by_id("id", ids)}
+
+    def questions(self, ids: list[str]) -> dict[str, str]:
+        """Run id → its question, for those of `ids` in the log."""
+        return {r[0]: r[1] for r in self._by_id("id, question", ids)}
+
+    def _by_id(self, columns: str, ids: list[str]) -> list[sqlite3.Row]:
+        found: list[sqlite3.Row] = []
+        ids = [i for i in ids if i]
+        for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
+            chunk = ids[start:start + 500]
+            found += self.db.execute(f"SELECT {columns} FROM runs "  # noqa: S608
+                                     f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        return found
+
+    def run_ids(self, top: bool = False, newest_first: bool = False) -> list[str]:
+        """Every run's id (`top`: only runs that are not a sub-society's), in time order."""
+        sql = "SELECT id FROM runs" + (" WHERE parent_id IS NULL" if top else "")
+        return [r[0] for r in self.db.execute(sql + " ORDER BY id" +
+                                              (" DESC" if newest_first else ""))]
+
+    def notes(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's events (budget stops, errors, ledger entries…) in order, with the time
+        each was logged (`created_at`)."""
+        return [{"round": e["round"], "kind": e["kind"], "data": json.loads(e["data_json"]),
+                 "created_at": e["created_at"]} for e in self.db.execute(
+            "SELECT round, kind, data_json, created_at FROM events WHERE run_id = ? "
+            "ORDER BY id", (run_id,))]
+
+    def outcome(self, run_id: str) -> dict[str, Any] | None:
+        """A run's outcome as logged (None: not finished, or not in the log)."""
+        row = self.db.execute("SELECT outcome_json FROM runs WHERE id = ?",
+                              (run_id,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+
+    def counts(self, run_id: str) -> dict[str, int]:
+        """How many calls and tool calls (and of those, failed) run `run_id` logged:
+        none for a run not in the log."""
+        calls = self.db.execute("SELECT count(*) FROM calls WHERE run_id = ?",
+                                (run_id,)).fetchone()[0]
+        tools, errors = self.db.execute(
+            "SELECT count(*), coalesce(sum(error), 0) FROM tool_calls WHERE run_id = ?",
+            (run_id,)).fetchone()
+        return {"calls": calls, "tool_calls": tools, "tool_errors": errors}
+
+    def unsynced(self) -> None:
+        """Commit without waiting for the disk: for a throwaway log (a benchmark's)."""
+        self.db.execute("PRAGMA synchronous=OFF")
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _child_of(backend: str) -> str | None:
+    """The sub-society run a call's backend text names ("society:NAME run ID"), as
+    migration 008_call_child reads it."""
+    if backend.startswith("society:") and backend[-31:-26] == " run ":
+        return backend[-26:]
+    return None
+
 
 def _probed(uri: str) -> sqlite3.Connection:
     """A connection to `uri` that has read the schema: SQLite opens files lazily."""
@@ -537,7 +616,7 @@ def _settled(run: dict[str, Any]) -> dict[str, Any]:
     before it could log its end) reads `interrupted`; resuming it works as for any other.
     A run on another host cannot be checked from here and is left as logged."""
     pid, host = run.pop("pid", None), run.pop("host", None)
-    if run["status"] == "running" and pid is not None and host == _HOST and not _alive(pid):
+    if run["status"] == "running" and pid is not None and host == HOST and not alive(pid):
         run["status"] = "interrupted"
     if run.get("wall_s") is not None:
         run["wall_s"] = round(run["wall_s"], 3)  # as a run's result and results rows give it

@@ -61,6 +61,7 @@ from minsky.run_events import (
     RunEvent,
     RunFinished,
     RunStarted,
+    emit,
     log_observer,
     progress_observer,
 )
@@ -177,8 +178,7 @@ class _RunState:
         return self.account.usage
 
     def emit(self, event: RunEvent) -> None:
-        for observe in self.observers:
-            observe(event)
+        emit(self.observers, event)
 
 
 @dataclass
@@ -219,6 +219,11 @@ class Runner:
     def _observers(self, progress: Callable[[str], None] | None) -> list[Observer]:
         found = [log_observer(self.log)] if self.log else []
         return found + self.observers + ([progress_observer(progress)] if progress else [])
+
+    def emit(self, event: RunEvent, progress: Callable[[str], None] | None = None) -> None:
+        """Tell this runner's observers (the run log first) of `event`: how a run is
+        watched, and how anyone annotates one (a `Note` on a run that has ended)."""
+        emit(self._observers(progress), event)
 
     async def run(
         self,
@@ -387,7 +392,8 @@ class Runner:
         asks = batch.asks
         by_agent = {a.name: a for a in st.society.agents}
 
-        def done(i: int, reply: ChatReply, where: str, calls: Sequence[ToolCall] = ()) -> None:
+        def done(i: int, reply: ChatReply, where: str, calls: Sequence[ToolCall] = (),
+                 child: str | None = None) -> None:
             ask = asks[i]
             if batch.ways[i] != "society":  # a sub-run settled its own calls
                 if batch.ways[i] == "model":
@@ -398,7 +404,7 @@ class Runner:
                 batch.held[i] = 0
             batch.replies[i] = reply
             st.emit(CallDone(st.run_id, n, i, ask.agent, by_agent[ask.agent].model,
-                             ask.purpose, where, batch.requests[i], reply, list(calls)))
+                             ask.purpose, where, batch.requests[i], reply, list(calls), child))
 
         groups: dict[str, list[int]] = {}
         subs: list[int] = []
@@ -455,7 +461,7 @@ class Runner:
         else:
             reply = ChatReply(text, sub.usage, sub.wall_s, "error",
                               f"sub-society {sub.society} stopped: {sub.status}")
-        done(i, reply, f"society:{sub.society} run {sub.run_id}")
+        done(i, reply, f"society:{sub.society} run {sub.run_id}", (), sub.run_id)
 
     async def call(self, model: str, requests: list[ChatRequest], label: str,
                    parent: str | None = None) -> list[ChatReply]:
@@ -463,19 +469,14 @@ class Runner:
         say), logged as a run of their own named `label`; returns the replies in order."""
         backend = self.backends.get(model)
         run_id, start = str(ULID()), time.perf_counter()
-        observers = self._observers(None)
-
-        def emit(event: RunEvent) -> None:
-            for observe in observers:
-                observe(event)
-
-        emit(RunStarted(run_id, label, {}, label, "text", {model: backend.describe()}, parent))
+        self.emit(RunStarted(run_id, label, {}, label, "text", {model: backend.describe()}, parent))
         replies = [counted(q, r)[0] for q, r in
                    zip(requests, await backend.complete(requests), strict=True)]
         for i, (request, reply) in enumerate(zip(requests, replies, strict=True)):
-            emit(CallDone(run_id, 1, i, label, model, label, backend.describe(), request, reply))
+            self.emit(CallDone(run_id, 1, i, label, model, label, backend.describe(), request,
+                               reply))
         usage = sum((r.usage for r in replies), Usage())
-        emit(RunFinished(run_id, "ok", Outcome(None), usage, time.perf_counter() - start))
+        self.emit(RunFinished(run_id, "ok", Outcome(None), usage, time.perf_counter() - start))
         return replies
 
 

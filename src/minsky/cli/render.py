@@ -147,7 +147,7 @@ def run_transcript(run: dict[str, Any]) -> Group:
         title = (f"{call['agent']}" + (f" ({group})" if group and group != "member" else "")
                  + f" · {call['purpose']} · {call['completion_tokens']} tok · "
                  f"{call['latency_s']:.1f} s" + (" · replayed" if call["replayed"] else ""))
-        if call["backend"].startswith("society:"):
+        if call.get("child_id"):  # a sub-society answered: its backend names its run
             title += f" · {call['backend']}"
         # a title given as a str would be read as markup: an agent named "[/b]" crashed it
         parts.append(Panel(body, title=shown(" ".join(title.split())), title_align="left"))

@@ -195,10 +195,8 @@ class ClusterRunner(Runner):
             except ray.exceptions.RayError as err:
                 failures.append(f"engine {engine.number}: {_first_line(err)}")
             else:
-                observers = self._observers(progress)
                 for event in events:
-                    for observe in observers:
-                        observe(event)
+                    self.emit(event, progress)
                 if raised is not None:
                     raise raised
                 engine.done += 1
@@ -223,10 +221,9 @@ class ClusterRunner(Runner):
         task_kind = answer_kind(kind or society.config.answer, question)
         error = f"lost its engine {len(failures)} times: {'; '.join(failures)}"
         outcome = Outcome(None, [], detail={"stopped": True})
-        for observe in self._observers(progress):
-            observe(RunStarted(run_id, society.name, society.config.model_dump(), question,
-                               task_kind, {}))
-            observe(RunFinished(run_id, "error", outcome, Usage(), 0.0))
+        self.emit(RunStarted(run_id, society.name, society.config.model_dump(), question,
+                             task_kind, {}), progress)
+        self.emit(RunFinished(run_id, "error", outcome, Usage(), 0.0), progress)
         return RunResult(run_id, society.name, question, task_kind, "error", outcome, Usage(),
                          0.0, [], error)
 

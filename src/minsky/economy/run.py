@@ -4,8 +4,9 @@ Generation after generation the society answers `per_generation` tasks of a benc
 (different tasks each generation); after every task the economy settles (reward, credit,
 rent, fees, bankruptcies), and rich members have children. With `enabled=False` the same
 society answers the same stream with no economy: the honest baseline. Every ledger
-entry is appended to the output JSONL (and to the run log as an event of the task's
-run), so `minsky economy audit FILE` can replay the books at any time.
+entry is appended to the output JSONL (and noted on the task's run: a `Note` to the
+runner's observers, which the run log keeps), so `minsky economy audit FILE` can replay
+the books at any time.
 
 An economy is not resumable mid-stream (its state is the books), but the baseline is:
 with no economy each task is independent of the others, so a rerun reuses the answers
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ from minsky.evals.formats import score
 from minsky.evals.stats import wilson_interval
 from minsky.plugin_api import Case
 from minsky.results import Results, open_results, read_rows, society_identity
-from minsky.runner import Runner
+from minsky.run_events import Note
+from minsky.runner import Runner, RunResult
 from minsky.society import AgentSpec, Society, load
 
 
@@ -93,68 +95,32 @@ async def _stream(
 
     def sink(entry: Entry) -> None:
         write({"kind": "entry", "entry": entry.to_dict()})
-        if runner.log and entry.run_id:
-            runner.log.event(entry.run_id, entry.round, "ledger", entry.to_dict())
+        if entry.run_id:
+            runner.emit(Note(entry.run_id, entry.round, "ledger", entry.to_dict()))
 
     if ledger is None:
         ledger = Ledger(sink)
     market = _market(runner, society, cfg, ledger, write) if enabled and cfg.contracts else None
-    agents = list(society.agents)
-    for a in agents:
+    for a in society.agents:
         if a.name not in ledger.active and a.name not in ledger.bankrupt:
             ledger.open(a.name, cfg.endowment)
-    rng = random.Random(seed)
+    stream = _Stream(runner, society, cfg, enabled, ledger, market, list(society.agents),
+                     random.Random(seed), write, answered, identity["config"])
     report: list[dict[str, Any]] = []
-    wealth: list[dict[str, Any]] = []
     status = "ok"
     for g in range(generations):
-        chunk = cases[g * per_generation : (g + 1) * per_generation]
         right = done = 0
         born: list[str] = []
         gone: list[str] = []
-        for case in chunk:
-            members = [a for a in agents if a.name in set(ledger.active)] if enabled else agents
-            if not _staffed(society, members):
+        for case in cases[g * per_generation : (g + 1) * per_generation]:
+            row = await stream.task(case, g + 1)
+            if row is None:
                 status = "collapsed"
                 break
-            names = [a.name for a in members]
-            # (`answered` is empty with the economy on, so `result` is set wherever it's used)
-            if (before := answered.get((case.id, tuple(names)))) is not None:
-                answer, run_id = before["answer"], before["run_id"]
-            else:
-                result = await runner.run(replace(society, agents=members), case.question,
-                                          case.kind)
-                answer, run_id = result.answer, result.run_id
-            correct = score(case, answer)
-            right += correct
+            right += row["correct"]
             done += 1
-            row: dict[str, Any] = {"kind": "task", "generation": g + 1, "case": case.id,
-                                   "answer": answer, "correct": correct, "members": names,
-                                   "run_id": run_id, "config": identity["config"]}
-            if enabled:
-                weights = None
-                if cfg.credit == "leader" and correct:
-                    leader = next((a for a in members if a.group == "leader"), members[0])
-                    weights = await leader_weights(runner, leader, result)
-                events = settle(ledger, cfg, result, correct, case.answer, weights)
-                gone += events["bankrupt"]
-                kids = [k for k in births(ledger, cfg, members, rng, result.run_id)
-                        if _has_room(society, [*members], k.group)]
-                if cfg.mutate_role:
-                    kids = [await mutate_role(runner, k, result.run_id) for k in kids]
-                agents += kids
-                born += [k.name for k in kids]
-                row.update({"paid": events["paid"], "bankrupt": events["bankrupt"],
-                            "born": [k.name for k in kids]})
-                if market:
-                    market.ctx = {"run_id": result.run_id}
-                    market.expire(len(wealth) + 1)
-                    trade, agents = await trade_advice(
-                        market, runner, case, result, agents, cfg.advice_price, len(wealth) + 1)
-                    row["trade"] = trade
-            write(row)
-            wealth.append({"task": len(wealth) + 1, "total": ledger.total(),
-                           "balances": {m: ledger.balance(m) for m in ledger.active}})
+            born += row.get("born", [])
+            gone += row.get("bankrupt", [])
             if on_task:
                 on_task(row)
         low, high = wilson_interval(right, done)
@@ -162,7 +128,7 @@ async def _stream(
             "generation": g + 1, "tasks": done, "correct": right,
             "accuracy": right / done if done else 0.0,
             "ci_low": low, "ci_high": high,
-            "members": len(ledger.active) if enabled else len(agents),
+            "members": len(ledger.active) if enabled else len(stream.agents),
             "total_money": ledger.total(),
             "wealth": sorted((ledger.balance(m) for m in ledger.active), reverse=True),
             "born": born, "bankrupt": gone,
@@ -173,8 +139,80 @@ async def _stream(
     write({"kind": "audit", **{k: audit[k] for k in
                                ("conserved", "expected_total", "actual_total")}})
     return {"society": society.name, "economy": enabled, "status": status,
-            "generations": report, "wealth_over_time": wealth,
+            "generations": report, "wealth_over_time": stream.wealth,
             "audit": {k: audit[k] for k in ("conserved", "expected_total", "actual_total")}}
+
+
+@dataclass
+class _Stream:
+    """What the tasks of one stream share: the members as they come and go, the books,
+    the market, and the wealth after each task."""
+
+    runner: Runner
+    society: Society
+    cfg: EconomyConfig
+    enabled: bool
+    ledger: Ledger
+    market: Market | None
+    agents: list[AgentSpec]
+    rng: random.Random
+    write: Callable[[dict[str, Any]], None]
+    answered: dict[tuple[str, tuple[str, ...]], dict[str, Any]]
+    config: dict[str, Any]
+    wealth: list[dict[str, Any]] = field(default_factory=list)
+
+    async def task(self, case: Case, generation: int) -> dict[str, Any] | None:
+        """Answer `case` with the members left and settle it: its row, written; None
+        when they no longer fill every group the organisation needs."""
+        ledger = self.ledger
+        members = ([a for a in self.agents if a.name in set(ledger.active)] if self.enabled
+                   else self.agents)
+        if not _staffed(self.society, members):
+            return None
+        names = [a.name for a in members]
+        result = None  # (`answered` is empty with the economy on: it has a result)
+        if (before := self.answered.get((case.id, tuple(names)))) is not None:
+            answer, run_id = before["answer"], before["run_id"]
+        else:
+            result = await self.runner.run(replace(self.society, agents=members),
+                                           case.question, case.kind)
+            answer, run_id = result.answer, result.run_id
+        correct = score(case, answer)
+        row: dict[str, Any] = {"kind": "task", "generation": generation, "case": case.id,
+                               "answer": answer, "correct": correct, "members": names,
+                               "run_id": run_id, "config": self.config}
+        if self.enabled:
+            assert result is not None
+            row.update(await self._settle(case, members, result, correct))
+        self.write(row)
+        self.wealth.append({"task": len(self.wealth) + 1, "total": ledger.total(),
+                            "balances": {m: ledger.balance(m) for m in ledger.active}})
+        return row
+
+    async def _settle(self, case: Case, members: list[AgentSpec], result: RunResult,
+                      correct: bool) -> dict[str, Any]:
+        """Pay for a task, end the bankrupt, bear the children, trade advice: what the
+        task's row records of it."""
+        cfg = self.cfg
+        weights = None
+        if cfg.credit == "leader" and correct:
+            leader = next((a for a in members if a.group == "leader"), members[0])
+            weights = await leader_weights(self.runner, leader, result)
+        events = settle(self.ledger, cfg, result, correct, case.answer, weights)
+        kids = [k for k in births(self.ledger, cfg, members, self.rng, result.run_id)
+                if _has_room(self.society, [*members], k.group)]
+        if cfg.mutate_role:
+            kids = [await mutate_role(self.runner, k, result.run_id) for k in kids]
+        self.agents += kids
+        out: dict[str, Any] = {"paid": events["paid"], "bankrupt": events["bankrupt"],
+                               "born": [k.name for k in kids]}
+        if self.market:
+            self.market.ctx = {"run_id": result.run_id}
+            self.market.expire(len(self.wealth) + 1)
+            out["trade"], self.agents = await trade_advice(
+                self.market, self.runner, case, result, self.agents, cfg.advice_price,
+                len(self.wealth) + 1)
+        return out
 
 
 def _market(runner: Runner, society: Society, cfg: EconomyConfig, ledger: Ledger,
@@ -185,9 +223,8 @@ def _market(runner: Runner, society: Society, cfg: EconomyConfig, ledger: Ledger
 
     def on_ruling(ruling: Ruling) -> None:
         write({"kind": "ruling", **ruling.to_dict()})
-        run_id = market.ctx.get("run_id")
-        if runner.log and run_id:
-            runner.log.event(run_id, None, "ruling", ruling.to_dict())
+        if run_id := market.ctx.get("run_id"):
+            runner.emit(Note(run_id, None, "ruling", ruling.to_dict()))
 
     market = Market(ledger, runner, authority, on_ruling=on_ruling)  # on_ruling reads its ctx
     return market

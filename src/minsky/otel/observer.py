@@ -137,10 +137,10 @@ class TraceObserver:
             **_usage(e.reply), **_request(e.request),
         }
         links: list[Link] = []
-        if e.where.startswith("society:"):
+        if e.child is not None:
             name = f"invoke_agent {e.agent}"
             attrs |= {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": e.agent}
-            child = run.children.pop(e.where.rpartition(" run ")[2], None)
+            child = run.children.pop(e.child, None)
             links = [Link(child)] if child is not None else []
         else:
             provider = _provider(run.models.get(e.model) or e.where)

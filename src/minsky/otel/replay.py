@@ -9,7 +9,6 @@ span ends at its last logged entry.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,15 +68,13 @@ def _events(log: RunLog, run: dict[str, Any]) -> list[tuple[float, int, int, Run
         tools = [ToolCall(t["tool"], t["input"], t["result"], bool(t["error"]), t["latency_s"])
                  for t in run["tool_calls"] if t["call_id"] == c["id"]]
         backend = c["backend"]
-        model = (backend.rpartition(" run ")[0] if backend.startswith("society:")
+        model = (backend.rpartition(" run ")[0] if c["child_id"]
                  else by_backend.get(backend, next(iter(models), "")))
         add(c["created_at"], i, CallDone(rid, c["round"], c["idx"], c["agent"], model,
                                          c["purpose"], backend, _request(c["request"]),
-                                         _reply(c), tools))
-    rows = log.db.execute("SELECT round, kind, data_json, created_at FROM events "
-                          "WHERE run_id = ? ORDER BY id", (rid,))
-    for i, e in enumerate(rows):
-        add(e["created_at"], i, Note(rid, e["round"], e["kind"], json.loads(e["data_json"])))
+                                         _reply(c), tools, c["child_id"]))
+    for i, e in enumerate(log.notes(rid)):
+        add(e["created_at"], i, Note(rid, e["round"], e["kind"], e["data"]))
     # a run whose process died has no end in the log: its trace ends at its last event;
     # an economy settles a run after it ends, and its ledger entries belong in its trace
     end = max([t[0] for t in out] + [run["finished_at"] or 0.0])

@@ -1,25 +1,23 @@
 """The one place `minsky serve` touches the runner: run a society, observe it as it goes.
 
 Everything the server knows about a run in progress comes through `run_society`, as
-`Progress` records: a round starting (the runner's `progress` callback) and each member's
-reply as the runner logs it (the moment a reply is final: after its tool calls, the
-replies of a backend batch together). When the runner grows typed run events, only this
-module changes.
+`Progress` records made from the run's typed events (`minsky.run_events`): a round
+starting and each member's reply as it is in (the moment a reply is final: after its
+tool calls, the replies of a backend batch together).
 
 Each request gets a light Runner of its own over the server's shared backends and log:
 the backends (what batches members across requests) are shared; what is per request is
-the conversation added to every prompt and the observer of the log.
+the conversation added to every prompt (noted on the run, for the log) and the observer
+of the run's events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from minsky.backends.base import Backend
-from minsky.messages import ChatReply, ChatRequest
-from minsky.runlog import RunLog
+from minsky.run_events import CallDone, Note, RoundStarted, RunEvent, RunStarted, progress_observer
 from minsky.runner import Backends, Runner, RunResult
 from minsky.serve.conversation import Conversation, ConversationBackend
 from minsky.society import Society
@@ -60,34 +58,34 @@ class _ConversationBackends(Backends):
         """The backends belong to the server, which closes them when it stops."""
 
 
-class _ObservedLog(RunLog):
-    """The server's run log (same connection), telling an observer what it records."""
+class _Watch:
+    """One request's observer of its run's events: each round and reply as `Progress`,
+    and the conversation noted on the top run."""
 
-    def __init__(self, shared: RunLog, observe: Observer, conversation: Conversation) -> None:
-        # subtle: no RunLog.__init__, which would open a second connection and migrate
-        self.path = shared.path
-        self.db = shared.db
+    def __init__(self, observe: Observer, conversation: Conversation) -> None:
         self.observe = observe
         self.conversation = conversation
         self.top: str | None = None
+        self.rounds = progress_observer(
+            lambda text: observe(Progress("round", text, run_id=self.top or "")))
+        self.runner: Runner | None = None  # set once the request's runner is made
 
-    def start_run(self, run_id: str, society: str, society_json: dict[str, Any],
-                  question: str, kind: str, models: dict[str, str],
-                  parent_id: str | None = None) -> None:
-        super().start_run(run_id, society, society_json, question, kind, models, parent_id)
-        if self.top is None:
-            self.top = run_id
-            if not self.conversation.is_plain:
-                self.event(run_id, None, "conversation", self.conversation.to_dict())
-
-    def log_call(self, run_id: str, round_no: int, idx: int, agent: str, model: str,
-                 purpose: str, backend: str, request: ChatRequest, reply: ChatReply,
-                 replayed: bool = False) -> str:
-        call_id = super().log_call(run_id, round_no, idx, agent, model, purpose, backend,
-                                   request, reply, replayed)
-        text = reply.text if reply.finish_reason != "error" else f"(error: {reply.error})"
-        self.observe(Progress("reply", text, agent, purpose, run_id, run_id != self.top))
-        return call_id
+    def __call__(self, e: RunEvent) -> None:
+        if isinstance(e, RunStarted) and self.top is None:
+            self.top = e.run_id
+            if not self.conversation.is_plain and self.runner is not None:
+                # subtle: emitted within RunStarted's own fan-out: the log (the first
+                # observer) has the run already; a trace, later in line, has not, and
+                # leaves the note out
+                self.runner.emit(Note(e.run_id, None, "conversation",
+                                      self.conversation.to_dict()))
+        elif isinstance(e, RoundStarted):
+            self.rounds(e)
+        elif isinstance(e, CallDone):
+            r = e.reply
+            text = r.text if r.finish_reason != "error" else f"(error: {r.error})"
+            self.observe(Progress("reply", text, e.agent, e.purpose, e.run_id,
+                                  e.run_id != self.top))
 
 
 async def run_society(shared: Runner, society: Society, conversation: Conversation,
@@ -96,10 +94,8 @@ async def run_society(shared: Runner, society: Society, conversation: Conversati
     `observe` of each round and reply. Cancelling it ends the run `interrupted`."""
     if shared.log is None:
         raise ValueError("minsky serve needs a run log")
-    log = _ObservedLog(shared.log, observe, conversation)
-    runner = Runner(_ConversationBackends(shared.backends, conversation), log)
-
-    def round_started(message: str) -> None:
-        observe(Progress("round", message, run_id=log.top or ""))
-
-    return await runner.run(society, conversation.question, kind, progress=round_started)
+    watch = _Watch(observe, conversation)
+    runner = Runner(_ConversationBackends(shared.backends, conversation), shared.log,
+                    observers=[watch])
+    watch.runner = runner
+    return await runner.run(society, conversation.question, kind)

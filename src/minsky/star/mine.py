@@ -243,11 +243,7 @@ def log_replies(log: RunLog, cases: dict[str, Case], run_ids: Iterable[str] | No
                 source: str = "log") -> Iterator[Reply]:
     """The answer replies of logged runs whose question is one of `cases` (keyed by
     normalised question; a hinted question counts as its case, marked hinted)."""
-    if run_ids is None:
-        ids = [r[0] for r in log.db.execute("SELECT id FROM runs WHERE parent_id IS NULL "
-                                            "ORDER BY id")]
-    else:
-        ids = list(run_ids)
+    ids = log.run_ids(top=True) if run_ids is None else list(run_ids)
     for run_id in ids:
         try:
             run = log.get_run(run_id)

@@ -12,15 +12,12 @@ cap, calls are counted as not shown and sub-runs are links instead of folded in.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from minsky.errors import MinskyError
 from minsky.organisations.drafts import describe_path
 from minsky.runlog import RunLog
 from minsky.view.source import MAX_CALLS, MAX_DEPTH
-
-CHILD = re.compile(r"\brun ([0-9A-Z]{26})\b")  # a sub-society call's backend: "society:x run ID"
 
 
 def _groups(config: dict[str, Any] | None) -> dict[str, str]:
@@ -85,17 +82,17 @@ def build(log: RunLog, run_id: str, depth: int = 0,
     for call in calls:
         if call["agent"] not in members:
             members.append(call["agent"])
-        found = CHILD.search(call["backend"]) if call["backend"].startswith("society:") else None
+        found = call["child_id"]  # the sub-society run that answered this call, if one did
         child = None
         if found and depth < MAX_DEPTH and budget.calls > 0:
             try:
-                child = build(log, found.group(1), depth + 1, budget)
+                child = build(log, found, depth + 1, budget)
                 child["same_task"] = child["run"]["question"] == run["question"]
             except MinskyError:
                 child = None  # a sub-run cleared by a resume: the call still shows
         view = {**call, "shown": _shown(call["request"]), "tools": tools.get(call["id"], []),
                 "group": groups.get(call["agent"], ""), "child": child,
-                "child_id": found.group(1) if found else None}
+                "child_id": found}
         by_round.setdefault(call["round"], {}).setdefault(call["agent"], []).append(view)
     labels = {r["round"]: r["label"] for r in run["rounds"]}
     events: dict[int | None, list[dict[str, Any]]] = {}

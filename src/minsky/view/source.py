@@ -2,20 +2,20 @@
 
 The log is opened read-only (SQLite `mode=ro`), one connection per request, so the
 server's threads never share a cursor. Whole runs come from `RunLog.get_run`, the same
-reader `minsky logs show` uses; only the filtered, paged list is a query of its own.
+reader `minsky logs show` uses; the filtered, paged list from `RunLog.find_runs` (the
+log's SQL is all in `minsky.runlog`).
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from minsky.errors import MinskyError
-from minsky.runlog import MIGRATIONS, RunLog
+from minsky.runlog import RunLog
 from minsky.strict import Strict
 
 RUN_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID
@@ -40,12 +40,10 @@ class RunQuery(Strict):
 def open_log(path: Path) -> RunLog:
     """The log at `path`, read-only; a clear error for a missing or too old log."""
     log = RunLog.read_only(path)
-    try:
-        done = {r[0] for r in log.db.execute("SELECT name FROM migrations")}
-    except sqlite3.DatabaseError:
+    missing = log.missing_migrations()
+    if missing is None:
         log.close()
-        raise MinskyError(f"{path} is not a minsky run log") from None
-    missing = [name for name, _ in MIGRATIONS if name not in done]
+        raise MinskyError(f"{path} is not a minsky run log")
     if missing:
         log.close()
         # the viewer never writes, so it cannot migrate; any logging command does
@@ -54,80 +52,29 @@ def open_log(path: Path) -> RunLog:
     return log
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def list_runs(log: RunLog, query: RunQuery) -> dict[str, Any]:
     """One page of runs, newest first, with the filters applied and the totals."""
-    where, args = [], []
-    if query.society:
-        where.append("society = ?")
-        args.append(query.society)
-    if query.status:
-        where.append("status = ?")
-        args.append(query.status)
-    if query.q:
-        # the members' replies too: a word a member said finds its run
-        where.append("(question LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\' OR id IN "
-                     "(SELECT run_id FROM calls WHERE text LIKE ? ESCAPE '\\'))")
-        args += [_like(query.q)] * 3
-    if query.top:
-        where.append("parent_id IS NULL")
-    if query.parent:
-        where.append("parent_id = ?")
-        args.append(query.parent)
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
-    total = log.db.execute(f"SELECT count(*) FROM runs {clause}", args).fetchone()[0]  # noqa: S608
-    rows = [dict(r) for r in log.db.execute(
-        "SELECT id, created_at, society, question, status, answer, prompt_tokens, "
-        f"completion_tokens, wall_s, parent_id FROM runs {clause} "  # noqa: S608
-        "ORDER BY id DESC LIMIT ? OFFSET ?",
-        [*args, query.per_page, (query.page - 1) * query.per_page])]
-    ids = [r["id"] for r in rows]
-    children: dict[str, int] = {}
-    if ids:
-        marks = ",".join("?" * len(ids))
-        children = dict(log.db.execute(
-            f"SELECT parent_id, count(*) FROM runs WHERE parent_id IN ({marks}) "  # noqa: S608
-            "GROUP BY parent_id", ids).fetchall())
-    for r in rows:
-        r["children"] = children.get(r["id"], 0)
+    total, rows = log.find_runs(query.society, query.status, query.q, query.top,
+                                query.parent, query.per_page,
+                                (query.page - 1) * query.per_page)
     return {"runs": rows, "total": total,
             "pages": max(1, -(-total // query.per_page))}
 
 
 def choices(log: RunLog) -> dict[str, list[str]]:
     """The societies and statuses in the log, for the filter menus."""
-    def distinct(col: str) -> list[str]:
-        return [r[0] for r in log.db.execute(
-            f"SELECT DISTINCT {col} FROM runs ORDER BY {col}")]  # noqa: S608
-
-    return {"societies": distinct("society"), "statuses": distinct("status")}
+    return {"societies": log.distinct("society"), "statuses": log.distinct("status")}
 
 
 def known_runs(log: RunLog, ids: list[str]) -> set[str]:
     """Which of these run ids are in the log (a results file may name runs of another)."""
-    found: set[str] = set()
-    ids = [i for i in ids if i]
-    for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(r[0] for r in log.db.execute(
-            f"SELECT id FROM runs WHERE id IN ({marks})", chunk))  # noqa: S608
-    return found
+    return log.known(ids)
 
 
 def questions(log: RunLog, ids: list[str]) -> dict[str, str]:
     """Run id → its question, for those of `ids` in the log."""
-    found: dict[str, str] = {}
-    for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(log.db.execute(
-            f"SELECT id, question FROM runs WHERE id IN ({marks})", chunk).fetchall())  # noqa: S608
-    return found
+    return log.questions(ids)
 
 
 def all_run_ids(log: RunLog) -> list[str]:
-    return [r[0] for r in log.db.execute("SELECT id FROM runs ORDER BY id DESC")]
+    return log.run_ids(newest_first=True)
