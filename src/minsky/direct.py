@@ -109,10 +109,12 @@ class DirectRun:
         self.emit(RunFinished(self.run_id, status, Outcome(None), self.account.usage,
                               time.perf_counter() - self.start))
 
-    def _round(self, label: str, asks: int) -> int:
-        self.rounds += 1
-        self.emit(RoundStarted(self.run_id, self.rounds, label, asks))
-        return self.rounds
+    def _begin(self, n: int, label: str, asks: int, tokens: int, short: bool) -> None:
+        """Begin round `n` (of `asks` calls holding `tokens`), or stop before it, as a
+        society's round does, at the limit that is out (`short`: too few tokens left)."""
+        self._take(n, label, asks, tokens, short)
+        self.rounds = n
+        self.emit(RoundStarted(self.run_id, n, label, asks))
 
     def _take(self, n: int, label: str, calls: int, tokens: int, short: bool) -> None:
         """Hold `calls` and `tokens` from the account, or stop at the limit that is out
@@ -144,7 +146,7 @@ class DirectRun:
         resumed run's logged replies are replayed, the rest asked in one batch."""
         purpose = purpose or self.label
         label = label or purpose
-        n = self._round(label, len(requests))
+        n = self.rounds + 1
         # each ask's share of what the tree has left, as in a society's round (and, as
         # there, the request capped to it is the one logged, hashed and replayed)
         cap = self.account.tokens_left // max(1, len(requests))
@@ -154,7 +156,7 @@ class DirectRun:
                          for r in sent] if self.replies else [None] * len(sent))
         asked = [i for i, q in enumerate(logged) if q is None]
         held = {i: prompt_estimate(sent[i]) + sent[i].options.max_tokens for i in asked}
-        self._take(n, label, len(sent), sum(held.values()), cap < 1)
+        self._begin(n, label, len(sent), sum(held.values()), cap < 1)
         replies = [q.popleft() if q is not None else None for q in logged]
         for i, reply in enumerate(replies):
             if reply is not None:
@@ -185,14 +187,14 @@ class DirectRun:
         purpose = purpose or self.label
         label = label or purpose
         probes = list(probes)
-        n = self._round(label, len(items))
+        n = self.rounds + 1
         logged = _claim([self.scores.get(score_hash(self.label, self.model, *item, probes))
                          for item in items] if self.scores else [None] * len(items))
         asked = [i for i, q in enumerate(logged) if q is None]
         held = {i: score_estimate(*items[i]) for i in asked}
         # a score costs what its text is: one the tree cannot pay for is not begun
         need = sum(held.values())
-        self._take(n, label, len(items), need, need > self.account.tokens_left)
+        self._begin(n, label, len(items), need, need > self.account.tokens_left)
         found = [q.popleft() if q is not None else None for q in logged]
 
         def done(i: int, scored: Scored, usage: Usage, where: str, latency_s: float) -> None:
