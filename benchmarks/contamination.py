@@ -13,7 +13,8 @@
    10 random orders per shard (the `minsky contamination` defaults).
 
 Prints a Markdown table; one JSON line per test is appended to --out (`--only TEXT` runs
-just the tests whose name contains TEXT).
+just the tests whose name contains TEXT). The scores go through the runner's gate (one
+direct run, `Runner.direct`), as every model call does; `--log PATH` keeps them.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ import os
 import random
 from pathlib import Path
 
-from minsky.evals.contamination import PREFIX, backend_loglik, contamination_test, examples_of
+from minsky.backends.base import scoring
+from minsky.direct import DirectRun
+from minsky.evals.contamination import PREFIX, contamination_test, examples_of, run_loglik
 from minsky.plugin_api import BackendSettings
-from minsky.runner import Backends
+from minsky.runlog import RunLog
+from minsky.runner import Backends, Runner
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEV_SETS = [
@@ -53,35 +57,37 @@ async def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/contamination.jsonl"))
     ap.add_argument("--only", default="", help="run only the tests whose name contains this")
+    ap.add_argument("--log", type=Path, default=None,
+                    help="a run log for the scores (default: none)")
     args = ap.parse_args()
-    backend = Backends(BackendSettings(threads=args.threads)).get(args.model)
-    loglik = backend_loglik(backend)
+    runner = Runner(Backends(BackendSettings(threads=args.threads)),
+                    RunLog(args.log) if args.log else None)
+    scoring(runner.backends.get(args.model))  # one that cannot score stops here
     lines = ["| data | shards × examples | mean canonical − shuffled (nats) | t | p |",
              "|---|---|---|---|---|"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
-    async def test(name: str, examples: list[str], prefix: str = PREFIX) -> None:
+    async def test(run: DirectRun, name: str, examples: list[str], prefix: str = PREFIX
+                   ) -> None:
         if args.only not in name:
             return
-        r = await contamination_test(loglik, examples, 5, 8, 10, 0, prefix)
+        r = await contamination_test(run_loglik(run), examples, 5, 8, 10, 0, prefix)
         with args.out.open("a") as f:
             f.write(json.dumps({"data": name, **r}) + "\n")
         lines.append(f"| {name} | 5 × 8 | {r['mean_difference']:+.2f} | {r['t']:.2f} | "
                      f"{r['p_value']:.3g} |")
         print(lines[-1], flush=True)
 
-    try:
+    async with runner, runner.direct(args.model, "contamination benchmark") as run:
         fake = made_up()
         # the primed context holds every shard in canonical order; each scored text
         # (one shard in some order) then follows it
-        await test("made-up lines, primed (seen in order)", fake,
+        await test(run, "made-up lines, primed (seen in order)", fake,
                    "A list:\n" + "\n".join(fake) + "\n\nThe same list again:\n")
-        await test("made-up lines, unprimed", fake)
-        await test("made-up lines numbered in order, unprimed", made_up(numbered=True))
+        await test(run, "made-up lines, unprimed", fake)
+        await test(run, "made-up lines numbered in order, unprimed", made_up(numbered=True))
         for rel in DEV_SETS:
-            await test(rel, examples_of(DATA / rel))
-    finally:
-        await backend.aclose()
+            await test(run, rel, examples_of(DATA / rel))
     print("\n".join(lines))
 
 

@@ -12,6 +12,9 @@ and per-token log-probabilities):
   penalty 1.05 (Qwen's own generation settings);
 - pot-greedy, pot-T: a `solution()` program instead of a chain of thought.
 
+The samples are drawn through the runner's gate (one direct run, `Runner.direct`), as
+every model call is: `--log PATH` keeps them in a run log, one round per problem.
+
     python benchmarks/pool.py --bench gsm8k --n 60 --out benchmarks/results/pool-gsm8k-tune.jsonl
 """
 
@@ -25,6 +28,7 @@ import time
 from pathlib import Path
 
 from minsky.backends.llama import LlamaBackend
+from minsky.direct import DirectRun
 from minsky.evals.benchmarks import load_benchmark
 from minsky.inputs.records import jsonl_rows
 from minsky.messages import ChatRequest, Message, Options
@@ -33,6 +37,8 @@ from minsky.organisations.answering import prompt
 from minsky.organisations.base import Task
 from minsky.organisations.consensus import program_examples
 from minsky.plugin_api import Case
+from minsky.runlog import RunLog
+from minsky.runner import Backends, Runner
 from minsky.star.mine import reporting_exclusion
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -115,6 +121,8 @@ async def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--first", type=int, default=0, help="only the first K cases of the sample")
     ap.add_argument("--arms", default="", help="comma-separated arm names to draw (default all)")
+    ap.add_argument("--log", type=Path, default=None,
+                    help="a run log for the samples (default: none)")
     args = ap.parse_args()
     cases = (load_benchmark(BENCH_FILES[args.bench], limit=args.n, seed=0) if args.report
              else tuning_cases(BENCH_FILES[args.bench], args.n))
@@ -122,12 +130,14 @@ async def main() -> None:
         cases = cases[: args.first]
     done = {(r["case"], r["arm"]) for r in jsonl_rows(args.out)}
     backend = LlamaBackend(resolve_gguf(args.model), n_parallel=16, n_ctx=16384)
+    runner = Runner(Backends(overrides={args.model: backend}),
+                    RunLog(args.log) if args.log else None)
     cot_t = [float(t) for t in args.cot_t.split(",") if t]
     pot_t = [float(t) for t in args.pot_t.split(",") if t]
     keep = {a for a in args.arms.split(",") if a}
     gate = asyncio.Semaphore(2)  # two problems in flight keep the batch full
 
-    async def one(case: Case) -> None:
+    async def one(run: DirectRun, case: Case) -> None:
         todo = {a: rs for a, rs in arms(case.question, cot_t, args.k_cot, pot_t,
                                          args.k_pot).items()
                 if (case.id, a) not in done and (not keep or a in keep)}
@@ -136,7 +146,7 @@ async def main() -> None:
         async with gate:
             start = time.perf_counter()
             flat = [r for rs in todo.values() for r in rs]
-            replies = await backend.complete(flat)
+            replies = await run.chat(flat, "sample", case.id)
             wall = time.perf_counter() - start
         it = iter(replies)
         with args.out.open("a", encoding="utf-8") as f:
@@ -155,8 +165,8 @@ async def main() -> None:
         print(f"{case.id} {wall:.1f}s", flush=True)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    await asyncio.gather(*(one(c) for c in cases))
-    await backend.aclose()
+    async with runner, runner.direct(args.model, "pool", question=f"{args.bench} pool") as run:
+        await asyncio.gather(*(one(run, c) for c in cases))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from minsky.answers import answers_match, extract_answer
 from minsky.messages import ChatReply, Options
-from minsky.organisations.base import Member, SocietyView, Task, Turn
+from minsky.organisations.base import Member, Round, SocietyView, Task, Turn, drive
 from minsky.organisations.consensus import ConsensusParams, consensus
 from minsky.organisations.weighing import Ballot, confidence, is_whole, unused_quantities, weigh
 from minsky.pyrun import extract_program, program_answer, run_program
@@ -95,6 +97,23 @@ def questions(bench: str) -> dict[str, str]:
     return {c.id: c.question for c in load_benchmark(BENCH_FILES[bench])}
 
 
+def pool_answers(arms: dict[str, dict[str, object]], source: dict[str, tuple[str, int]],
+                 used: list[Any]) -> Callable[[Round], list[Turn]]:
+    """Answers to an organisation's rounds from one problem's pool: the member named in
+    `source` as (arm, sample index) replies with that sample, which is added to `used`."""
+    def answer(rnd: Round) -> list[Turn]:
+        turns = []
+        for ask in rnd.asks:
+            arm, i = source[ask.agent]
+            smp = arms[arm]["samples"][i]  # type: ignore[index]
+            used.append(smp)
+            turns.append(Turn(ask, ChatReply(smp["text"], finish_reason=smp["finish"],
+                                             logprobs=smp["logprobs"])))
+        return turns
+
+    return answer
+
+
 def simulate(path: Path, plan: list[tuple[str, str, int]], params: dict[str, object],
              escalate: list[tuple[str, str, int]] | None = None,
              asked: dict[str, str] | None = None) -> tuple[float, float, float, int]:
@@ -121,21 +140,13 @@ def simulate(path: Path, plan: list[tuple[str, str, int]], params: dict[str, obj
     for arms in cases.values():
         first = next(iter(arms.values()))
         case = str(first["case"])
-        gen = consensus(Task((asked or {}).get(case, case), "number"), view)
-        try:
-            rnd = next(gen)
-            while True:
-                turns = []
-                for ask in rnd.asks:
-                    arm, i = source[ask.agent]
-                    smp = arms[arm]["samples"][i]  # type: ignore[index]
-                    tokens += smp["prompt_tokens"] + smp["tokens"]
-                    asks += 1
-                    turns.append(Turn(ask, ChatReply(smp["text"], finish_reason=smp["finish"],
-                                                     logprobs=smp["logprobs"])))
-                rnd = gen.send(turns)
-        except StopIteration as stop:
-            right += ok(stop.value.answer, str(first["gold"]))
+        used: list[Any] = []  # the samples the organisation asked for
+        # the shared pump (`drive`, the step the runner takes), with the pool answering
+        _, outcome = drive(consensus(Task((asked or {}).get(case, case), "number"), view),
+                           pool_answers(arms, source, used))
+        tokens += sum(smp["prompt_tokens"] + smp["tokens"] for smp in used)
+        asks += len(used)
+        right += ok(outcome.answer, str(first["gold"]))
     n = len(cases)
     if not n:
         return 0.0, 0.0, 0.0, 0

@@ -126,6 +126,15 @@ def test_simulate_scores_what_the_plan_reads(tmp_path: Path) -> None:
     assert pool_rules.simulate(path, [("programmer", "pot-0.8", 6)], {})[3] == 0
 
 
+def test_the_pool_is_drawn_through_the_runner_and_scored_through_the_shared_pump() -> None:
+    """No script has a gate or a pump of its own: pool.py draws through a direct run
+    (logged, budgeted), pool_rules.py drives the organisation with `drive`."""
+    drawn = Path(pool.__file__).read_text(encoding="utf-8")
+    assert ".complete(" not in drawn and "run.chat(" in drawn
+    rules = Path(pool_rules.__file__).read_text(encoding="utf-8")
+    assert ".send(" not in rules and "next(gen" not in rules and "drive(" in rules
+
+
 def test_read_pool_runs_programs_and_reads_chains_of_thought(tmp_path: Path) -> None:
     rows = [{"case": "a", "arm": "pot-0.8", "gold": "3",
              "samples": [*samples([3]), {**samples(["```python\ndef solution():\n"

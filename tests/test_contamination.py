@@ -92,9 +92,7 @@ def test_cli_refuses_a_backend_without_log_probabilities(tmp_path: Path) -> None
 
 def test_cli_shows_a_bar_of_shards_scored(tmp_path: Path, terminal: Any,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from types import SimpleNamespace
-
-    from minsky.backends.base import Capabilities
+    from minsky.backends.base import Capabilities, Scored
     from minsky.runner import Backends
 
     class Scorer:
@@ -102,8 +100,8 @@ def test_cli_shows_a_bar_of_shards_scored(tmp_path: Path, terminal: Any,
 
         capabilities = Capabilities(logprobs=True)
 
-        async def score(self, items: list[tuple[str, str]]) -> list[Any]:
-            return [SimpleNamespace(total=-100.0 - i % 2) for i, _ in enumerate(items)]
+        async def score(self, items: list[tuple[str, str]], probes: Any = ()) -> list[Scored]:
+            return [Scored([0], [-100.0 - i % 2], []) for i, _ in enumerate(items)]
 
         def describe(self) -> str:
             return "scorer"
@@ -121,3 +119,67 @@ def test_cli_shows_a_bar_of_shards_scored(tmp_path: Path, terminal: Any,
     terminal.truncate(0)
     assert CliRunner().invoke(main, [*args, "--json"]).exit_code == 0
     assert terminal.getvalue() == ""
+
+
+def memorising_model(examples):
+    """`memorising` as the shipped scoring fake: each line that follows its canonical
+    predecessor is likelier."""
+    from minsky.backends.fakes import ScoringFake
+
+    follows = {a: b for a, b in zip(examples, examples[1:], strict=False)}
+    known = set(examples)
+
+    def logprob(before: str, token: str) -> float:
+        # the token that completes a line, after the line that canonically precedes it
+        lines = (before + token).split("\n")
+        if len(lines) >= 2 and lines[-1] in known and follows.get(lines[-2]) == lines[-1]:
+            return 2.0
+        return -1.0
+
+    return ScoringFake(logprob)
+
+
+async def test_the_test_through_a_logged_run_gives_the_same_numbers(log) -> None:
+    from minsky.backends.base import scoring
+    from minsky.evals.contamination import run_loglik
+    from minsky.runner import Backends, Runner
+
+    model = memorising_model(EXAMPLES)
+
+    async def direct(items):
+        return [s.total for s in await scoring(model).score(items)]
+
+    plain = await contamination_test(direct, EXAMPLES, shards=4, per_shard=5, permutations=3)
+    assert plain["p_value"] < 0.05  # the fake remembers the order
+    runner = Runner(Backends(overrides={"fake:s": model}), log)
+    async with runner.direct("fake:s", "contamination") as run:
+        logged = await contamination_test(run_loglik(run), EXAMPLES, shards=4, per_shard=5,
+                                          permutations=3)
+    assert logged == plain
+    (listed,) = log.list_runs()
+    shown = log.get_run(listed["id"])
+    assert len(shown["scores"]) == 4 * (1 + 3) and len(shown["rounds"]) == 4
+    assert shown["prompt_tokens"] == sum(s["prompt_tokens"] for s in shown["scores"]) > 0
+
+
+def test_cli_logs_the_test_as_a_run_with_its_scores(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from minsky.runner import Backends
+
+    monkeypatch.setattr(Backends, "get", lambda self, spec: memorising_model(EXAMPLES))
+    bench = tmp_path / "b.txt"
+    bench.write_text("".join(e + "\n" for e in EXAMPLES[:20]))
+    db = tmp_path / "logs.db"
+    args = ["contamination", "--bench", str(bench), "--shards", "4", "--per-shard", "5",
+            "--permutations", "2", "--log", str(db), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    listed = CliRunner().invoke(main, ["logs", "list", "--log", str(db), "--json"])
+    (run,) = json.loads(listed.stdout)
+    assert run["society"] == "contamination" and run["status"] == "ok"
+    assert run["prompt_tokens"] > 0
+    shown = CliRunner().invoke(main, ["logs", "show", run["id"], "--log", str(db), "--json"])
+    scores = json.loads(shown.stdout)["scores"]
+    assert len(scores) == 4 * 3 and all(s["prompt_tokens"] > 0 for s in scores)
+    human = CliRunner().invoke(main, ["logs", "show", run["id"], "--log", str(db)])
+    assert human.exit_code == 0 and "orders · score" in human.stdout

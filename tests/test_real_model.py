@@ -189,14 +189,21 @@ def test_scoring_while_members_generate(backend):
 def test_contamination_detects_an_order_placed_in_context(backend):
     import random
 
-    from minsky.evals.contamination import backend_loglik, contamination_test
+    from minsky.evals.contamination import contamination_test, run_loglik
+    from minsky.runner import Backends, Runner
 
     rng = random.Random(3)
     examples = [f"Q: What is {rng.randint(10, 99)} plus {rng.randint(10, 99)}?" for _ in range(12)]
     # the model is made to favour the canonical order by reading it just before
     seen = "\n".join(examples) + "\n\n"
-    result = asyncio.run(contamination_test(backend_loglik(backend), examples, shards=3,
-                                            per_shard=4, permutations=5, prefix=seen))
+
+    async def test() -> dict:
+        # the scores go through the runner's gate, as the command's do
+        async with Runner(Backends(overrides={"m": backend})).direct("m", "test") as run:
+            return await contamination_test(run_loglik(run), examples, shards=3,
+                                            per_shard=4, permutations=5, prefix=seen)
+
+    result = asyncio.run(test())
     assert result["p_value"] < 0.05
     # (a shuffle may come out in the canonical order itself, hence >=)
     assert all(c >= max(s) for c, s in zip(result["canonical"], result["shuffled"], strict=True))

@@ -592,19 +592,25 @@ async def test_a_choice_question_offers_only_its_own_letters(make_society) -> No
 
 
 def test_only_the_runner_the_tool_loop_and_backends_call_a_model() -> None:
-    """`.complete(` — a model call — appears only where every call is logged and budgeted."""
+    """`.complete(` — a model call — and `.score(` — a scoring call — appear only where
+    every call is logged and budgeted (a run's own `.score(` is that gate)."""
     import re
     from pathlib import Path
 
     import minsky
 
     root = Path(minsky.__file__).parent
-    callers = {str(p.relative_to(root)) for p in root.rglob("*.py")
-               if re.search(r"\.complete\(", p.read_text(encoding="utf-8"))}
+
+    def callers(pattern: str) -> set[str]:
+        found = {str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if re.search(pattern, p.read_text(encoding="utf-8"))}
+        return {c for c in found if not c.startswith("backends/")}
+
     # serve/conversation.py is itself a backend (it wraps the one the runner calls, adding
     # the client's earlier turns), so its call is the runner's call
-    assert {c for c in callers if not c.startswith("backends/")} == {
-        "runner.py", "tools/calls.py", "serve/conversation.py"}
+    assert callers(r"\.complete\(") == {"runner.py", "direct.py", "tools/calls.py",
+                                        "serve/conversation.py"}
+    assert callers(r"(?<!\brun)\.score\(") == {"direct.py"}
 
 
 def test_every_function_in_the_runner_fits_on_a_screen() -> None:

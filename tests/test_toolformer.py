@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from minsky.backends.base import Backend, Scored
+from minsky.backends.base import Backend, Capabilities, Scored
 from minsky.tools.calculator import CALCULATOR
 from minsky.tools.toolformer import (
     AnnotateConfig,
@@ -161,6 +161,7 @@ class FakeModel(Backend):
     """Stands in for the embedded backend: a call start is likely before " 24"."""
 
     name = "fake-embedded"
+    capabilities = Capabilities(logprobs=True, prefill=True)
 
     def __init__(self) -> None:
         self.contexts: list[str] = []
@@ -251,3 +252,113 @@ def test_annotate_cli_shows_a_bar_of_texts(tmp_path, terminal, monkeypatch) -> N
     assert run.stdout.split()[:2] == ["texts", "2"]  # the summary, one key a line
     drawn = terminal.getvalue()
     assert "texts" in drawn and "2/2" in drawn and "#0: " in drawn
+
+
+# -- the annotation through the runner's gate and the results engine ----------------------
+
+CORPUS = ["Natalia sold 48/2 = <<48/2=24>>24 clips in May, and 48+24 = <<48+24=72>>72 in all.",
+          "Tom has 3 bags of 4 = <<3*4=12>>12 apples, 2 fewer than 14.",
+          "Ann read 5 + 6 = <<5+6=11>>11 pages, of 20 and 3 more."]
+
+
+def embedded(fail_on: str | None = None):
+    """The shipped scoring fake as the embedded model: a call is likely to start after
+    " =", the right result makes the number after it likely; scoring a text that holds
+    `fail_on` fails (a kill, mid-corpus)."""
+    from minsky.backends.fakes import ScoringFake
+
+    def logprob(before: str, token: str) -> float:
+        if token in ("[", " ["):
+            return math.log(0.3 if before.endswith(" =") else 0.001)
+        number = token.strip(" .,")
+        if number.isdigit() and before.rstrip().endswith("="):
+            return math.log(0.95 if f"->{number}]" in before else 0.02)
+        return -0.5
+
+    def sample(request) -> str:
+        # the sum just before the call: "… 48+24 =[Calculator(" → "48+24)"
+        return request.prefix.rsplit("=[", 1)[0].split()[-1] + ")"
+
+    class Embedded(ScoringFake):
+        async def score(self, items, probes=()):
+            if fail_on and any(fail_on in cont for _, cont in items):
+                raise RuntimeError("killed")
+            return await super().score(items, probes)
+
+    return Embedded(logprob, sample)
+
+
+async def test_an_annotation_is_one_logged_run_with_its_scores_and_samples(tmp_path) -> None:
+    from minsky.runlog import RunLog
+    from minsky.tools.toolformer import annotate_corpus
+
+    log = RunLog(tmp_path / "runs.db")
+    out = tmp_path / "ann.jsonl"
+    summary = await annotate_corpus(CORPUS[:1], CALCULATOR, embedded(), AnnotateConfig(), out,
+                                    log=log)
+    assert summary["calls_kept"] == 2 and summary["kept_at_human_position"] == 2
+    (listed,) = log.list_runs()
+    run = log.get_run(listed["id"])
+    assert run["society"] == "toolformer annotate" and run["status"] == "ok"
+    # the position pass, then per position: samples and the filter's scores
+    purposes = {s["purpose"] for s in run["scores"]}
+    assert purposes == {"positions", "filter"}
+    assert {c["purpose"] for c in run["calls"]} == {"sample"}
+    assert {r["label"] for r in run["rounds"]} == {"#0 positions", "#0 sample", "#0 filter"}
+    assert all(s["prompt_tokens"] > 0 for s in run["scores"])
+    spent = (sum(s["prompt_tokens"] for s in run["scores"])
+             + sum(c["prompt_tokens"] for c in run["calls"]))
+    assert run["prompt_tokens"] == spent
+    log.close()
+
+
+async def test_an_interrupted_annotation_resumes_without_repeating_or_losing_a_text(
+        tmp_path, capsys) -> None:
+    from minsky.runlog import RunLog
+    from minsky.tools.toolformer import annotate_corpus
+
+    log = RunLog(tmp_path / "runs.db")
+    out = tmp_path / "ann.jsonl"
+    with pytest.raises(RuntimeError, match="killed"):
+        await annotate_corpus(CORPUS, CALCULATOR, embedded(fail_on="Tom has"),
+                              AnnotateConfig(), out, log=log)
+    assert [json.loads(x)["index"] for x in out.read_text().splitlines()] == [0]
+    (killed,) = log.list_runs()
+    assert killed["status"] == "error"
+    # the kill also cut a row short as it was written
+    with out.open("a") as f:
+        f.write('{"index": 1, "text": "Tom has 3 ba')
+    model = embedded()
+    summary = await annotate_corpus(CORPUS, CALCULATOR, model, AnnotateConfig(), out, log=log)
+    assert "half-written" in capsys.readouterr().err
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["index"] for r in rows] == [0, 1, 2] and summary["texts"] == 3
+    # text 0 was done: nothing of it was scored again
+    scored = [cont for batch in model.scored for _, cont in batch]
+    assert not any("Natalia" in c or "clips" in c for c in scored)
+    # the same annotations as one uninterrupted run
+    whole = tmp_path / "whole.jsonl"
+    assert await annotate_corpus(CORPUS, CALCULATOR, embedded(), AnnotateConfig(),
+                                 whole) == summary
+    assert whole.read_text() == out.read_text()
+    log.close()
+
+
+async def test_an_annotation_refuses_a_file_another_writes(tmp_path) -> None:
+    from minsky.errors import MinskyError
+    from minsky.results import open_results
+    from minsky.tools.toolformer import annotate_corpus
+
+    out = tmp_path / "ann.jsonl"
+    with open_results(out), pytest.raises(MinskyError, match="being written by another"):
+        await annotate_corpus(CORPUS, CALCULATOR, embedded(), AnnotateConfig(), out)
+
+
+async def test_an_annotation_refuses_a_backend_that_cannot_score(tmp_path) -> None:
+    from minsky.backends.fakes import EchoBackend
+    from minsky.errors import MinskyError
+    from minsky.tools.toolformer import annotate_corpus
+
+    with pytest.raises(MinskyError, match="cannot give token log-probabilities"):
+        await annotate_corpus(CORPUS, CALCULATOR, EchoBackend(), AnnotateConfig(),
+                              tmp_path / "ann.jsonl")

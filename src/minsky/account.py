@@ -20,6 +20,10 @@ society it asks runs, so its first part is counted when the reply is done).
 Reported usage is checked here too (`counted`): a server may claim a negative, missing
 or absurd count, which would switch a budget off or overflow the log; such a count is
 replaced by an estimate from the text (or clamped) and flagged.
+
+A scoring call (token log-probabilities of a given text) spends the same way: it holds
+an estimate of the tokens it evaluates (`score_estimate`) and settles with what they
+were (`score_usage`), all of them prompt tokens, as the model reads them and writes none.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from minsky.messages import ChatReply, ChatRequest, Usage
+
+if TYPE_CHECKING:
+    from minsky.backends.base import Scored
 
 # far above any context window: one call reporting more is not believed (and sums of
 # such counts stay within what SQLite's integers hold)
@@ -105,6 +112,21 @@ def prompt_estimate(request: ChatRequest) -> int:
     return sum(_estimate(m.content) for m in request.messages) + _estimate(request.prefix)
 
 
+def score_estimate(context: str, continuation: str) -> int:
+    """Tokens scoring `continuation` after `context` will likely cost, before a backend says."""
+    return _estimate(context) + _estimate(continuation)
+
+
+def score_usage(context: str, continuation: str, scored: Scored) -> Usage:
+    """What scoring one pair cost, as prompt tokens: the context and the continuation (a
+    count the backend did not report, or an absurd one, is estimated from the text)."""
+    ctx = scored.context_tokens
+    if not 0 < ctx < MAX_CALL_TOKENS:
+        ctx = _estimate(context)
+    prompt = ctx + (min(len(scored.tokens), MAX_CALL_TOKENS) or _estimate(continuation))
+    return Usage(prompt, 0, min(max(0, scored.cached_tokens), prompt))
+
+
 def _estimate(text: str) -> int:
     # about four characters a token in the languages small models are asked in
     return (len(text) + 3) // 4
@@ -154,4 +176,5 @@ def _loggable(value: Any) -> Any:
     return value if math.isfinite(value) and abs(value) < 2**63 else f"{value:.3g}"
 
 
-__all__ = ["MAX_CALL_TOKENS", "Account", "Limit", "counted", "prompt_estimate"]
+__all__ = ["MAX_CALL_TOKENS", "Account", "Limit", "counted", "prompt_estimate", "score_estimate",
+           "score_usage"]

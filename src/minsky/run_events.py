@@ -1,22 +1,36 @@
 """What a run reports as it goes: typed events, and the observers that log and show them.
 
 The runner emits one event per step (a run starts, a round starts, a call returns, a
-budget or error note, a run finishes) and knows nothing of where they go. The run log is
-one observer (`log_observer`), a progress line on the terminal another
-(`progress_observer`); a web view or a metrics sink would be a third. Whoever annotates a
-run after the fact (an economy's ledger, a served conversation) emits a `Note` to the same
-observers (`Runner.emit`): nothing writes to the log behind them.
+scoring call returns, a budget or error note, a run finishes) and knows nothing of where
+they go. The run log is one observer (`log_observer`), a progress line on the terminal
+another (`progress_observer`); a web view or a metrics sink would be a third. Whoever
+annotates a run after the fact (an economy's ledger, a served conversation) emits a `Note`
+to the same observers (`Runner.emit`): nothing writes to the log behind them.
+
+A scoring call (`ScoreDone`: how likely a model finds a given text, what Toolformer
+annotation and the contamination test are made of) is a row of the log's `scores`
+table beside the chat calls: the log observer writes it (`log_score`), `logs show`
+reads it back (`logged_scores`), and a resumed run finds it by a hash of the request
+(`scores_for_resume`) and replays it instead of scoring again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+import json
+import sqlite3
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ulid import ULID
+
+from minsky.backends.base import Scored
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.organisations.base import Outcome, Status
-from minsky.runlog import RunLog
+from minsky.runlog import _FAMILY, RunLog, _valid
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,26 @@ class CallDone:
 
 
 @dataclass(frozen=True)
+class ScoreDone:
+    """One scoring call's result (`Scoring.score` of one context and continuation), as
+    soon as it is in; `where` is the backend, or "replayed". `usage` counts the tokens
+    it evaluated as prompt tokens; `latency_s` is its batch's."""
+
+    run_id: str
+    round: int
+    index: int
+    agent: str
+    model: str
+    purpose: str
+    where: str
+    item: tuple[str, str]
+    probes: list[str]
+    scored: Scored
+    usage: Usage
+    latency_s: float
+
+
+@dataclass(frozen=True)
 class Note:
     """Something the run decided or someone noted about it: a budget stop ("budget"),
     every call failed ("error"), an economy's ledger entry ("ledger") or ruling
@@ -82,7 +116,7 @@ class RunFinished:
     wall_s: float
 
 
-RunEvent = RunStarted | RoundStarted | CallDone | Note | RunFinished
+RunEvent = RunStarted | RoundStarted | CallDone | ScoreDone | Note | RunFinished
 Observer = Callable[[RunEvent], None]
 
 
@@ -112,6 +146,10 @@ def log_observer(log: RunLog) -> Observer:
                                    child=e.child)
             if e.tool_calls:
                 log.log_tool_calls(e.run_id, call_id, e.agent, e.tool_calls)
+        elif isinstance(e, ScoreDone):
+            log_score(log, e.run_id, (e.round, e.index), e.agent, e.purpose, e.model, e.where,
+                      e.item, e.probes, e.scored, e.usage, e.latency_s,
+                      replayed=e.where == "replayed")
         elif isinstance(e, Note):
             log.event(e.run_id, e.round, e.kind, e.data)
         else:
@@ -129,3 +167,70 @@ def progress_observer(say: Callable[[str], None]) -> Observer:
             say(f"round {e.round}: {e.label} ({e.asks} asks)")
 
     return observe
+
+
+# -- scoring calls in the log -----------------------------------------------------------
+
+
+def score_hash(agent: str, model: str, context: str, continuation: str,
+               probes: Sequence[str]) -> str:
+    """A stable hash of who (on which model) asked to score what, to find it on resume."""
+    canonical = json.dumps({"agent": agent, "model": model, "context": context,
+                            "continuation": continuation, "probes": list(probes)},
+                           sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def log_score(log: RunLog, run_id: str, where: tuple[int, int], agent: str, purpose: str,
+              model: str, backend: str, item: tuple[str, str], probes: Sequence[str],
+              scored: Scored, usage: Usage, latency_s: float, replayed: bool = False) -> None:
+    """One scoring call of run `run_id` (`where`: its round and index there)."""
+    context, continuation = item
+    with log.db:
+        log.db.execute(
+            "INSERT INTO scores (id, run_id, round, idx, agent, purpose, backend, context, "
+            "continuation, probes_json, request_hash, total, scored_json, prompt_tokens, "
+            "cached_tokens, latency_s, replayed, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            _valid((str(ULID()), run_id, *where, agent, purpose, backend, context,
+                    continuation, json.dumps(list(probes)),
+                    score_hash(agent, model, context, continuation, probes), scored.total,
+                    json.dumps({"tokens": scored.tokens, "logprobs": scored.logprobs,
+                                "probes": scored.probes}),
+                    usage.prompt_tokens, usage.cached_tokens, latency_s, int(replayed),
+                    time.time())),
+        )
+
+
+def _scored(row: sqlite3.Row) -> Scored:
+    data = json.loads(row["scored_json"])
+    return Scored(data["tokens"], data["logprobs"], data["probes"],
+                  row["prompt_tokens"] - len(data["tokens"]), row["cached_tokens"])
+
+
+def logged_scores(db: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
+    """Run `run_id`'s scoring calls in order, as `logs show` gives them (none in a log
+    written before scoring calls were logged)."""
+    try:
+        rows = db.execute("SELECT * FROM scores WHERE run_id=? ORDER BY round, idx, id",
+                          (run_id,)).fetchall()
+    except sqlite3.OperationalError:
+        return []  # an older log opened read-only: no `scores` table
+    out = []
+    for row in rows:
+        found = dict(row)
+        found["probes"] = json.loads(found.pop("probes_json"))
+        found["scored"] = json.loads(found.pop("scored_json"))
+        out.append(found)
+    return out
+
+
+def scores_for_resume(log: RunLog, run_id: str) -> dict[str, deque[Scored]]:
+    """Logged scores of a run and the runs beneath it by request hash, in order."""
+    found: dict[str, deque[Scored]] = defaultdict(deque)
+    rows = log.db.execute(
+        f"{_FAMILY}SELECT * FROM scores WHERE run_id IN (SELECT id FROM family) ORDER BY id",
+        (run_id,))
+    for row in rows:
+        found[row["request_hash"]].append(_scored(row))
+    return found

@@ -130,6 +130,23 @@ MIGRATIONS: list[tuple[str, str]] = [
             WHERE substr(backend, 1, 8) = 'society:' AND substr(backend, -31, 5) = ' run ';
         """,
     ),
+    (
+        "009_scores",
+        # scoring calls (token log-probabilities of a given text: Toolformer annotation,
+        # the contamination test), logged like chat calls and replayed on resume
+        """
+        CREATE TABLE scores (
+            id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id),
+            round INTEGER NOT NULL, idx INTEGER NOT NULL, agent TEXT NOT NULL,
+            purpose TEXT NOT NULL, backend TEXT NOT NULL, context TEXT NOT NULL,
+            continuation TEXT NOT NULL, probes_json TEXT NOT NULL, request_hash TEXT NOT NULL,
+            total REAL NOT NULL, scored_json TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
+            cached_tokens INTEGER NOT NULL, latency_s REAL NOT NULL,
+            replayed INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL
+        );
+        CREATE INDEX scores_run ON scores(run_id, round, idx);
+        """,
+    ),
 ]
 # a run and every run nested under it (its sub-societies, the societies its tools asked):
 # one indexed query whatever the size of the tree, and no list of ids that could
@@ -315,7 +332,7 @@ class RunLog:
         """Clear a run (and its sub-society runs) before it is resumed and re-logged: a
         handful of statements, however many sub-runs it had."""
         with self.db:
-            for table in ("tool_calls", "messages", "events", "calls", "rounds"):
+            for table in ("tool_calls", "messages", "events", "calls", "scores", "rounds"):
                 self.db.execute(f"{_FAMILY}DELETE FROM {table} "  # noqa: S608
                                 "WHERE run_id IN (SELECT id FROM family)", (run_id,))
             self.db.execute(f"{_FAMILY}DELETE FROM runs WHERE id IN (SELECT id FROM family) "
@@ -448,6 +465,9 @@ class RunLog:
             "SELECT call_id, agent, tool, input, result, error, latency_s FROM tool_calls "
             "WHERE run_id=? ORDER BY id"
         )
+        from minsky.run_events import logged_scores  # (it imports this module)
+
+        run["scores"] = [_with_iso(s, "created_at") for s in logged_scores(self.db, run_id)]
         events = rows("SELECT round, kind, data_json FROM events WHERE run_id=? ORDER BY id")
         run["events"] = [
             {"round": e["round"], "kind": e["kind"], "data": json.loads(e["data_json"])}

@@ -9,7 +9,9 @@ every run above this one (`minsky.account`): a member that is a society, or a so
 asked through `Ask`, spends the top run's budget and keeps its deadline. Every call is
 reported as it returns, as a typed event (`minsky.run_events`) that observers log or
 show; a resumed run replays logged replies for identical requests instead of asking the
-model again.
+model again. Calls that no society makes (Toolformer's samples and scores, the
+contamination test's scores) go through the same gate as a direct run (`Runner.direct`,
+`minsky.direct`): logged, budgeted and replayed alike.
 
 The generator is pumped by `organisations.base.advance`, the same step `drive` (the
 synchronous driver for tests and plugin authors) takes. `async with Runner(...)` closes
@@ -23,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,8 @@ from ulid import ULID
 
 from minsky.account import Account, counted, prompt_estimate
 from minsky.answers import AnswerKind
-from minsky.backends.base import Backend
+from minsky.backends.base import Backend, Scored, scoring
+from minsky.direct import DirectRun, Limits, open_direct
 from minsky.errors import MinskyError
 from minsky.inputs.safetext import valid
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
@@ -463,21 +467,35 @@ class Runner:
                               f"sub-society {sub.society} stopped: {sub.status}")
         done(i, reply, f"society:{sub.society} run {sub.run_id}", (), sub.run_id)
 
+    def direct(self, model: str, label: str, *, question: str | None = None,
+               parent: str | None = None, resume: str | None = None,
+               account: Account | None = None, limits: Limits | None = None,
+               progress: Callable[[str], None] | None = None) -> DirectRun:
+        """A run of calls to `model` that no society makes (`async with` it), logged as a
+        run of its own named `label`, budgeted and replayed on resume like a society's
+        calls (`minsky.direct`); `account` is that of a run it serves, which it draws on."""
+        return open_direct(self.backends.get(model), model, label,
+                           partial(emit, self._observers(progress)), self.log,
+                           question=question, parent=parent, resume=resume, account=account,
+                           limits=limits)
+
     async def call(self, model: str, requests: list[ChatRequest], label: str,
                    parent: str | None = None) -> list[ChatReply]:
-        """Raw calls to one model that no society makes (sampling candidate tool calls,
-        say), logged as a run of their own named `label`; returns the replies in order."""
-        backend = self.backends.get(model)
-        run_id, start = str(ULID()), time.perf_counter()
-        self.emit(RunStarted(run_id, label, {}, label, "text", {model: backend.describe()}, parent))
-        replies = [counted(q, r)[0] for q, r in
-                   zip(requests, await backend.complete(requests), strict=True)]
-        for i, (request, reply) in enumerate(zip(requests, replies, strict=True)):
-            self.emit(CallDone(run_id, 1, i, label, model, label, backend.describe(), request,
-                               reply))
-        usage = sum((r.usage for r in replies), Usage())
-        self.emit(RunFinished(run_id, "ok", Outcome(None), usage, time.perf_counter() - start))
-        return replies
+        """Chat calls to one model that no society makes, as a direct run of one batch
+        named `label`; returns the replies in order."""
+        async with self.direct(model, label, parent=parent) as run:
+            return await run.chat(requests)
+
+    async def score(self, model: str, items: list[tuple[str, str]],
+                    probes: Sequence[str] = (), label: str = "score",
+                    parent: str | None = None, account: Account | None = None
+                    ) -> list[Scored]:
+        """Token log-probabilities of each (context, continuation) on `model`
+        (`Scoring.score`), as a direct run of one batch named `label`: logged, drawn
+        from `account` when given, refused by a backend that cannot score."""
+        scoring(self.backends.get(model))  # refused before a run is begun
+        async with self.direct(model, label, parent=parent, account=account) as run:
+            return await run.score(items, probes)
 
 
 async def _all(*steps: Awaitable[None]) -> None:

@@ -4,17 +4,25 @@ A backend answers every request of a batch and returns the replies in order. It 
 them concurrently (the embedded engine decodes them as parallel sequences; the HTTP
 backend sends them as concurrent requests). Capabilities are flags so organisations can
 ask for a grammar-constrained answer only where it will be honoured.
+
+Scoring (token log-probabilities of a given text) is a capability of its own, declared
+as typed protocols: `Scoring` (what the contamination test needs) and `TextScoring` (what
+Toolformer annotation needs besides: the prompt text and the tokens the model sees).
+`scoring` and `text_scoring` give a backend as one, or refuse with one clear error.
+Every scoring call goes through the runner (`Runner.score`), which logs and budgets it.
 """
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlparse
 
 from minsky.errors import MinskyError
-from minsky.messages import ChatReply, ChatRequest
+from minsky.messages import ChatReply, ChatRequest, Message
 from minsky.serve.connections import is_loopback
 
 
@@ -51,6 +59,10 @@ class Scored:
     tokens: list[int]
     logprobs: list[float]
     probes: list[list[float]]  # [position][probe]: before each continuation token
+    # tokens of the context evaluated with it, and how many of those came from a cache
+    # (0: not reported; the runner then estimates them from the text)
+    context_tokens: int = 0
+    cached_tokens: int = 0
 
     @property
     def total(self) -> float:
@@ -71,16 +83,6 @@ class Backend(ABC):
         never by raising, so one bad call cannot lose the rest of the batch.
         """
 
-    async def score(
-        self, items: list[tuple[str, str]], probes: list[str] | tuple[str, ...] = ()
-    ) -> list[Scored]:
-        """Log-probabilities of each (context, continuation) pair's continuation tokens,
-        and of each single-token probe before every continuation token.
-
-        Only a backend whose `capabilities.logprobs` is set implements it; any other
-        refuses with one clear error (`cannot_score`)."""
-        raise self.cannot_score()
-
     def cannot_score(self) -> MinskyError:
         """The error of a backend asked to score that cannot."""
         return MinskyError(
@@ -94,3 +96,49 @@ class Backend(ABC):
     def describe(self) -> str:
         """A short human-readable description for logs."""
         return self.name
+
+
+@runtime_checkable
+class Scoring(Protocol):
+    """A backend that gives token log-probabilities (`Capabilities.logprobs` set)."""
+
+    capabilities: Capabilities
+
+    async def score(self, items: list[tuple[str, str]], probes: Sequence[str] = ()
+                    ) -> list[Scored]:
+        """Log-probabilities of each (context, continuation) pair's continuation tokens,
+        and of each single-token probe before every continuation token."""
+        ...
+
+    def describe(self) -> str: ...
+
+
+@runtime_checkable
+class TextScoring(Scoring, Protocol):
+    """A scoring backend that also shows the text and the tokens its model sees."""
+
+    def render(self, messages: list[Message]) -> str:
+        """The prompt text the chat template makes of `messages`."""
+        ...
+
+    def tokenize_plain(self, text: str) -> list[int]:
+        """Tokens of `text` on its own, without a BOS token."""
+        ...
+
+    def pieces(self, text: str) -> list[str]:
+        """The text of each token of `text`."""
+        ...
+
+
+def scoring(backend: Backend) -> Scoring:
+    """`backend` as a scoring backend, or the error that it cannot score."""
+    if not (backend.capabilities.logprobs and isinstance(backend, Scoring)):
+        raise backend.cannot_score()
+    return backend
+
+
+def text_scoring(backend: Backend) -> TextScoring:
+    """`backend` as a scoring backend that shows its text and tokens, or the error."""
+    if not (backend.capabilities.logprobs and isinstance(backend, TextScoring)):
+        raise backend.cannot_score()
+    return backend

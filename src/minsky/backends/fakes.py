@@ -4,18 +4,21 @@
   request it was sent, so tests can assert exactly who was asked what.
 - `FunctionBackend` answers each request with a Python function of its messages.
 - `EchoBackend` answers with the last user message.
+- `ScoringFake` answers like `FunctionBackend` and scores texts too (`Scoring`), with a
+  Python function of the text before each token: a stand-in for the embedded model.
 
-All three count tokens as whitespace-separated words, so budgets can be tested.
+All of them count tokens as whitespace-separated words, so budgets can be tested.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
-from minsky.backends.base import Backend, Capabilities
-from minsky.messages import ChatReply, ChatRequest, Usage
+from minsky.backends.base import Backend, Capabilities, Scored
+from minsky.messages import ChatReply, ChatRequest, Message, Usage
 
 
 def _words(text: str) -> int:
@@ -126,3 +129,54 @@ class EchoBackend(_Recording):
     def answer(self, request: ChatRequest) -> ChatReply:
         last = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         return _reply(request, last)
+
+
+_PIECE = re.compile(r"\s*\S+|\s+")
+
+
+class ScoringFake(FunctionBackend):
+    """Answers with `fn(request)` and scores texts (`minsky.backends.base.TextScoring`).
+
+    A token is a word with the white space before it; `logprob(before, token)` gives the
+    log-probability of `token` after the text `before` (the context and the tokens of the
+    continuation before it). `scored` records every batch of (context, continuation)
+    pairs it was asked to score.
+    """
+
+    name = "scoring"
+    capabilities = Capabilities(grammar=True, json_schema=True, logprobs=True, prefill=True)
+
+    def __init__(
+        self,
+        logprob: Callable[[str, str], float] = lambda before, token: -1.0,
+        fn: Callable[[ChatRequest], str] = lambda request: "",
+        delay_s: float = 0.0,
+    ) -> None:
+        super().__init__(fn, delay_s)
+        self.logprob = logprob
+        self.scored: list[list[tuple[str, str]]] = []
+
+    def pieces(self, text: str) -> list[str]:
+        return _PIECE.findall(text)
+
+    def tokenize_plain(self, text: str) -> list[int]:
+        return list(range(len(self.pieces(text))))
+
+    def render(self, messages: list[Message]) -> str:
+        return "".join(f"{m.role}: {m.content}\n" for m in messages)
+
+    async def score(self, items: list[tuple[str, str]], probes: Sequence[str] = ()
+                    ) -> list[Scored]:
+        self.scored.append(list(items))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        out = []
+        for context, continuation in items:
+            tokens = self.pieces(continuation)
+            befores = [context + "".join(tokens[:i]) for i in range(len(tokens))]
+            out.append(Scored(
+                list(range(len(tokens))),
+                [self.logprob(b, t) for b, t in zip(befores, tokens, strict=True)],
+                [[self.logprob(b, p) for p in probes] for b in befores],
+                len(self.pieces(context))))
+        return out

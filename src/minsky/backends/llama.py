@@ -28,6 +28,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,7 @@ class LlamaBackend(Backend):
         return self._get_engine().tokenize(text)
 
     async def score(
-        self, items: list[tuple[str, str]], probes: list[str] | tuple[str, ...] = ()
+        self, items: list[tuple[str, str]], probes: Sequence[str] = ()
     ) -> list[Scored]:
         """Log-probabilities of each (context, continuation) pair's continuation tokens.
 

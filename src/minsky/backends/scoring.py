@@ -149,7 +149,7 @@ class ScoringEngine:
                 probe_rows += probed
             pos += len(chunk)
         slot.cached = tokens[:-1]
-        return Scored(cont, logprobs, probe_rows)
+        return Scored(cont, logprobs, probe_rows, len(ctx), keep)
 
     @staticmethod
     def _settle(job: ScoreJob, value: Scored | Exception) -> None:

@@ -299,23 +299,31 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
               help="random orders per shard")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @backend_options
+@log_option
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
                   permutations: int, seed: int, settings: BackendSettings,
-                  as_json: bool) -> None:
+                  log_path: Path | None, as_json: bool) -> None:
     """Was BENCH in the model's training data? The permutation test of Oren et al. (2023)."""
-    from minsky.evals.contamination import backend_loglik, contamination_test, examples_of
-    from minsky.runner import Backends
+    from minsky.backends.base import scoring
+    from minsky.evals.contamination import contamination_test, examples_of, run_loglik
+    from minsky.runner import Backends, Runner
 
     examples = examples_of(bench)
-    backend = Backends(settings).get(model or default_model())
-    loglik = backend_loglik(backend)
+    spec = model or default_model()
+    backend = Backends(settings).get(spec)
+    scoring(backend)  # one that cannot score is refused before any work
+    # the scores go through the runner: logged as a run, with their token counts
+    runner = Runner(Backends(settings, {spec: backend}), RunLog(log_path))
+    question = (f"{bench}: {shards} shards of {per_shard} examples, {permutations} "
+                f"permutations, seed {seed}")
 
     async def go(bar: Bar) -> dict[str, Any]:
         try:
-            return await contamination_test(loglik, examples, shards, per_shard,
-                                            permutations, seed, on_shard=bar.advance)
+            async with runner.direct(spec, "contamination", question=question) as run:
+                return await contamination_test(run_loglik(run), examples, shards, per_shard,
+                                                permutations, seed, on_shard=bar.advance)
         finally:
             await backend.aclose()
 

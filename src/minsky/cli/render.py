@@ -116,6 +116,34 @@ def _groups(config: dict[str, Any] | None) -> dict[str, str]:
     return groups
 
 
+def _call_panel(call: dict[str, Any], group: str, tools: list[dict[str, Any]]) -> Panel:
+    """One chat call of a logged run: what it saw, what it said, the tools it called."""
+    messages = call["request"]["messages"]
+    saw = messages[-1]["content"] if messages else ""
+    body = Text.assemble(("saw: ", "dim"), shown(_short(saw, 400), "dim"), "\n",
+                         shown(call["text"] or ""))
+    if call["error"]:
+        body.append_text(shown(f"\nerror: {call['error']}", style="red"))
+    for tool in tools:
+        body.append_text(shown(f"\ntool {tool['tool']}({tool['input']}) → {tool['result']}",
+                               style="red" if tool["error"] else "green"))
+    title = (f"{call['agent']}" + (f" ({group})" if group and group != "member" else "")
+             + f" · {call['purpose']} · {call['completion_tokens']} tok · "
+             f"{call['latency_s']:.1f} s" + (" · replayed" if call["replayed"] else ""))
+    if call.get("child_id"):  # a sub-society answered: its backend names its run
+        title += f" · {call['backend']}"
+    # a title given as a str would be read as markup: an agent named "[/b]" crashed it
+    return Panel(body, title=shown(" ".join(title.split())), title_align="left")
+
+
+def _score_line(score: dict[str, Any]) -> Text:
+    """One scoring call of a logged run: what was scored, its log-likelihood, its tokens."""
+    return shown(f"{score['agent']} · {score['purpose']} · score "
+                 f"{_short(score['continuation'], 60)!r} after {_short(score['context'], 40)!r}"
+                 f" → log p {score['total']:.2f} · {score['prompt_tokens']} tok"
+                 + (" · replayed" if score["replayed"] else ""), style="dim")
+
+
 def run_transcript(run: dict[str, Any]) -> Group:
     """The `minsky logs show` view: the mindstorm round by round, as a conversation."""
     parts: list[Any] = [
@@ -129,28 +157,17 @@ def run_transcript(run: dict[str, Any]) -> Group:
         tools_by_call.setdefault(tool["call_id"], []).append(tool)
     labels = {r["round"]: r["label"] for r in run["rounds"]}
     last_round = None
-    for call in run["calls"]:
-        if call["round"] != last_round:
-            last_round = call["round"]
+    # chat calls and scoring calls, in the order of their rounds
+    steps = sorted([(c["round"], c["idx"], 0, c) for c in run["calls"]]
+                   + [(s["round"], s["idx"], 1, s) for s in run.get("scores", [])],
+                   key=lambda step: step[:3])
+    for round_no, _, is_score, step in steps:
+        if round_no != last_round:
+            last_round = round_no
             parts.append(shown(f"\n── round {last_round}: {labels.get(last_round, '')} ──",
                                style="bold cyan"))
-        messages = call["request"]["messages"]
-        saw = messages[-1]["content"] if messages else ""
-        body = Text.assemble(("saw: ", "dim"), shown(_short(saw, 400), "dim"), "\n",
-                             shown(call["text"] or ""))
-        if call["error"]:
-            body.append_text(shown(f"\nerror: {call['error']}", style="red"))
-        for tool in tools_by_call.get(call["id"], []):
-            body.append_text(shown(f"\ntool {tool['tool']}({tool['input']}) → {tool['result']}",
-                                   style="red" if tool["error"] else "green"))
-        group = groups.get(call["agent"], "")
-        title = (f"{call['agent']}" + (f" ({group})" if group and group != "member" else "")
-                 + f" · {call['purpose']} · {call['completion_tokens']} tok · "
-                 f"{call['latency_s']:.1f} s" + (" · replayed" if call["replayed"] else ""))
-        if call.get("child_id"):  # a sub-society answered: its backend names its run
-            title += f" · {call['backend']}"
-        # a title given as a str would be read as markup: an agent named "[/b]" crashed it
-        parts.append(Panel(body, title=shown(" ".join(title.split())), title_align="left"))
+        parts.append(_score_line(step) if is_score else _call_panel(
+            step, groups.get(step["agent"], ""), tools_by_call.get(step["id"], [])))
     for event in run["events"]:
         d = event["data"]
         if event["kind"] == "ledger":

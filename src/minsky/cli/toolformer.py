@@ -53,6 +53,7 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
                         tau_f: float, settings: BackendSettings, log_path: Path | None,
                         as_json: bool) -> None:
     """Find where calls to a tool help the model predict a text, and keep those calls."""
+    from minsky.backends.base import text_scoring
     from minsky.inputs.records import jsonl_rows
     from minsky.plugin_api import NoOptions, ToolContext
     from minsky.plugins import tool_types
@@ -67,8 +68,9 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
     tool = types[tool_name].create(NoOptions(), ToolContext(None, Path.cwd()))
     cfg = AnnotateConfig(tau_s=tau_s, k=k, m=m, tau_f=tau_f)
     texts = read_corpus(corpus, field)[:limit]
-    log = RunLog(log_path)
     backend = Backends(settings).get(model or default_model())
+    text_scoring(backend)  # one that cannot score is refused before any work
+    log = RunLog(log_path)
     # texts a rerun skips (annotate_corpus resumes from `out` by index)
     done = len({row["index"] for row in jsonl_rows(out)} & set(range(len(texts))))
 

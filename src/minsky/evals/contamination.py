@@ -9,7 +9,9 @@ t-test of `minsky.evals.stats`. A small p-value is evidence of contamination; a 
 no evidence either way (short shards and few permutations have little power).
 
 It needs token log-probabilities, which only a backend that evaluates the model itself
-can give (`Capabilities.logprobs`: the embedded llama backend, not an HTTP server).
+can give (`Capabilities.logprobs`: the embedded llama backend, not an HTTP server). The
+scores are asked through a run of the runner's (`run_loglik`), so every one is logged
+with its token counts and drawn from that run's budget.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minsky.errors import MinskyError
 from minsky.evals.stats import sharded_permutation_test
 from minsky.inputs.records import jsonl_objects, lines
+
+if TYPE_CHECKING:
+    from minsky.direct import DirectRun
 
 # (context, continuation) pairs → total log-probability of each continuation
 LogLikelihood = Callable[[list[tuple[str, str]]], Awaitable[list[float]]]
@@ -80,13 +85,11 @@ async def contamination_test(
             "per_shard": per_shard, "permutations": permutations, "seed": seed}
 
 
-def backend_loglik(backend: Any) -> LogLikelihood:
-    """Total log-likelihoods from a backend that scores tokens; one that cannot refuses
-    here, before any work (`Backend.cannot_score`)."""
-    if not backend.capabilities.logprobs:
-        raise backend.cannot_score()
-
+def run_loglik(run: DirectRun) -> LogLikelihood:
+    """Total log-likelihoods scored through `run` (`Runner.direct`), each batch of orders
+    one logged round; a backend that cannot score refuses at the first batch (check it
+    before any work with `minsky.backends.base.scoring`)."""
     async def loglik(items: list[tuple[str, str]]) -> list[float]:
-        return [s.total for s in await backend.score(items)]
+        return [s.total for s in await run.score(items, purpose="orders")]
 
     return loglik

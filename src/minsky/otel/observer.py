@@ -86,8 +86,9 @@ class TraceObserver:
             self._call(run, e)
         elif isinstance(e, Note):
             self._note(run, e)
-        else:
+        elif isinstance(e, RunFinished):
             self._finished(run, e)
+        # a scoring call (ScoreDone) is no GenAI operation: its run's span stands for it
 
     def _started(self, e: RunStarted) -> None:
         parent = self.runs.get(e.parent) if e.parent else None

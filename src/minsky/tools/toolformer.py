@@ -15,7 +15,9 @@ For each text of a corpus:
 Heuristics prune hopeless texts (a calculator is tried only where a text has at least
 three numbers). The kept calls, inserted into the text as `[Tool(input)->result]`, form a
 fine-tuning set. This module holds the arithmetic and the loop over a scorer and a
-sampler; `minsky toolformer annotate` wires them to the embedded model.
+sampler; `annotate_corpus` (what `minsky toolformer annotate` runs) wires them to a
+backend that scores (`minsky.backends.base.TextScoring`) through one logged, budgeted
+run of the runner's (`minsky.direct`), and writes the rows through the results engine.
 """
 
 from __future__ import annotations
@@ -25,13 +27,19 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from minsky.backends.base import Scored
+from minsky.backends.base import Backend, Scored, TextScoring, text_scoring
+from minsky.messages import ChatReply, ChatRequest, Message, Options
 from minsky.strict import Strict
 from minsky.tools.base import Tool, ToolError
+
+if TYPE_CHECKING:
+    from minsky.direct import DirectRun
+    from minsky.runlog import RunLog
 
 # (context, continuation) pairs → their scores; probes are reported before each token
 Scorer = Callable[[list[tuple[str, str]], Sequence[str]], Awaitable[list[Scored]]]
@@ -254,33 +262,33 @@ EXAMPLES = {
 }
 
 
-def llama_scorer(backend: Any) -> Scorer:
-    """A Scorer on the embedded model; probes that are not one token are left out."""
+def run_scorer(run: DirectRun, model: TextScoring, tag: str = "") -> Scorer:
+    """A Scorer through `run` (each batch a logged, budgeted round, labelled after `tag`);
+    probes that are not one token of `model` are left out."""
     async def score(items: list[tuple[str, str]], probes: Sequence[str]) -> list[Scored]:
-        usable = [p for p in probes if len(backend.tokenize_plain(p)) == 1]
-        return list(await backend.score(items, usable))
+        usable = [p for p in probes if len(model.tokenize_plain(p)) == 1]
+        purpose = "positions" if probes else "filter"
+        return await run.score(items, usable, purpose, f"{tag} {purpose}".strip())
 
     return score
 
 
-def annotation_messages(tool: str, text: str) -> list[Any]:
+def annotation_messages(tool: str, text: str) -> list[Message]:
     """The few-shot annotation prompt P(x) as a chat; the reply starts with "Output: "."""
-    from minsky.messages import Message
     from minsky.prompts import render
 
     return [Message("user", render("annotate", tool=tool, examples=EXAMPLES.get(tool, ()),
                                    text=text))]
 
 
-def chat_sampler(complete: Any, text_of: Callable[[], str], temperature: float = 1.0,
+def chat_sampler(complete: Callable[[list[ChatRequest]], Awaitable[list[ChatReply]]],
+                 text_of: Callable[[], str], temperature: float = 1.0,
                  max_tokens: int = 24) -> Sampler:
     """A Sampler that continues "Output: …[Tool(" under the few-shot annotation prompt.
 
-    `complete(requests)` answers a batch (through the runner, so every sample is logged);
+    `complete(requests)` answers a batch (through a run, so every sample is logged);
     `text_of()` gives the whole text being annotated (the prompt shows it as Input).
     """
-    from minsky.messages import ChatRequest, Options
-
     async def sample(before: str, tool: str, m: int) -> list[str]:
         messages = annotation_messages(tool, text_of())
         requests = [
@@ -296,10 +304,8 @@ def chat_sampler(complete: Any, text_of: Callable[[], str], temperature: float =
     return sample
 
 
-def read_corpus(path: Any, field: str) -> list[str]:
+def read_corpus(path: Path | str, field: str) -> list[str]:
     """Texts from a JSONL file (the `field` of each object) or a text file (one a line)."""
-    from pathlib import Path
-
     from minsky.inputs.records import read_records
 
     return [row[field] for _, row in read_records(Path(path), field, "corpus")]
@@ -333,41 +339,50 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+MODEL = "toolformer"  # the model's name in the run log
+
+
 async def annotate_corpus(
-    texts: Sequence[str], tool: Tool, backend: Any, cfg: AnnotateConfig, out: Any,
-    progress: Callable[[str], None] | None = None, log: Any = None,
+    texts: Sequence[str], tool: Tool, backend: Backend, cfg: AnnotateConfig, out: Path | str,
+    progress: Callable[[str], None] | None = None, log: RunLog | None = None,
 ) -> dict[str, Any]:
-    """Annotate every text not yet in `out` (JSONL, appended as it goes); summarise all.
+    """Annotate every text not yet in `out`; summarise all of them.
 
-    The sampled calls go through a runner (logged to `log`, a RunLog, when given)."""
-    import json
-    from pathlib import Path
-
-    from minsky.inputs.records import jsonl_rows
+    `out` is a results file (`minsky.results`): locked while this writes it, a
+    half-written last line cut off, one row per text appended as the text is done, so a
+    rerun goes on from the first text without a row. Every model call, samples and
+    scores alike, goes through one direct run named "toolformer annotate" (logged to
+    `log`, a RunLog, when given), each batch a round labelled with its text's index."""
+    from minsky.results import open_results
     from minsky.runner import Backends, Runner
 
-    runner = Runner(Backends(overrides={"toolformer": backend}), log)
+    model = text_scoring(backend)  # one that cannot score is refused before any work
+    runner = Runner(Backends(overrides={MODEL: backend}), log)
+    with open_results(Path(out)) as results:
+        done = {row["index"] for row in results.rows}
+        todo = [(index, raw) for index, raw in enumerate(texts) if index not in done]
+        if todo:
+            async with runner.direct(MODEL, "toolformer annotate", question=(
+                    f"annotate {len(todo)} text(s) with {tool.name} calls")) as run:
+                for index, raw in todo:
+                    row = await _annotate_row(run, model, tool, cfg, index, raw)
+                    results.append(row)
+                    if progress:
+                        progress(f"#{index}: {row['positions']} position(s), "
+                                 f"{len(row['calls'])} kept")
+        return summarise(results.rows)
 
-    out = Path(out)
-    done = {row["index"] for row in jsonl_rows(out)}
-    score = llama_scorer(backend)
-    current = {"text": ""}
-    sample = chat_sampler(lambda requests: runner.call("toolformer", requests,
-                                                       "toolformer sample"),
-                          lambda: current["text"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for index, raw in enumerate(texts):
-        if index in done:
-            continue
-        text, marks = strip_human_calls(raw)
-        current["text"] = text
-        context = backend.render(annotation_messages(tool.name, text)) + "Output: "
-        result = await annotate_text(text, tool, score, sample, backend.pieces, cfg, context)
-        row = {"index": index, **result.to_dict(), "human_marks": marks,
-               "agreement": agreement([c.offset for c in result.calls], marks),
-               "tried_agreement": agreement([at for at, _ in result.tried], marks)}
-        with out.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        if progress:
-            progress(f"#{index}: {result.positions} position(s), {len(result.calls)} kept")
-    return summarise(jsonl_rows(out))
+
+async def _annotate_row(run: DirectRun, model: TextScoring, tool: Tool, cfg: AnnotateConfig,
+                        index: int, raw: str) -> dict[str, Any]:
+    """The results row of text `index` of the corpus, annotated through `run`."""
+    text, marks = strip_human_calls(raw)
+    tag = f"#{index}"
+    sample = chat_sampler(lambda requests: run.chat(requests, "sample", f"{tag} sample"),
+                          lambda: text)
+    context = model.render(annotation_messages(tool.name, text)) + "Output: "
+    result = await annotate_text(text, tool, run_scorer(run, model, tag), sample,
+                                 model.pieces, cfg, context)
+    return {"index": index, **result.to_dict(), "human_marks": marks,
+            "agreement": agreement([c.offset for c in result.calls], marks),
+            "tried_agreement": agreement([at for at, _ in result.tried], marks)}
