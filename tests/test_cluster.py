@@ -8,6 +8,7 @@ written twice, with the results file and the run log in agreement.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -21,7 +22,9 @@ import ray
 from click.testing import CliRunner
 from ray_cluster import auth_env, local_cluster
 
+from minsky.backends.fakes import ScriptedBackend
 from minsky.cli import main
+from minsky.cluster.engine import Engine
 from minsky.cluster.pool import ClusterRunner, _Engine
 from minsky.evals.harness import evaluate_society
 from minsky.plugin_api import Case
@@ -241,6 +244,57 @@ def test_a_stuck_engine_is_restarted_and_the_wait_is_bounded(tmp_path: Path) -> 
     assert runner.restarted == [1, 2]  # each engine once, the case sent to the other
     [row] = read_rows(out)
     assert row["status"] == "error"
+
+
+class _Here:
+    """An engine handle whose cases run in this process, on an `Engine` over `backends`;
+    it keeps what each case was sent with."""
+
+    def __init__(self, backends: Backends) -> None:
+        self.engine = Engine.__new__(Engine)
+        self.engine.backends = backends
+        self.sent: list[tuple[Any, ...]] = []
+        self.run_case = self  # `handle.run_case.remote(...)`, as on an actor
+
+    def remote(self, *args: Any) -> Any:
+        # as sent: the run takes the replies it replays from the dict
+        replay = args[-1]
+        self.sent.append((*args[:-1], {k: list(v) for k, v in (replay or {}).items()}))
+        return self.engine.run_case(*args)
+
+
+class _HereRunner(ClusterRunner):
+    handle: _Here
+
+    def _launch(self, count: int | None, max_restarts: int, timeout_s: float) -> list[_Engine]:
+        # a model asked here is an error reply: a resumed case must replay what it logged
+        self.handle = _Here(Backends(overrides={"echo:0": ScriptedBackend([])}))
+        return [_Engine(1, self.handle, "a")]
+
+
+def test_the_cluster_runner_takes_the_runners_public_parameters() -> None:
+    public = inspect.signature(Runner.run).parameters
+    assert list(public) == ["self", "society", "question", "kind", "resume", "progress"]
+    assert inspect.signature(ClusterRunner.run).parameters == public
+
+
+def test_a_resumed_case_goes_to_an_engine_with_its_logged_replies(tmp_path: Path) -> None:
+    soc, log = society(tmp_path, 0), RunLog(tmp_path / "log.db")
+    first = asyncio.run(Runner(Backends(), log).run(soc, "What is 2 + 2?"))
+    assert first.status == "ok"
+
+    async def go() -> tuple[_HereRunner, Any]:
+        runner = _HereRunner(log=log)
+        return runner, await runner.run(soc, "What is 2 + 2?", resume=first.run_id)
+
+    runner, again = asyncio.run(go())
+    # the kind was settled on the driver ("auto": a number here), the replies read there
+    [(_, _, kind, resume, replay)] = runner.handle.sent
+    assert (kind, resume, sum(map(len, replay.values()))) == ("number", first.run_id, 3)
+    assert (again.run_id, again.status, again.answer) == (first.run_id, "ok", first.answer)
+    run = log.get_run(first.run_id)
+    assert [c["replayed"] for c in run["calls"]] == [1, 1, 1]
+    assert len(log.list_runs()) == 1
 
 
 def test_without_ray_the_option_says_what_to_install(tmp_path: Path,

@@ -175,10 +175,9 @@ def _ask(options: AskOptions, context: ToolContext) -> Tool:
             raise ToolError(f"the asking society's budget has run out ({spent})")
         token = _ASK_DEPTH.set(depth + 1)
         try:
-            # the society asked draws on the asker's account: the asker's tokens, calls
-            # and deadline (and those of every run above it) bound it too
-            result = await runner.run(society, question, parent=context.parent,
-                                      account=account)
+            # the runner runs it beneath the asker, on the asker's account: the asker's
+            # tokens, calls and deadline (and those of every run above it) bound it too
+            result = await runner.run(society, question)
         finally:
             _ASK_DEPTH.reset(token)
         return result.outcome.text or result.outcome.answer or f"no answer ({result.status})"

@@ -13,7 +13,10 @@ The registry that finds plugins and collects what they register is `minsky.plugi
 this module imports nothing of minsky's but the answer kinds, the strict base model
 (`Strict`, which a plugin's parameter and option models derive from) and the run
 `Account` (a tool that runs a society spends from it), so any module may import it
-without an import circle.
+without an import circle. The runner and the society loader a tool is handed are typed
+as Protocols (`SocietyRunner`, `SocietyLoader`), and the types its hooks name are imported
+for the type checker alone, from modules beneath this one: no circle remains even counting
+those (tests/test_import_graph.py).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import pluggy
 from pydantic import BaseModel, Field
@@ -30,14 +33,13 @@ from minsky.account import Account
 from minsky.answers import AnswerKind
 from minsky.strict import Strict
 
-__all__ = ["BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions", "Specs",
+__all__ = ["BackendSettings", "BackendType", "Case", "LoaderType", "NoOptions", "RunReport",
+           "SocietyLike", "SocietyLoader", "SocietyRunner", "Specs",
            "ToolContext", "ToolType", "hookimpl", "hookspec"]
 
 if TYPE_CHECKING:
     from minsky.backends.base import Backend
-    from minsky.organisations.base import Organisation
-    from minsky.runner import Runner
-    from minsky.society import Society
+    from minsky.organisations.base import Organisation, Outcome
     from minsky.tools.base import Tool
 
 hookspec = pluggy.HookspecMarker("minsky")
@@ -66,16 +68,48 @@ class NoOptions(Strict):
     """For tools without options: any key is a typo."""
 
 
+class SocietyLike(Protocol):
+    """A loaded society, as a tool sees it (`minsky.society.Society` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class RunReport(Protocol):
+    """What a tool reads of a run it started (`minsky.runner.RunResult` is one)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def outcome(self) -> Outcome: ...
+
+
+class SocietyLoader(Protocol):
+    """`load(ref)`: the society a built-in name or a society file names."""
+
+    def __call__(self, ref: str, /) -> SocietyLike: ...
+
+
+class SocietyRunner(Protocol):
+    """Runs a society that `SocietyLoader` loaded on a question, as a run beneath the one a
+    tool serves (it draws on that run's account); `kind` None is the society's own."""
+
+    async def run(self, society: SocietyLike, question: str,
+                  kind: AnswerKind | None = None) -> RunReport: ...
+
+
 @dataclass(frozen=True)
 class ToolContext:
-    """What a tool factory may use: the runner (for a society as a tool), the folder of
-    the society file (for relative paths), `load(ref)`, which loads a society (a built-in
-    name or a file) for a tool that asks one, the run the tool serves (its `parent`) and
-    that run's account, which a society the tool runs draws on (`Runner.run(account=)`)."""
+    """What a tool factory may use: a runner whose runs serve the tool's run (for a
+    society as a tool), the folder of the society file (for relative paths), `load(ref)`,
+    which loads a society (a built-in name or a file) for a tool that asks one, the run
+    the tool serves (its `parent`) and that run's account, which a society the tool runs
+    draws on."""
 
-    runner: Runner | None
+    runner: SocietyRunner | None
     base: Path
-    load: Callable[[str], Society] | None = None
+    load: SocietyLoader | None = None
     parent: str | None = None
     account: Account | None = None
 

@@ -59,11 +59,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from minsky.answers import AnswerKind
 from minsky.errors import MinskyError
 from minsky.inputs.records import jsonl_rows
 from minsky.inputs.safetext import valid
 from minsky.messages import Usage
-from minsky.organisations.base import Outcome, answer_kind
+from minsky.organisations.base import Outcome
 from minsky.runner import Runner, RunResult
 from minsky.society import Budget, Society
 
@@ -381,20 +382,27 @@ class Item:
 
 async def run_case(runner: Runner, society: Society, question: str,
                    kind: str | None = None) -> RunResult:
-    """`runner.run(society, question, kind)`; an unexpected exception is an error result."""
+    """`runner.run(society, question, kind)`, `kind` ("auto", a kind, None: the society's)
+    settled first; an unexpected exception is an error result."""
+    question = valid(question)
     try:
-        return await runner.run(society, question, kind)
+        found = society.answer_kind(question, kind)
+    except ValueError as exc:  # a kind that is none: the case's error, as the run's would be
+        return _error_result(society, question, "text", exc)
+    try:
+        return await runner.run(society, question, found)
     except (MinskyError, asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001 - one case must not end the whole batch
-        message = valid(f"{type(exc).__name__}: {exc}")[:500]
-        question = valid(question)
-        try:
-            found = answer_kind(kind or society.config.answer, question)
-        except ValueError:
-            found = "text"
-        return RunResult("", society.name, question, found, "error",
-                         Outcome(None, [], detail={"stopped": True}), Usage(), 0.0, [], message)
+        return _error_result(society, question, found, exc)
+
+
+def _error_result(society: Society, question: str, kind: AnswerKind,
+                  exc: Exception) -> RunResult:
+    message = valid(f"{type(exc).__name__}: {exc}")[:500]
+    return RunResult("", society.name, question, kind, "error",
+                     Outcome(None, [], detail={"stopped": True}), Usage(), 0.0, [], message)
+
 
 async def run_many(
     runner: Runner,

@@ -10,7 +10,7 @@ to the same observers (`Runner.emit`): nothing writes to the log behind them.
 A scoring call (`ScoreDone`: how likely a model finds a given text, what Toolformer
 annotation and the contamination test are made of) is a row of the log's `scores`
 table beside the chat calls: the log observer writes it (`log_score`), `logs show`
-reads it back (`logged_scores`), and a resumed run finds it by a hash of the request
+reads it back (`runlog.logged_scores`), and a resumed run finds it by a hash of the request
 (`scores_for_resume`) and replays it instead of scoring again.
 """
 
@@ -206,23 +206,6 @@ def _scored(row: sqlite3.Row) -> Scored:
     data = json.loads(row["scored_json"])
     return Scored(data["tokens"], data["logprobs"], data["probes"],
                   row["prompt_tokens"] - len(data["tokens"]), row["cached_tokens"])
-
-
-def logged_scores(db: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
-    """Run `run_id`'s scoring calls in order, as `logs show` gives them (none in a log
-    written before scoring calls were logged)."""
-    try:
-        rows = db.execute("SELECT * FROM scores WHERE run_id=? ORDER BY round, idx, id",
-                          (run_id,)).fetchall()
-    except sqlite3.OperationalError:
-        return []  # an older log opened read-only: no `scores` table
-    out = []
-    for row in rows:
-        found = dict(row)
-        found["probes"] = json.loads(found.pop("probes_json"))
-        found["scored"] = json.loads(found.pop("scored_json"))
-        out.append(found)
-    return out
 
 
 def scores_for_resume(log: RunLog, run_id: str) -> dict[str, deque[Scored]]:

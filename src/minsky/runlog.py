@@ -465,8 +465,6 @@ class RunLog:
             "SELECT call_id, agent, tool, input, result, error, latency_s FROM tool_calls "
             "WHERE run_id=? ORDER BY id"
         )
-        from minsky.run_events import logged_scores  # (it imports this module)
-
         run["scores"] = [_with_iso(s, "created_at") for s in logged_scores(self.db, run_id)]
         events = rows("SELECT round, kind, data_json FROM events WHERE run_id=? ORDER BY id")
         run["events"] = [
@@ -659,6 +657,23 @@ def _with_iso(row: dict[str, Any], *keys: str) -> dict[str, Any]:
         if key in keys:
             out[f"{key}_iso"] = None if value is None else datetime.fromtimestamp(
                 value, UTC).isoformat(timespec="milliseconds")
+    return out
+
+
+def logged_scores(db: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
+    """Run `run_id`'s scoring calls in order, as `logs show` gives them (none in a log
+    written before scoring calls were logged)."""
+    try:
+        rows = db.execute("SELECT * FROM scores WHERE run_id=? ORDER BY round, idx, id",
+                          (run_id,)).fetchall()
+    except sqlite3.OperationalError:
+        return []  # an older log opened read-only: no `scores` table
+    out = []
+    for row in rows:
+        found = dict(row)
+        found["probes"] = json.loads(found.pop("probes_json"))
+        found["scored"] = json.loads(found.pop("scored_json"))
+        out.append(found)
     return out
 
 

@@ -11,7 +11,10 @@ reported as it returns, as a typed event (`minsky.run_events`) that observers lo
 show; a resumed run replays logged replies for identical requests instead of asking the
 model again. Calls that no society makes (Toolformer's samples and scores, the
 contamination test's scores) go through the same gate as a direct run (`Runner.direct`,
-`minsky.direct`): logged, budgeted and replayed alike.
+`minsky.direct`): logged, budgeted and replayed alike. A run beneath another (a member
+that is a society, a society a tool asks) takes a private path that carries its parent,
+the replies a resume hands down and the account it draws on; `Runner.run` has none of
+these, and `beneath` hands others a runner bound to one parent.
 
 The generator is pumped by `organisations.base.advance`, the same step `drive` (the
 synchronous driver for tests and plugin authors) takes. `async with Runner(...)` closes
@@ -50,11 +53,10 @@ from minsky.organisations.base import (
     Task,
     Turn,
     advance,
-    answer_kind,
     choice_letters,
 )
 from minsky.otel import observers as tracing_observers
-from minsky.plugin_api import BackendSettings, ToolContext
+from minsky.plugin_api import BackendSettings, SocietyLike, ToolContext
 from minsky.plugins import backend_types, tool_types
 from minsky.prompts import render
 from minsky.run_events import (
@@ -233,22 +235,44 @@ class Runner:
         self,
         society: Society,
         question: str,
-        kind: str | None = None,
+        kind: AnswerKind | None = None,
         resume: str | None = None,
         progress: Callable[[str], None] | None = None,
+    ) -> RunResult:
+        """Run `society` on `question`; with `resume`, continue that logged run.
+
+        `kind` None is the society's own `answer` ("auto": guessed from the question),
+        settled once, as the run starts. A run beneath another goes through `beneath`.
+        """
+        return await self._run(society, question, kind, progress, resume=resume)
+
+    def beneath(self, parent: str | None, account: Account | None = None) -> SubRunner:
+        """A runner whose runs are logged beneath run `parent` and, given its `account`,
+        draw on that run's budget and deadline (what a tool that asks a society runs
+        through, and an economy's rulings)."""
+        return SubRunner(self, parent, account)
+
+    async def _run(
+        self,
+        society: Society,
+        question: str,
+        kind: AnswerKind | None = None,
+        progress: Callable[[str], None] | None = None,
+        *,
+        resume: str | None = None,
         parent: str | None = None,
         replay: dict[str, deque[ChatReply]] | None = None,
         account: Account | None = None,
     ) -> RunResult:
-        """Run `society` on `question`; with `resume`, continue that logged run.
-
-        `kind` "auto" (or None: the society's own `answer`) is guessed from the question.
-        `parent` is the run id of the society this one serves as a member of; `replay`
-        holds logged replies (by request hash) that a resumed parent hands down;
-        `account` is the account of the run this one serves, which it draws on.
-        """
+        """`run`, and the private path of sub-runs: `parent` is the run id of the run this
+        one serves (as a member, or through a tool); `replay` holds logged replies (by
+        request hash) that a resumed parent hands down, or for a resume the replies its
+        caller read from the log already (a cluster's driver); `account` is the account of
+        the run this one serves, which it draws on."""
         question = valid(question)  # argv and files can hold lone surrogates
-        st = self._start(society, question, kind, resume, parent, replay, progress, account)
+        # settled once per run: a kind its caller settled (a cluster's driver) is checked
+        found = society.answer_kind(question, kind)
+        st = self._start(society, question, found, resume, parent, replay, progress, account)
         gen = society.organisation.run(st.task, SocietyView(
             society.members(*_capabilities(st.backends)), society.params))
         outcome: Outcome | None = None
@@ -270,19 +294,16 @@ class Runner:
                          st.usage, wall, st.rounds, st.error)
 
     def _start(
-        self, society: Society, question: str, kind: str | None, resume: str | None,
+        self, society: Society, question: str, kind: AnswerKind, resume: str | None,
         parent: str | None, replay: dict[str, deque[ChatReply]] | None,
         progress: Callable[[str], None] | None, above: Account | None = None,
     ) -> _RunState:
         """The state of a new (or resumed) run, announced to the observers."""
-        task = Task(question, answer_kind(kind or society.config.answer, question),
-                    choice_letters(question))
+        task = Task(question, kind, choice_letters(question))
         backends = {a.model: self.backends.get(a.model) for a in society.agents
                     if a.society is None}
-        if resume:
-            if self.log is None:
-                raise MinskyError("--resume needs the run log")
-            replay = self.log.replies_for_resume(resume)
+        if resume and replay is None:
+            replay = self._logged(resume)
         run_id = resume or str(ULID())
         budget = society.config.budget
         account = (above.child if above is not None else Account)(
@@ -295,6 +316,12 @@ class Runner:
                            task.kind, {m: b.describe() for m, b in backends.items()},
                            parent, resumed=resume is not None, source=society.source))
         return st
+
+    def _logged(self, resume: str) -> dict[str, deque[ChatReply]]:
+        """The logged replies of run `resume` and its sub-runs, claimed for this resume."""
+        if self.log is None:
+            raise MinskyError("--resume needs the run log")
+        return self.log.replies_for_resume(resume)
 
     async def _pump(self, gen: OrgRun, st: _RunState) -> Outcome | None:
         """Answer the organisation's rounds until it decides (or a budget stops it)."""
@@ -352,8 +379,8 @@ class Runner:
         serve run `run_id` and spend from its `account`."""
         types = tool_types()
         base = Path(society.source).parent
-        context = ToolContext(self, base if base.is_dir() else Path.cwd(), load, run_id,
-                              account)
+        context = ToolContext(self.beneath(run_id, account),
+                              base if base.is_dir() else Path.cwd(), load, run_id, account)
         return {name: types[name].create(opts, context)
                 for name, opts in society.tool_options.items()}
 
@@ -453,8 +480,8 @@ class Runner:
         users = [m.content for m in batch.requests[i].messages if m.role == "user"]
         # the first user message states the task; a later one is what is asked now
         question = "\n\n".join(dict.fromkeys([users[0], users[-1]])) if users else ""
-        sub = await self.run(_capped(agent.society, cap), question, parent=st.run_id,
-                             replay=st.replay, account=st.account)
+        sub = await self._run(_capped(agent.society, cap), question, parent=st.run_id,
+                              replay=st.replay, account=st.account)
         text = sub.outcome.text or sub.outcome.answer or ""
         if sub.status == "ok":
             reply = ChatReply(text, sub.usage, sub.wall_s, "stop")
@@ -496,6 +523,24 @@ class Runner:
         scoring(self.backends.get(model))  # refused before a run is begun
         async with self.direct(model, label, parent=parent, account=account) as run:
             return await run.score(items, probes)
+
+
+@dataclass(frozen=True)
+class SubRunner:
+    """Runs societies beneath run `parent` of `runner`, drawing on its `account` when
+    given (`Runner.beneath`); a `minsky.plugin_api.SocietyRunner`, which tools are handed."""
+
+    runner: Runner
+    parent: str | None
+    account: Account | None = None
+
+    async def run(self, society: SocietyLike, question: str,
+                  kind: AnswerKind | None = None) -> RunResult:
+        """Run `society` (one `minsky.society` loaded) on `question` beneath the parent."""
+        if not isinstance(society, Society):
+            raise TypeError(f"expected a minsky.society.Society, got {type(society).__name__}")
+        return await self.runner._run(society, question, kind, parent=self.parent,
+                                      account=self.account)
 
 
 async def _all(*steps: Awaitable[None]) -> None:

@@ -34,11 +34,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from minsky.answers import AnswerKind
 from minsky.errors import MinskyError
 from minsky.inputs.limits import load_toml
 from minsky.messages import Options
 from minsky.models import default_model
-from minsky.organisations.base import Member, Organisation
+from minsky.organisations.base import Member, Organisation, answer_kind
 from minsky.plugins import organisations, tool_types
 from minsky.strict import Strict, error_line
 from minsky.tools.calls import ToolLimits
@@ -145,6 +146,11 @@ class Society:
     @property
     def name(self) -> str:
         return self.config.name
+
+    def answer_kind(self, question: str, requested: str | None = None) -> AnswerKind:
+        """The kind of answer a run on `question` extracts: `requested` (a kind, or "auto"),
+        else the society's own `answer`; "auto" is guessed from the question."""
+        return answer_kind(requested or self.config.answer, question)
 
     def members(
         self, constrained: dict[str, bool], prefill: dict[str, bool] | None = None

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from minsky.backends.lora import attach, detach, note_log
 from minsky.backends.scoring import ScoreJob, ScoringEngine, logit_rows
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
+
+if TYPE_CHECKING:
+    from jinja2 import Template
 
 # A copy of the prefix is worth a step's wait only when it saves a real amount of decoding.
 _MIN_SHARED_PREFIX = 16
@@ -263,7 +266,7 @@ class _Engine(ScoringEngine):
 
     # -- text <-> tokens -------------------------------------------------------------
 
-    def _template(self) -> Any:
+    def _template(self) -> Template:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         buf = ctypes.create_string_buffer(1 << 16)

@@ -76,7 +76,8 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
 
     async def go() -> Any:
         async with runner:
-            return await runner.run(soc, question, kind, resume=resume, progress=say)
+            return await runner.run(soc, question, soc.answer_kind(question, kind),
+                                    resume=resume, progress=say)
 
     try:
         result = run_async(go())

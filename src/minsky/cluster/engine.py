@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import os
 import socket
+from collections import deque
 from typing import Any
 
+from minsky.answers import AnswerKind
+from minsky.messages import ChatReply
 from minsky.plugin_api import BackendSettings
 from minsky.run_events import RunEvent
 from minsky.runner import Backends, Runner, RunResult
@@ -37,18 +40,21 @@ class Engine:
         return {"pid": os.getpid(), "host": socket.gethostname(),
                 "node": ray.get_runtime_context().get_node_id()}
 
-    async def run_case(self, society: Society, question: str,
-                       kind: str | None) -> tuple[RunResult | None, list[RunEvent],
-                                                  BaseException | None]:
-        """Run one case; return its result (None when the run raised), the run's events
-        in order, and the exception it raised, for the driver to log and re-raise as a
-        local run would."""
+    async def run_case(self, society: Society, question: str, kind: AnswerKind,
+                       resume: str | None = None,
+                       replay: dict[str, deque[ChatReply]] | None = None,
+                       ) -> tuple[RunResult | None, list[RunEvent], BaseException | None]:
+        """Run one case (with `resume`, continue that run from the `replay` the driver read
+        from its log); return its result (None when the run raised), the run's events in
+        order, and the exception it raised, for the driver to log and re-raise as a local
+        run would."""
         events: list[RunEvent] = []
         # a runner per case over the shared backends: each case collects its own events
         # (its run and its sub-society runs) while others run beside it
         runner = Runner(self.backends, observers=[events.append])
         try:
-            result = await runner.run(society, question, kind)
+            # the runner's private path: this engine has no log, the driver read it
+            result = await runner._run(society, question, kind, resume=resume, replay=replay)
         except Exception as exc:  # the driver re-raises it, as a local run would
             return None, events, exc
         return result, events, None

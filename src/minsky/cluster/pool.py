@@ -3,7 +3,8 @@
 `ClusterRunner` is a `Runner` whose `run` sends the whole case to an engine actor and
 replays the events that come back into the driver's observers (the run log among them),
 so `run_many` and everything above it are unchanged: the driver alone writes the run
-log and the results file, and resume works exactly as on one machine.
+log and the results file, and resume works exactly as on one machine (a resumed run's
+logged replies are read here and go with its case).
 
 Supervision, OTP-style but with Ray doing the restarts:
 - an engine is a Ray actor with `max_restarts`: a killed process or lost node is
@@ -22,17 +23,17 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ulid import ULID
 
-from minsky.account import Account
+from minsky.answers import AnswerKind
 from minsky.errors import MinskyError
-from minsky.messages import ChatReply, Usage
-from minsky.organisations.base import Outcome, answer_kind
+from minsky.inputs.safetext import valid
+from minsky.messages import Usage
+from minsky.organisations.base import Outcome
 from minsky.plugin_api import BackendSettings
 from minsky.run_events import RunFinished, RunStarted
 from minsky.runlog import RunLog
@@ -165,16 +166,17 @@ class ClusterRunner(Runner):
 
     _max_losses = 6  # an engine lost this often is left alone (Ray may give up on it too)
 
-    async def run(self, society: Society, question: str, kind: str | None = None,
-                  resume: str | None = None, progress: Callable[[str], None] | None = None,
-                  parent: str | None = None,
-                  replay: dict[str, deque[ChatReply]] | None = None,
-                  account: Account | None = None) -> RunResult:
+    async def run(self, society: Society, question: str, kind: AnswerKind | None = None,
+                  resume: str | None = None,
+                  progress: Callable[[str], None] | None = None) -> RunResult:
         """Run `society` on `question` on an engine; its events reach this runner's
-        observers (the run log) only once the run has finished there."""
-        if resume or parent or replay or account:
-            raise MinskyError("--ray runs whole cases; resume a single run without --ray")
+        observers (the run log) only once the run has finished there. With `resume`, the
+        run's logged replies are read (and the run claimed) here and sent with the case."""
         ray = _ray()
+        question = valid(question)
+        # settled once, here: the engine runs with it, and a lost case is logged with it
+        kind = society.answer_kind(question, kind)
+        replay = self._logged(resume) if resume else None
         timeout = society.config.budget.timeout_s + self.grace_s
         tried: set[int] = set()
         failures: list[str] = []
@@ -182,7 +184,7 @@ class ClusterRunner(Runner):
             engine = self._pick(tried)
             tried.add(engine.number)
             engine.busy += 1
-            ref = engine.handle.run_case.remote(society, question, kind)
+            ref = engine.handle.run_case.remote(society, question, kind, resume, replay)
             try:
                 result, events, raised = await asyncio.wait_for(ref, timeout=timeout)
             except TimeoutError:
@@ -207,24 +209,24 @@ class ClusterRunner(Runner):
             engine.lost += 1
             self.lost += 1
             print(f"warning: --ray: {failures[-1]}; sending the case again", file=sys.stderr)
-        return self._failed(society, question, kind, failures, progress)
+        return self._failed(society, question, kind, failures, progress, resume)
 
     def _restart(self, engine: _Engine) -> None:
         """Kill a stuck engine's process; Ray restarts it (`max_restarts`)."""
         _ray().kill(engine.handle, no_restart=False)
 
-    def _failed(self, society: Society, question: str, kind: str | None,
-                failures: list[str], progress: Callable[[str], None] | None) -> RunResult:
+    def _failed(self, society: Society, question: str, kind: AnswerKind,
+                failures: list[str], progress: Callable[[str], None] | None,
+                resume: str | None = None) -> RunResult:
         """The run of a case that lost its engine `attempts` times: logged as an error run
         (so the results file and the run log still agree), reported as its row."""
-        run_id = str(ULID())
-        task_kind = answer_kind(kind or society.config.answer, question)
+        run_id = resume or str(ULID())
         error = f"lost its engine {len(failures)} times: {'; '.join(failures)}"
         outcome = Outcome(None, [], detail={"stopped": True})
         self.emit(RunStarted(run_id, society.name, society.config.model_dump(), question,
-                             task_kind, {}), progress)
+                             kind, {}, resumed=resume is not None), progress)
         self.emit(RunFinished(run_id, "error", outcome, Usage(), 0.0), progress)
-        return RunResult(run_id, society.name, question, task_kind, "error", outcome, Usage(),
+        return RunResult(run_id, society.name, question, kind, "error", outcome, Usage(),
                          0.0, [], error)
 
 

@@ -33,7 +33,7 @@ async def consult(
 ) -> tuple[str, dict[str, Any]]:
     """`spec` replies to `text` (one logged call); returns the reply ("" when the call
     failed) and where it was logged."""
-    result = await runner.run(prompt_society(spec, purpose, options), text, "text",
-                              parent=parent)
+    result = await runner.beneath(parent).run(prompt_society(spec, purpose, options), text,
+                                              "text")
     reply = result.outcome.text or "" if result.status == "ok" else ""
     return reply, {"run_id": result.run_id, "status": result.status}

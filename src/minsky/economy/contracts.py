@@ -98,8 +98,8 @@ class Market:
 
     async def _ask(self, question: str) -> tuple[str | None, str]:
         # a run under the task being settled, so `logs show` lists the rulings' calls
-        result = await self.runner.run(self.authority, question, "choice",
-                                       parent=self.ctx.get("run_id"))
+        result = await self.runner.beneath(self.ctx.get("run_id")).run(
+            self.authority, question, "choice")
         return result.answer, result.outcome.text or (
             result.outcome.members[0].text if result.outcome.members else "")
 

@@ -35,7 +35,7 @@ class RoleplayParams(Strict):
     repair: bool = True
 
 
-def roleplay(task: Task, society: SocietyView) -> OrgRun:
+def roleplay(task: Task, society: SocietyView[RoleplayParams]) -> OrgRun:
     p = society.params
     assert isinstance(p, RoleplayParams)
     user, assistant = society.group("user")[0], society.group("assistant")[0]

@@ -7,12 +7,13 @@ import functools
 import math
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from minsky.pyrun._limits import COPY_COST, MAX_OUTPUT, MAX_RANGE
 from minsky.pyrun._values import (
     _NUMS,
     Builtin,
+    Machine,
     ProgramError,
     Range,
     Value,
@@ -24,8 +25,6 @@ from minsky.pyrun._values import (
     _type,
 )
 
-if TYPE_CHECKING:
-    from minsky.pyrun._interpreter import Interpreter
 
 def _nums(name: str, args: list[Value], lo: int, hi: int, ints: bool = False) -> None:
     _arity(name, args, lo, hi)
@@ -33,7 +32,7 @@ def _nums(name: str, args: list[Value], lo: int, hi: int, ints: bool = False) ->
         raise ProgramError(f"{name}() takes {'integers' if ints else 'numbers'}")
 
 
-def _round(it: Interpreter, args: list[Value]) -> Value:
+def _round(it: Machine, args: list[Value]) -> Value:
     _arity("round", args, 1, 2)
     if not _is_num(args[0]) or (len(args) == 2 and not _is_int(args[1])):
         raise ProgramError("round() takes a number and an integer")
@@ -51,14 +50,14 @@ def _text_cost(xs: list[Value]) -> int:
     return sum(len(x) for x in xs if type(x) is str) // COPY_COST
 
 
-def _sorted(it: Interpreter, xs: list[Value]) -> Value:
+def _sorted(it: Machine, xs: list[Value]) -> Value:
     # n log n comparisons, each of which may walk a whole string
     it.tick(_text_cost(xs) * max(1, len(xs).bit_length()))
     return sorted(xs) if _flat(xs) else sorted(xs, key=functools.cmp_to_key(it.cmp))
 
 
 def _extreme(name: str, fn: Callable[[Any, Any], bool]) -> Builtin:
-    def run(it: Interpreter, args: list[Value]) -> Value:
+    def run(it: Machine, args: list[Value]) -> Value:
         if len(args) == 1 and type(args[0]) is Range and len(args[0].r):
             ends = args[0].r[0], args[0].r[-1]  # a range's extremes are its ends
             return ends[0] if fn(ends[0], ends[1]) else ends[1]
@@ -78,7 +77,7 @@ def _extreme(name: str, fn: Callable[[Any, Any], bool]) -> Builtin:
     return Builtin(name, run)
 
 
-def _sum(it: Interpreter, args: list[Value]) -> Value:
+def _sum(it: Machine, args: list[Value]) -> Value:
     _arity("sum", args, 1, 2)
     total = args[1] if len(args) == 2 else 0
     if not _is_num(total):
@@ -94,7 +93,7 @@ def _sum(it: Interpreter, args: list[Value]) -> Value:
 
 
 def _convert(name: str, kind: type) -> Builtin:
-    def run(it: Interpreter, args: list[Value]) -> Value:
+    def run(it: Machine, args: list[Value]) -> Value:
         _arity(name, args, 0, 1)
         if args and type(args[0]) not in (int, float, bool, str):
             raise ProgramError(f"{name}() takes a number or a string")
@@ -105,7 +104,7 @@ def _convert(name: str, kind: type) -> Builtin:
     return Builtin(name, run)
 
 
-def _range(it: Interpreter, args: list[Value]) -> Value:
+def _range(it: Machine, args: list[Value]) -> Value:
     _nums("range", args, 1, 3, ints=True)
     r = range(*args)
     try:
@@ -117,7 +116,7 @@ def _range(it: Interpreter, args: list[Value]) -> Value:
     return Range(r)
 
 
-def _pow(it: Interpreter, args: list[Value]) -> Value:
+def _pow(it: Machine, args: list[Value]) -> Value:
     if len(args) == 3:
         _nums("pow", args, 3, 3, ints=True)
         return pow(*args)
@@ -125,7 +124,7 @@ def _pow(it: Interpreter, args: list[Value]) -> Value:
     return _power(*args)
 
 
-def _print(it: Interpreter, args: list[Value]) -> Value:
+def _print(it: Machine, args: list[Value]) -> Value:
     line = " ".join(it.show(a) for a in args) + "\n"
     it.out_len += len(line)
     if it.out_len > MAX_OUTPUT:
@@ -134,12 +133,12 @@ def _print(it: Interpreter, args: list[Value]) -> Value:
     return None
 
 
-def _zip(it: Interpreter, args: list[Value]) -> Value:
+def _zip(it: Machine, args: list[Value]) -> Value:
     columns = [it.items(a) for a in args]
     return list(zip(*columns, strict=False))
 
 
-def _enumerate(it: Interpreter, args: list[Value]) -> Value:
+def _enumerate(it: Machine, args: list[Value]) -> Value:
     _arity("enumerate", args, 1, 2)
     start = args[1] if len(args) == 2 else 0
     if not _is_int(start):
@@ -149,27 +148,27 @@ def _enumerate(it: Interpreter, args: list[Value]) -> Value:
     return [(start + i, x) for i, x in enumerate(items)]
 
 
-def _divmod(it: Interpreter, args: list[Value]) -> Value:
+def _divmod(it: Machine, args: list[Value]) -> Value:
     _nums("divmod", args, 2, 2)
     return divmod(args[0], args[1])
 
 
-def _abs(it: Interpreter, args: list[Value]) -> Value:
+def _abs(it: Machine, args: list[Value]) -> Value:
     _nums("abs", args, 1, 1)
     return abs(args[0])
 
 
-def _str(it: Interpreter, args: list[Value]) -> Value:
+def _str(it: Machine, args: list[Value]) -> Value:
     _arity("str", args, 0, 1)
     return it.show(args[0]) if args else ""
 
 
-def _bool(it: Interpreter, args: list[Value]) -> Value:
+def _bool(it: Machine, args: list[Value]) -> Value:
     _arity("bool", args, 0, 1)
     return bool(args) and it.truth(args[0])
 
 
-def _len(it: Interpreter, args: list[Value]) -> Value:
+def _len(it: Machine, args: list[Value]) -> Value:
     _arity("len", args, 1, 1)
     x = args[0]
     if type(x) not in (list, tuple, str, Range):
@@ -177,10 +176,10 @@ def _len(it: Interpreter, args: list[Value]) -> Value:
     return len(x.r) if type(x) is Range else len(x)
 
 
-def _copy(name: str, fn: Callable[[Interpreter, list[Value]], Value]) -> Builtin:
+def _copy(name: str, fn: Callable[[Machine, list[Value]], Value]) -> Builtin:
     """A builtin of one optional iterable, given a bounded, paid-for copy of its elements."""
 
-    def run(it: Interpreter, args: list[Value]) -> Value:
+    def run(it: Machine, args: list[Value]) -> Value:
         _arity(name, args, 0 if name in ("list", "tuple") else 1, 1)
         return fn(it, it.items(args[0]) if args else [])
 
@@ -204,7 +203,7 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
 
 def _math(name: str, fn: Callable[..., Value], lo: int, hi: int, ints: bool = False,
           guard: Callable[..., bool] | None = None) -> Builtin:
-    def run(it: Interpreter, args: list[Value]) -> Value:
+    def run(it: Machine, args: list[Value]) -> Value:
         _nums(f"math.{name}", args, lo, hi, ints)
         if guard is not None and guard(*args):  # the result would be huge: refuse first
             raise ProgramError("integer too large")

@@ -7,12 +7,9 @@ import ast
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from minsky.pyrun._limits import INT_LIMIT, MAX_EXPONENT, MAX_POWER_BITS
-
-if TYPE_CHECKING:
-    from minsky.pyrun._interpreter import Interpreter
 
 Value = Any  # int | float | bool | str | None | list | tuple | Range | Function | Builtin
 _SCALARS = (int, float, bool, str, type(None))
@@ -71,12 +68,34 @@ class Function:
     scope: Scope = field(repr=False)
 
 
+class Machine(Protocol):
+    """What a builtin uses of the interpreter that calls it (`_interpreter.Interpreter`,
+    through `_operations.Operations`): a Protocol, so that the builtins, which the
+    interpreter's layers import, import none of them."""
+
+    out: list[str]
+    out_len: int
+
+    def tick(self, n: int = 1) -> None: ...
+
+    def truth(self, v: Value) -> bool: ...
+
+    def items(self, v: Value) -> list[Value]: ...
+
+    def order(self, fn: Callable[[Any, Any], bool], a: Value, b: Value,
+              depth: int = 0) -> bool: ...
+
+    def cmp(self, a: Value, b: Value) -> int: ...
+
+    def show(self, v: Value, quote: bool = False) -> str: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Builtin:
     """A function of the interpreter's own, from BUILTINS or MATH."""
 
     name: str
-    fn: Callable[[Interpreter, list[Value]], Value] = field(repr=False)
+    fn: Callable[[Machine, list[Value]], Value] = field(repr=False)
 
 
 @dataclass(frozen=True, eq=False)

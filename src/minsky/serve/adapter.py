@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from minsky.answers import AnswerKind
 from minsky.backends.base import Backend
 from minsky.run_events import CallDone, Note, RoundStarted, RunEvent, RunStarted, progress_observer
 from minsky.runner import Backends, Runner, RunResult
@@ -89,7 +90,7 @@ class _Watch:
 
 
 async def run_society(shared: Runner, society: Society, conversation: Conversation,
-                      kind: str | None, observe: Observer) -> RunResult:
+                      kind: AnswerKind | None, observe: Observer) -> RunResult:
     """Run `society` on the conversation with the server's backends and log, telling
     `observe` of each round and reply. Cancelling it ends the run `interrupted`."""
     if shared.log is None:

@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from ulid import ULID
 
+from minsky.answers import AnswerKind
 from minsky.otel import incoming
 from minsky.runner import Runner, RunResult
 from minsky.serve.adapter import Progress, run_society
@@ -107,7 +108,7 @@ class Served:
         }
 
     async def run_all(self, societies: list[Society], conversation: Conversation,
-                      kind: str | None, events: Events) -> list[RunResult]:
+                      kind: AnswerKind | None, events: Events) -> list[RunResult]:
         """Run one society per choice, concurrently; always frees the slots taken for them
         and ends the event stream."""
         start = time.perf_counter()
@@ -148,13 +149,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def answer_kind(request: ChatCompletionRequest) -> str | None:
+def answer_kind(request: ChatCompletionRequest) -> AnswerKind | None:
     """The answer kind from `metadata.answer` (else the society's own setting)."""
     kind = (request.metadata or {}).get("answer", "auto")
     if kind not in KINDS:
         raise ApiError(400, f"'metadata.answer': expected one of {list(KINDS)}, got {kind!r}",
                        param="metadata.answer", code="invalid_value")
-    return None if kind == "auto" else kind
+    return None if kind == "auto" else cast(AnswerKind, kind)  # one of KINDS
 
 
 def failure(results: list[RunResult]) -> ApiError | None:
