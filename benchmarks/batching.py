@@ -22,10 +22,10 @@ from pathlib import Path
 
 from benchmarks_common import append_result
 
+from minsky.backends.registry import Backends
 from minsky.messages import ChatRequest
 from minsky.organisations.answering import solve_messages
 from minsky.organisations.base import Task
-from minsky.runner import Backends
 from minsky.society import load
 
 QUESTION = (

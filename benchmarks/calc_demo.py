@@ -22,12 +22,13 @@ from pathlib import Path
 from benchmarks_common import GSM8K, MAWPS, run_log, sample, tool_calls
 
 import minsky.tools.calculator as calculator
+from minsky.backends.registry import Backends
 from minsky.evals.benchmarks import load_benchmark
 from minsky.evals.harness import evaluate_society
 from minsky.plugin_api import BackendSettings
 from minsky.results import read_rows
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import load
 
 BENCHES = {"gsm8k": GSM8K, "mawps": MAWPS}

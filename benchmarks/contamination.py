@@ -27,11 +27,12 @@ import random
 from pathlib import Path
 
 from minsky.backends.base import scoring
+from minsky.backends.registry import Backends
 from minsky.direct import DirectRun
 from minsky.evals.contamination import PREFIX, contamination_test, examples_of, run_loglik
 from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEV_SETS = [

@@ -32,7 +32,8 @@ from typing import Any
 
 from minsky import otel
 from minsky.backends.fakes import ScriptedBackend
-from minsky.runner import Backends, Runner
+from minsky.backends.registry import Backends
+from minsky.runner import Runner
 from minsky.society import Society, from_dict
 
 Q = "What is 6*7?"

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from minsky.backends.llama import LlamaBackend
+from minsky.backends.registry import Backends
 from minsky.direct import DirectRun
 from minsky.evals.benchmarks import load_benchmark
 from minsky.inputs.records import jsonl_rows
@@ -38,7 +39,7 @@ from minsky.organisations.base import Task
 from minsky.organisations.consensus import program_examples
 from minsky.plugin_api import Case
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.star.mine import reporting_exclusion
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -18,8 +18,9 @@ import time
 
 from benchmarks_common import gsm8k_sample
 
+from minsky.backends.registry import Backends
 from minsky.plugin_api import BackendSettings
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import load
 
 

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from minsky.backends import llama
+from minsky.backends.registry import Backends
 from minsky.evals.benchmarks import load_benchmark
 from minsky.evals.formats import score
 from minsky.models import default_model
 from minsky.organisations import consensus
 from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import load
 
 GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"

@@ -25,12 +25,13 @@ from typing import Any
 
 from benchmarks_common import append_result, gsm8k_sample
 
+from minsky.backends.registry import Backends
 from minsky.cluster.pool import ClusterRunner, connect
 from minsky.evals.harness import evaluate_society
 from minsky.plugin_api import BackendSettings, Case
 from minsky.results import read_rows
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import load
 
 

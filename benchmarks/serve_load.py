@@ -140,9 +140,10 @@ def summary(replies: list[Reply], wall_s: float) -> dict[str, Any]:
 def fake_server(delay_s: float) -> tuple[Any, str, Path]:
     """A server in this process: a 3-member vote on a fake model that adds i + i."""
     from minsky.backends.fakes import FunctionBackend
+    from minsky.backends.registry import Backends
     from minsky.messages import ChatRequest
     from minsky.runlog import RunLog
-    from minsky.runner import Backends, Runner
+    from minsky.runner import Runner
     from minsky.serve.app import ServeSettings, create_app
     from minsky.serve.server import BackgroundServer
     from minsky.society import from_dict

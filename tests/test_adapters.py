@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.errors import MinskyError
 from minsky.models import split_adapter
-from minsky.runner import Backends
 
 TINY = "smollm2-135m"
 CONTEXT = "The capital of France is Paris. The capital of Italy is"

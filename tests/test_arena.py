@@ -10,13 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.errors import MinskyError
 from minsky.evals.arena import judge_template, leaderboard, run_arena
 from minsky.inputs.records import jsonl_rows
 from minsky.messages import ChatRequest
 from minsky.organisations.judging import combine, judge_question
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import from_dict
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

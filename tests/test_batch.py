@@ -10,10 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.cli.batch import finished_ids, read_questions, run_batch
 from minsky.errors import MinskyError
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 
 
 def test_read_questions_from_jsonl_and_text(tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ import pytest
 
 from minsky.backends.base import Backend
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.messages import ChatRequest
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner, RunResult
+from minsky.runner import Runner, RunResult
 from minsky.society import Society
 
 Q = "What is 2+2?"

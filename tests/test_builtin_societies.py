@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import Society, builtin_names, load
 
 REPLY = "The answer is 4. B"

@@ -198,7 +198,7 @@ def test_toolformer_annotate_prints_a_table_and_json_under_json(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from test_toolformer import FakeModel
 
-    from minsky.runner import Backends
+    from minsky.backends.registry import Backends
 
     monkeypatch.setattr(Backends, "get", lambda self, spec: FakeModel())
     corpus = tmp_path / "c.txt"

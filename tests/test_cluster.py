@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from ray_cluster import auth_env, local_cluster
 
 from minsky.backends.fakes import ScriptedBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.cluster.engine import Engine
 from minsky.cluster.pool import ClusterRunner, _Engine
@@ -30,7 +31,7 @@ from minsky.evals.harness import evaluate_society
 from minsky.plugin_api import Case
 from minsky.results import read_rows
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import load
 
 

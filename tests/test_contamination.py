@@ -93,7 +93,7 @@ def test_cli_refuses_a_backend_without_log_probabilities(tmp_path: Path) -> None
 def test_cli_shows_a_bar_of_shards_scored(tmp_path: Path, terminal: Any,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from minsky.backends.base import Capabilities, Scored
-    from minsky.runner import Backends
+    from minsky.backends.registry import Backends
 
     class Scorer:
         """A backend that scores every order alike (a model that never saw the data)."""
@@ -141,8 +141,9 @@ def memorising_model(examples):
 
 async def test_the_test_through_a_logged_run_gives_the_same_numbers(log) -> None:
     from minsky.backends.base import scoring
+    from minsky.backends.registry import Backends
     from minsky.evals.contamination import run_loglik
-    from minsky.runner import Backends, Runner
+    from minsky.runner import Runner
 
     model = memorising_model(EXAMPLES)
 
@@ -164,7 +165,7 @@ async def test_the_test_through_a_logged_run_gives_the_same_numbers(log) -> None
 
 def test_cli_logs_the_test_as_a_run_with_its_scores(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from minsky.runner import Backends
+    from minsky.backends.registry import Backends
 
     monkeypatch.setattr(Backends, "get", lambda self, spec: memorising_model(EXAMPLES))
     bench = tmp_path / "b.txt"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.economy.contracts import Contract, Market, Ruling
 from minsky.economy.ledger import Ledger
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import from_dict
 
 

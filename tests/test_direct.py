@@ -10,11 +10,12 @@ import pytest
 from minsky.account import Account
 from minsky.backends.base import Scored, TextScoring, scoring, text_scoring
 from minsky.backends.fakes import EchoBackend, ScoringFake, ScriptedBackend
+from minsky.backends.registry import Backends
 from minsky.direct import BudgetStop, Limits
 from minsky.errors import MinskyError
 from minsky.messages import ChatRequest, Message, Options
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 
 ITEMS = [("The sky is", " blue today."), ("Two and two make", " four.")]
 

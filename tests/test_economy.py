@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.economy.ledger import Ledger
 from minsky.economy.market import EconomyConfig, births, settle
@@ -16,7 +17,7 @@ from minsky.economy.run import audit_file, run_economy
 from minsky.messages import Usage
 from minsky.organisations.base import MemberAnswer, Outcome
 from minsky.plugin_api import Case
-from minsky.runner import Backends, RoundRecord, Runner, RunResult
+from minsky.runner import RoundRecord, Runner, RunResult
 from minsky.society import from_dict
 
 

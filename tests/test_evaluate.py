@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from minsky.backends.base import Backend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.messages import ChatReply, ChatRequest, Usage
-from minsky.runner import Backends
 
 
 def gsm8k_file(path: Path, n: int = 6) -> Path:
@@ -141,9 +141,10 @@ def test_eval_bad_bench_is_a_clear_error(tmp_path: Path) -> None:
 
 async def test_vote_rows_keep_member_votes_and_prefixes_rescore_them(tmp_path: Path) -> None:
     from minsky.backends.fakes import FunctionBackend
+    from minsky.backends.registry import Backends
     from minsky.evals.harness import evaluate_society, summarise, vote_prefixes
     from minsky.plugin_api import Case
-    from minsky.runner import Backends, Runner
+    from minsky.runner import Runner
     from minsky.society import from_dict
 
     society = from_dict({"name": "v5", "organisation": "vote", "model": "fake:x",

@@ -278,8 +278,8 @@ def test_a_unit_test_cannot_load_a_real_model(tmp_path) -> None:
 def test_a_unit_test_cannot_reach_a_model_server_off_this_machine(monkeypatch) -> None:
     import pytest
 
+    from minsky.backends.registry import Backends
     from minsky.errors import MinskyError
-    from minsky.runner import Backends
 
     monkeypatch.setenv("MINSKY_OPENAI_BASE_URL", "https://api.example.com/v1")
     with pytest.raises(MinskyError, match="real models are switched off"):

@@ -19,10 +19,11 @@ import pytest
 
 from minsky.account import MAX_CALL_TOKENS
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner, RunResult
+from minsky.runner import Runner, RunResult
 from minsky.society import MAX_TREE_MEMBERS, Society, load
 
 Q = "What is 2+2?"

@@ -18,12 +18,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.results import open_results, read_rows
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import from_dict
 from minsky.view.source import RunQuery, list_runs, open_log
 

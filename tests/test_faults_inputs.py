@@ -34,12 +34,13 @@ from conftest import society_dict
 
 from minsky.backends.fakes import FunctionBackend
 from minsky.backends.openai import OpenAIBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.errors import MinskyError
 from minsky.inputs.limits import MAX_NESTING, check_depth, depth, load_toml
 from minsky.messages import ChatReply, ChatRequest, Message, Options
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.serve.app import ServeSettings, create_app
 from minsky.serve.server import BackgroundServer
 from minsky.society import Society

@@ -24,9 +24,10 @@ from pathlib import Path
 import pytest
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.serve.connections import ConnectionLimits
 from minsky.view import mindstorm as mindstorm_page
 from minsky.view.pages import App

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.messages import ChatRequest
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import MAX_DEPTH, load
 from minsky.tools.base import Tool, ToolError
 from minsky.tools.calls import ToolLimits, run_tool

@@ -9,10 +9,11 @@ import pytest
 
 from minsky.backends.base import Backend
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.errors import MinskyError
 from minsky.messages import ChatRequest
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import MAX_DEPTH, load
 
 Q = "Plan a picnic in the park."

@@ -23,12 +23,13 @@ from opentelemetry.trace import StatusCode
 from minsky import otel
 from minsky.backends.base import Backend
 from minsky.backends.fakes import FunctionBackend, ScriptedBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.messages import ChatReply, ChatRequest
 from minsky.otel.observer import CAPTURE, TraceObserver
 from minsky.otel.replay import replay
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.serve.app import ServeSettings, create_app
 from minsky.serve.server import BackgroundServer
 from minsky.society import Society, from_dict, load

@@ -12,6 +12,7 @@ import pytest
 import minsky
 from minsky import plugins
 from minsky.backends.fakes import EchoBackend, ScriptedBackend
+from minsky.backends.registry import Backends
 from minsky.errors import MinskyError
 from minsky.organisations.base import (
     NoParams,
@@ -23,7 +24,7 @@ from minsky.organisations.base import (
 )
 from minsky.organisations.vote import VOTE
 from minsky.plugin_api import BackendSettings, BackendType, hookimpl
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import from_dict
 
 # -- __all__ -------------------------------------------------------------------------------

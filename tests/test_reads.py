@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from minsky.backends.fakes import FunctionBackend
-from minsky.runner import Backends, Runner
+from minsky.backends.registry import Backends
+from minsky.runner import Runner
 from minsky.society import load
 
 

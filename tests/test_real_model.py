@@ -189,8 +189,9 @@ def test_scoring_while_members_generate(backend):
 def test_contamination_detects_an_order_placed_in_context(backend):
     import random
 
+    from minsky.backends.registry import Backends
     from minsky.evals.contamination import contamination_test, run_loglik
-    from minsky.runner import Backends, Runner
+    from minsky.runner import Runner
 
     rng = random.Random(3)
     examples = [f"Q: What is {rng.randint(10, 99)} plus {rng.randint(10, 99)}?" for _ in range(12)]

@@ -13,13 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.cli.batch import read_questions, run_batch
 from minsky.errors import MinskyError
 from minsky.evals.benchmarks import load_benchmark
 from minsky.evals.harness import evaluate_society
 from minsky.results import Item, open_results, read_rows, run_many
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import from_dict
 
 

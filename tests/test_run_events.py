@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.economy.market import EconomyConfig
 from minsky.economy.run import run_economy
 from minsky.evals.formats import Case
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
 from minsky.run_events import CallDone, Note, RunEvent, RunStarted, emit
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import from_dict, load
 from minsky.view.mindstorm import build
 

@@ -12,11 +12,12 @@ import pytest
 
 from minsky.backends.base import Backend, Capabilities
 from minsky.backends.fakes import EchoBackend, FunctionBackend, ScriptedBackend
+from minsky.backends.registry import Backends
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message
 from minsky.organisations.base import Ask, Organisation, Outcome, Round, SocietyView, Task
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner, RunResult
+from minsky.runner import Runner, RunResult
 from minsky.society import Society
 
 Q = "What is 2+3?"

@@ -25,10 +25,11 @@ from conftest import society_dict
 
 from minsky.backends.base import Backend
 from minsky.backends.fakes import FunctionBackend, ScriptedBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.messages import ChatReply, ChatRequest, Usage
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.serve.app import Served, ServeSettings, create_app
 from minsky.serve.server import BackgroundServer
 from minsky.society import Society

@@ -13,13 +13,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.errors import MinskyError
 from minsky.evals.arena import preference_pairs
 from minsky.evals.benchmarks import load_benchmark
 from minsky.messages import ChatRequest
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import load
 from minsky.star.export import dpo_rows, sft_rows
 from minsky.star.fresh import mine_fresh

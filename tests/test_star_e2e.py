@@ -10,10 +10,11 @@ import pytest
 from test_star import SOCIETY, bench_file, reply_for
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.evals.benchmarks import load_benchmark
 from minsky.models import resolve_gguf
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import load
 from minsky.star.export import sft_rows
 from minsky.star.fresh import mine_fresh

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.cli import main
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Options
@@ -34,7 +35,7 @@ from minsky.organisations.critique import (
 from minsky.organisations.drafts import DraftsParams, drafts
 from minsky.organisations.judging import combine, tournament
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import Society
 from minsky.star.prefs import preference_rows
 

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from minsky.backends.base import Capabilities
 from minsky.backends.fakes import FunctionBackend, ScriptedBackend
+from minsky.backends.registry import Backends
 from minsky.errors import MinskyError
 from minsky.messages import ChatRequest, Message, Options
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import from_dict
 from minsky.tools.base import Tool, ToolError, tool_from_function
 from minsky.tools.calls import (

@@ -239,8 +239,8 @@ def test_annotate_cli_rejects_bad_input(tmp_path) -> None:
 def test_annotate_cli_shows_a_bar_of_texts(tmp_path, terminal, monkeypatch) -> None:
     from click.testing import CliRunner
 
+    from minsky.backends.registry import Backends
     from minsky.cli import main
-    from minsky.runner import Backends
 
     monkeypatch.setattr(Backends, "get", lambda self, spec: FakeModel())
     corpus = tmp_path / "c.txt"

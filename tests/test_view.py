@@ -199,7 +199,8 @@ def test_command_exports(tmp_path: Path, fixture) -> None:
 async def test_run_page_shows_budget_stops_and_failed_calls(tmp_path: Path,
                                                             make_society) -> None:
     from minsky.backends.fakes import FunctionBackend, ScriptedBackend
-    from minsky.runner import Backends, Runner
+    from minsky.backends.registry import Backends
+    from minsky.runner import Runner
 
     log = RunLog(tmp_path / "b.db")
     debate = make_society(organisation="debate", budget={"max_rounds": 1}, params={"rounds": 3},

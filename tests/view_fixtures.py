@@ -15,6 +15,7 @@ from pathlib import Path
 from test_hierarchy import team_toml
 
 from minsky.backends.fakes import FunctionBackend
+from minsky.backends.registry import Backends
 from minsky.economy.market import EconomyConfig
 from minsky.economy.run import run_economy
 from minsky.evals.arena import run_arena
@@ -23,7 +24,7 @@ from minsky.messages import ChatRequest
 from minsky.organisations.judging import PAIR_TEMPLATE
 from minsky.plugin_api import Case
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 from minsky.society import from_dict, load
 
 SCRIPT = "<script>alert(1)</script>"

@@ -6,6 +6,7 @@ The public surface; everything else is an implementation module.
 from minsky.answers import AnswerKind, Tally, extract_answer, tally_votes
 from minsky.backends.base import Backend, Capabilities
 from minsky.backends.fakes import EchoBackend, FunctionBackend, ScriptedBackend
+from minsky.backends.registry import Backends
 from minsky.errors import MinskyError
 from minsky.evals.benchmarks import load_benchmark
 from minsky.messages import ChatReply, ChatRequest, Message, Options, Usage
@@ -30,7 +31,7 @@ from minsky.plugin_api import (
     hookimpl,
 )
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner, RunResult
+from minsky.runner import Runner, RunResult
 from minsky.society import Society
 from minsky.society import load as load_society
 from minsky.strict import Strict

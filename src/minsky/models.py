@@ -133,7 +133,7 @@ def resolve_gguf(spec: str) -> Path:
 
 class UnknownModel(MinskyError):
     """A model spec that names no shipped model and no file; whoever knows the registered
-    backends (`runner.Backends`) adds them to the message."""
+    backends (`backends.registry.Backends`) adds them to the message."""
 
 
 def split_adapter(spec: str) -> tuple[str, Path | None]:

@@ -37,11 +37,11 @@ from ulid import ULID
 from minsky.account import Account, counted, prompt_estimate
 from minsky.answers import AnswerKind
 from minsky.backends.base import Backend, Scored, scoring
+from minsky.backends.registry import Backends
 from minsky.direct import DirectRun, Limits, open_direct
 from minsky.errors import MinskyError
 from minsky.inputs.safetext import valid
 from minsky.messages import ChatReply, ChatRequest, Message, Usage
-from minsky.models import MODELS, UnknownModel
 from minsky.organisations.base import (
     Ask,
     MemberAnswer,
@@ -56,8 +56,8 @@ from minsky.organisations.base import (
     choice_letters,
 )
 from minsky.otel import observers as tracing_observers
-from minsky.plugin_api import BackendSettings, SocietyLike, ToolContext
-from minsky.plugins import backend_types, tool_types
+from minsky.plugin_api import SocietyLike, ToolContext
+from minsky.plugins import tool_types
 from minsky.prompts import render
 from minsky.run_events import (
     CallDone,
@@ -77,41 +77,6 @@ from minsky.tools.base import Tool
 from minsky.tools.calls import ARROW, CLOSE, ToolCall, resume_calls, with_call_stops
 
 CALL_STOPS = (ARROW, CLOSE)
-
-
-class Backends:
-    """One backend per model spec, shared by every agent (and society) that uses it.
-
-    `overrides` maps a model spec to a ready backend; tests use it to run societies on
-    the scripted fakes.
-    """
-
-    def __init__(
-        self,
-        settings: BackendSettings | None = None,
-        overrides: dict[str, Backend] | None = None,
-    ) -> None:
-        self.settings = settings or BackendSettings()
-        self._made: dict[str, Backend] = dict(overrides or {})
-
-    def get(self, spec: str) -> Backend:
-        if spec not in self._made:
-            types = backend_types()
-            scheme, sep, rest = spec.partition(":")
-            if sep and scheme in types and spec not in MODELS:
-                self._made[spec] = types[scheme].create(rest, self.settings)
-            else:
-                try:
-                    self._made[spec] = types["llama"].create(spec, self.settings)
-                except UnknownModel as err:
-                    others = ", ".join(f"{name}:MODEL" for name in sorted(types)
-                                       if name != "llama")
-                    raise UnknownModel(f"{err}; or use a backend: {others}") from None
-        return self._made[spec]
-
-    async def aclose(self) -> None:
-        for backend in self._made.values():
-            await backend.aclose()
 
 
 @dataclass

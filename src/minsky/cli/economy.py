@@ -58,12 +58,13 @@ def economy_run(society: str, bench: str, generations: int, limit: int, seed: in
     from pydantic import ValidationError
 
     from minsky import society as societies
+    from minsky.backends.registry import Backends
     from minsky.economy.market import EconomyConfig
     from minsky.economy.run import plot_wealth, run_economy
     from minsky.evals.benchmarks import load_benchmark
     from minsky.inputs.limits import load_toml
     from minsky.paths import home_dir
-    from minsky.runner import Backends, Runner
+    from minsky.runner import Runner
     from minsky.strict import error_line
 
     try:

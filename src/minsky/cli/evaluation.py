@@ -307,8 +307,9 @@ def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
                   log_path: Path | None, as_json: bool) -> None:
     """Was BENCH in the model's training data? The permutation test of Oren et al. (2023)."""
     from minsky.backends.base import scoring
+    from minsky.backends.registry import Backends
     from minsky.evals.contamination import contamination_test, examples_of, run_loglik
-    from minsky.runner import Backends, Runner
+    from minsky.runner import Runner
 
     examples = examples_of(bench)
     spec = model or default_model()

@@ -45,7 +45,8 @@ def ask(question: str | None, society: str, model: str | None, kind: str | None,
         as_json: bool) -> None:
     """Ask a society QUESTION and print its answer, who said what, tokens and time."""
     from minsky import society as societies
-    from minsky.runner import Backends, Runner
+    from minsky.backends.registry import Backends
+    from minsky.runner import Runner
 
     if no_log and log_path:
         raise MinskyError("--log and --no-log: expected one of them")

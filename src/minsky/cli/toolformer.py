@@ -54,11 +54,11 @@ def toolformer_annotate(corpus: Path, field: str, tool_name: str, model: str | N
                         as_json: bool) -> None:
     """Find where calls to a tool help the model predict a text, and keep those calls."""
     from minsky.backends.base import text_scoring
+    from minsky.backends.registry import Backends
     from minsky.inputs.records import jsonl_rows
     from minsky.plugin_api import NoOptions, ToolContext
     from minsky.plugins import tool_types
     from minsky.runlog import RunLog
-    from minsky.runner import Backends
     from minsky.tools.toolformer import AnnotateConfig, annotate_corpus, read_corpus
 
     types = tool_types()

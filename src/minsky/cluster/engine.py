@@ -18,10 +18,11 @@ from collections import deque
 from typing import Any
 
 from minsky.answers import AnswerKind
+from minsky.backends.registry import Backends
 from minsky.messages import ChatReply
 from minsky.plugin_api import BackendSettings
 from minsky.run_events import RunEvent
-from minsky.runner import Backends, Runner, RunResult
+from minsky.runner import Runner, RunResult
 from minsky.society import Society
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
+from minsky.backends.registry import Backends
 from minsky.plugin_api import BackendSettings
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner
+from minsky.runner import Runner
 
 
 def ray_option(fn: Callable[..., Any]) -> Callable[..., Any]:

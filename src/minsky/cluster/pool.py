@@ -30,6 +30,7 @@ from typing import Any
 from ulid import ULID
 
 from minsky.answers import AnswerKind
+from minsky.backends.registry import Backends
 from minsky.errors import MinskyError
 from minsky.inputs.safetext import valid
 from minsky.messages import Usage
@@ -37,7 +38,7 @@ from minsky.organisations.base import Outcome
 from minsky.plugin_api import BackendSettings
 from minsky.run_events import RunFinished, RunStarted
 from minsky.runlog import RunLog
-from minsky.runner import Backends, Runner, RunResult
+from minsky.runner import Runner, RunResult
 from minsky.society import Society
 
 INSTALL = "--ray needs Ray: pip install 'minsky[ray]'"

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from minsky.answers import AnswerKind
 from minsky.backends.base import Backend
+from minsky.backends.registry import Backends
 from minsky.run_events import CallDone, Note, RoundStarted, RunEvent, RunStarted, progress_observer
-from minsky.runner import Backends, Runner, RunResult
+from minsky.runner import Runner, RunResult
 from minsky.serve.conversation import Conversation, ConversationBackend
 from minsky.society import Society
 

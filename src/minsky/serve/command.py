@@ -50,8 +50,9 @@ def serve(society_refs: tuple[str, ...], host: str, port: int, api_key: str | No
     from pydantic import ValidationError
 
     from minsky import society as societies
+    from minsky.backends.registry import Backends
     from minsky.runlog import RunLog
-    from minsky.runner import Backends, Runner
+    from minsky.runner import Runner
     from minsky.serve.app import ServeSettings, create_app
     from minsky.serve.server import bind, config
 

@@ -353,8 +353,9 @@ async def annotate_corpus(
     rerun goes on from the first text without a row. Every model call, samples and
     scores alike, goes through one direct run named "toolformer annotate" (logged to
     `log`, a RunLog, when given), each batch a round labelled with its text's index."""
+    from minsky.backends.registry import Backends
     from minsky.results import open_results
-    from minsky.runner import Backends, Runner
+    from minsky.runner import Runner
 
     model = text_scoring(backend)  # one that cannot score is refused before any work
     runner = Runner(Backends(overrides={MODEL: backend}), log)
