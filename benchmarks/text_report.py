@@ -23,6 +23,7 @@ from typing import Any
 from minsky.evals.arena import leaderboard
 from minsky.evals.stats import sign_test_p, wilson_interval
 from minsky.inputs.records import jsonl_rows
+from minsky.runlog import RunLog
 
 RESULTS = Path(__file__).parent / "results" / "text" / "arena.jsonl"
 BASE = "single"
@@ -37,6 +38,34 @@ def _pair_rows(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 def _mean(xs: list[float]) -> float | None:
     return round(statistics.fmean(xs), 1) if xs else None
+
+
+def margins(rows: list[dict[str, Any]], name: str, log: RunLog) -> dict[str, Any]:
+    """A second reading of the same verdicts: the judge's scores of A and B (log-
+    probabilities averaged over the label shifts, from the run log) in both orders,
+    (A − B shown one way) − (A − B shown the other way), so the position preference
+    cancels and every pair gets a side; the share of pairs where `name` is preferred."""
+    scores: dict[tuple[str, str, str], float] = {}
+    for r in rows:
+        if r.get("kind") != "judgment" or {r.get("a"), r.get("b")} != {BASE, name}:
+            continue
+        try:
+            tally = (log.get_run(r["run_id"]).get("outcome") or {}).get("tally") or {}
+        except Exception:  # noqa: BLE001 - a judgment whose run is not in this log
+            continue
+        got = tally.get("scores") or {}
+        if "A" in got and "B" in got:
+            scores[(r["prompt"], r["a"], r["b"])] = got["A"] - got["B"]
+    won = n = 0
+    for (pid, a, b), first in scores.items():
+        if a != name or (pid, b, a) not in scores:
+            continue
+        n += 1
+        won += first - scores[(pid, b, a)] > 0
+    low, high = wilson_interval(won, n)
+    return {"pairs": n, "preferred": won, "share": round(won / n, 3) if n else None,
+            "ci": [round(low, 3), round(high, 3)],
+            "sign_test_p": round(sign_test_p(won, n), 4) if n else None}
 
 
 def report(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -78,6 +107,8 @@ def report(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", nargs="?", type=Path, default=RESULTS)
+    ap.add_argument("--log", type=Path, default=RESULTS.with_name("runs.db"),
+                    help="the run log of the arena's runs, for the judge's scores")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = list(jsonl_rows(args.results))
@@ -86,6 +117,8 @@ def main() -> None:
     for name in names:
         try:
             out.append(report(rows, name))
+            if args.log.exists():
+                out[-1]["by_margin"] = margins(rows, name, RunLog.read_only(args.log))
         except Exception as err:  # noqa: BLE001 - a contestant not yet judged is reported
             print(f"{name}: {err}", file=sys.stderr)
     if args.json:
@@ -94,9 +127,10 @@ def main() -> None:
     cols = ["contestant", "prompts", "wins", "ties", "losses", "won_of_decisive", "ci",
             "sign_test_p", "rating", "rating_ci", "flip_rate", "first_shown_won",
             "longer_won", "tokens_per_prompt", "single_tokens_per_prompt", "token_ratio",
-            "s_per_prompt", "single_s_per_prompt", "answer_chars", "single_answer_chars"]
+            "s_per_prompt", "single_s_per_prompt", "answer_chars", "single_answer_chars",
+            "by_margin"]
     for row in out:
-        print("\n".join(f"{c:>26}: {row[c]}" for c in cols), end="\n\n")
+        print("\n".join(f"{c:>26}: {row.get(c)}" for c in cols), end="\n\n")
 
 
 if __name__ == "__main__":
