@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from minsky import runlog as runlog_module
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message, Options, Usage
 from minsky.runlog import RunLog, request_hash
+from minsky.runlog import _schema as schema  # the migrations, patched below
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def migrations(path: Path) -> list[str]:
         return [r[0] for r in db.execute("SELECT name FROM migrations ORDER BY rowid")]
 
 
-SHIPPED = [name for name, _ in runlog_module.MIGRATIONS]
+SHIPPED = [name for name, _ in schema.MIGRATIONS]
 
 
 def test_shipped_migrations_are_named_in_order() -> None:
@@ -78,10 +78,10 @@ def test_migrations_are_applied_once(db_path: Path) -> None:
 def test_new_migrations_run_once_in_order(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     RunLog(db_path).close()
     monkeypatch.setattr(
-        runlog_module,
+        schema,
         "MIGRATIONS",
         [
-            *runlog_module.MIGRATIONS,
+            *schema.MIGRATIONS,
             ("900_extra", "CREATE TABLE extra (x INTEGER);"),
             ("901_extra_row", "INSERT INTO extra VALUES (1);"),
         ],
@@ -286,11 +286,11 @@ def test_a_failed_migration_leaves_no_trace(
 ) -> None:
     RunLog(db_path).close()
     broken = ("900_extra", "CREATE TABLE extra (x INTEGER); CREATE TABLE oops (")
-    monkeypatch.setattr(runlog_module, "MIGRATIONS", [*runlog_module.MIGRATIONS, broken])
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, broken])
     with pytest.raises(MinskyError, match="run log .*: incomplete input"):
         RunLog(db_path)
     fixed = ("900_extra", "CREATE TABLE extra (x INTEGER); CREATE TABLE oops (y INTEGER);")
-    monkeypatch.setattr(runlog_module, "MIGRATIONS", [*runlog_module.MIGRATIONS[:-1], fixed])
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS[:-1], fixed])
     RunLog(db_path).close()  # the corrected migration applies cleanly
     assert migrations(db_path) == [*SHIPPED, "900_extra"]
 

@@ -45,10 +45,8 @@ from minsky.run_events import (
     RunFinished,
     RunStarted,
     ScoreDone,
-    score_hash,
-    scores_for_resume,
 )
-from minsky.runlog import RunLog, request_hash
+from minsky.runlog import RunLog, request_hash, score_hash, scores_for_resume
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -80,5 +80,3 @@ class ResumeLocks:
         for run_id in list(self.held):
             self.release(run_id)
 
-
-__all__ = ["HOST", "ResumeLocks", "alive"]
