@@ -20,8 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from minsky.answers import normalise_text
 from minsky.evals.arena import leaderboard
-from minsky.evals.stats import sign_test_p, wilson_interval
+from minsky.evals.stats import mcnemar, sign_test_p, wilson_interval
 from minsky.inputs.records import jsonl_rows
 from minsky.runlog import RunLog
 
@@ -104,11 +105,43 @@ def report(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
     }
 
 
+def exact(path: Path) -> dict[str, Any]:
+    """The second check (benchmarks/text_exact.sh): each society's exact-match accuracy
+    on the cases every society answered without failing, a lenient reading (the gold
+    text inside the answer), tokens per case, and McNemar against single."""
+    rows = [r for r in jsonl_rows(path) if "society" in r and "case" in r]
+    last = {(r["case"], r["society"]): r for r in rows}
+    names = sorted({s for _, s in last})
+    cases = sorted(c for c in {c for c, _ in last}
+                   if all(last.get((c, n), {}).get("status") == "ok" for n in names))
+    out: dict[str, Any] = {"cases": len(cases), "societies": {}}
+    right = {n: [bool(last[(c, n)]["correct"]) for c in cases] for n in names}
+    for n in names:
+        got = [last[(c, n)] for c in cases]
+        inside = [bool((g := normalise_text(r["gold"])) and g in (r.get("answer") or ""))
+                  for r in got]
+        out["societies"][n] = {
+            "exact": round(sum(right[n]) / len(cases), 3) if cases else None,
+            "exact_n": sum(right[n]), "contains_gold": sum(inside),
+            "tokens_per_case": _mean([float(r["prompt_tokens"] + r["completion_tokens"])
+                                      for r in got]),
+            "s_per_case": _mean([float(r["wall_s"]) for r in got])}
+        if n != BASE and BASE in right:
+            m = mcnemar(right[BASE], right[n])
+            out["societies"][n]["mcnemar"] = {"b01": m.b01, "b10": m.b10,
+                                              "p": round(m.p_value, 4)}
+            base_inside = out["societies"].get(BASE, {}).get("contains_gold")
+            out["societies"][n]["single_contains_gold"] = base_inside
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", nargs="?", type=Path, default=RESULTS)
     ap.add_argument("--log", type=Path, default=RESULTS.with_name("runs.db"),
                     help="the run log of the arena's runs, for the judge's scores")
+    ap.add_argument("--exact", type=Path, default=RESULTS.with_name("csqa.jsonl"),
+                    help="the second check's results (benchmarks/text_exact.sh)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = list(jsonl_rows(args.results))
@@ -121,8 +154,9 @@ def main() -> None:
                 out[-1]["by_margin"] = margins(rows, name, RunLog.read_only(args.log))
         except Exception as err:  # noqa: BLE001 - a contestant not yet judged is reported
             print(f"{name}: {err}", file=sys.stderr)
+    second = exact(args.exact) if args.exact.exists() else None
     if args.json:
-        print(json.dumps(out, indent=1))
+        print(json.dumps({"arena": out, "exact": second}, indent=1))
         return
     cols = ["contestant", "prompts", "wins", "ties", "losses", "won_of_decisive", "ci",
             "sign_test_p", "rating", "rating_ci", "flip_rate", "first_shown_won",
@@ -131,6 +165,8 @@ def main() -> None:
             "by_margin"]
     for row in out:
         print("\n".join(f"{c:>26}: {row.get(c)}" for c in cols), end="\n\n")
+    if second:
+        print(json.dumps(second, indent=1))
 
 
 if __name__ == "__main__":

@@ -261,3 +261,53 @@ def test_batching_appends_both_modes_tokens(tmp_path: Path, monkeypatch: pytest.
     (row,) = (json.loads(line) for line in out.read_text().splitlines())
     assert row["model"] == "echo:" and row["repeats"] == 1
     assert row["completion_tokens_batched"] == row["completion_tokens_serial"] > 0
+
+
+# --- text_report.py: issue 31's figures -------------------------------------------------
+
+def _arena_rows(verdicts: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    """Answers of single and x to each prompt, and the judgments in both orders: verdict
+    with single shown first, then with x shown first."""
+    rows: list[dict[str, Any]] = []
+    for pid, (first, second) in verdicts.items():
+        rows += [{"kind": "answer", "prompt": pid, "contestant": "single", "text": "s" * 10,
+                  "tokens": 100, "wall_s": 1.0, "status": "ok"},
+                 {"kind": "answer", "prompt": pid, "contestant": "x", "text": "x" * 20,
+                  "tokens": 300, "wall_s": 4.0, "status": "ok"},
+                 {"kind": "judgment", "prompt": pid, "a": "single", "b": "x",
+                  "verdict": first, "status": "ok", "run_id": f"{pid}-1"},
+                 {"kind": "judgment", "prompt": pid, "a": "x", "b": "single",
+                  "verdict": second, "status": "ok", "run_id": f"{pid}-2"}]
+    return rows
+
+
+def test_text_report_counts_verdicts_flips_and_costs() -> None:
+    text_report: Any = importlib.import_module("text_report")
+    # p1: x wins both orders; p2: single wins both; p3: flips (tie); p4: x wins
+    rows = _arena_rows({"p1": ("B", "A"), "p2": ("A", "B"), "p3": ("A", "A"),
+                        "p4": ("B", "A")})
+    got = text_report.report(rows, "x")
+    assert (got["wins"], got["ties"], got["losses"]) == (2, 1, 1)
+    assert got["won_of_decisive"] == pytest.approx(2 / 3, abs=1e-3)
+    assert got["flip_rate"] == 0.25 and got["token_ratio"] == 3.0
+    assert (got["tokens_per_prompt"], got["s_per_prompt"]) == (300.0, 4.0)
+    assert got["longer_won"] == pytest.approx(2 / 3)
+
+
+def test_text_report_exact_match_pairs_the_cases_both_answered(tmp_path: Path) -> None:
+    text_report: Any = importlib.import_module("text_report")
+    rows = []
+    for case, (s, x) in {"c1": (True, False), "c2": (False, False), "c3": (True, True)}.items():
+        for soc, right in (("single", s), ("x", x)):
+            rows.append({"case": case, "society": soc, "gold": "bank",
+                         "answer": "bank" if right else "the river bank", "correct": right,
+                         "prompt_tokens": 10, "completion_tokens": 5, "wall_s": 1.0,
+                         "status": "ok"})
+    rows.append({"case": "c4", "society": "x", "gold": "a", "answer": None, "correct": False,
+                 "prompt_tokens": 0, "completion_tokens": 0, "wall_s": 0.0,
+                 "status": "error"})
+    got = text_report.exact(write_jsonl(tmp_path / "r.jsonl", rows))
+    assert got["cases"] == 3  # c4: no single answer, and x's failed
+    x = got["societies"]["x"]
+    assert (x["exact_n"], x["contains_gold"]) == (1, 3)
+    assert (x["mcnemar"]["b10"], x["mcnemar"]["b01"]) == (1, 0)
