@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from minsky.answers import normalise_text
+from minsky.errors import MinskyError
 from minsky.evals.arena import leaderboard
 from minsky.evals.stats import mcnemar, sign_test_p, wilson_interval
 from minsky.inputs.records import jsonl_rows
@@ -52,19 +53,22 @@ def margins(rows: list[dict[str, Any]], name: str, log: RunLog) -> dict[str, Any
             continue
         try:
             tally = (log.get_run(r["run_id"]).get("outcome") or {}).get("tally") or {}
-        except Exception:  # noqa: BLE001 - a judgment whose run is not in this log
+        except MinskyError:  # a judgment whose run is not in this log
             continue
         got = tally.get("scores") or {}
         if "A" in got and "B" in got:
             scores[(r["prompt"], r["a"], r["b"])] = got["A"] - got["B"]
-    won = n = 0
+    won = n = tied = 0
     for (pid, a, b), first in scores.items():
         if a != name or (pid, b, a) not in scores:
             continue
         n += 1
-        won += first - scores[(pid, b, a)] > 0
+        margin = first - scores[(pid, b, a)]
+        won += margin > 0
+        tied += margin == 0
     low, high = wilson_interval(won, n)
-    return {"pairs": n, "preferred": won, "share": round(won / n, 3) if n else None,
+    return {"pairs": n, "preferred": won, "even": tied,
+            "share": round(won / n, 3) if n else None,
             "ci": [round(low, 3), round(high, 3)],
             "sign_test_p": round(sign_test_p(won, n), 4) if n else None}
 
@@ -72,7 +76,9 @@ def margins(rows: list[dict[str, Any]], name: str, log: RunLog) -> dict[str, Any
 def report(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
     sub = _pair_rows(rows, name)
     board = leaderboard(sub, n_boot=1000, seed=0)
-    me = next(r for r in board["leaderboard"] if r["contestant"] == name)
+    me = next((r for r in board["leaderboard"] if r["contestant"] == name), None)
+    if me is None:
+        raise ValueError(f"no game of {name} against {BASE} judged in both orders yet")
     decisive = me["wins"] + me["losses"]
     low, high = wilson_interval(me["wins"], decisive)
     p = round(sign_test_p(me["wins"], decisive), 4) if decisive else None
@@ -116,7 +122,7 @@ def exact(path: Path) -> dict[str, Any]:
                    if all(last.get((c, n), {}).get("status") == "ok" for n in names))
     out: dict[str, Any] = {"cases": len(cases), "societies": {}}
     right = {n: [bool(last[(c, n)]["correct"]) for c in cases] for n in names}
-    for n in names:
+    for n in sorted(names, key=lambda n: n != BASE):  # single first: the others cite it
         got = [last[(c, n)] for c in cases]
         inside = [bool((g := normalise_text(r["gold"])) and g in (r.get("answer") or ""))
                   for r in got]
@@ -152,7 +158,7 @@ def main() -> None:
             out.append(report(rows, name))
             if args.log.exists():
                 out[-1]["by_margin"] = margins(rows, name, RunLog.read_only(args.log))
-        except Exception as err:  # noqa: BLE001 - a contestant not yet judged is reported
+        except (ValueError, MinskyError) as err:  # a contestant not yet judged
             print(f"{name}: {err}", file=sys.stderr)
     second = exact(args.exact) if args.exact.exists() else None
     if args.json:

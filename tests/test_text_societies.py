@@ -148,17 +148,23 @@ def test_an_off_format_critic_asks_for_nothing() -> None:
     assert out.detail["stopped"] == "nothing to act on" and out.text == BETTER
 
 
-def test_a_failed_critic_or_revision_keeps_the_answer() -> None:
-    view = SocietyView([member("writer", "author"), member("c", "critic")],
-                       CritiqueParams(rounds=2))
+def test_a_failed_critic_a_failed_or_truncated_revision_keep_the_answer() -> None:
+    # (a round whose every call fails ends the whole run as an error, in the runner;
+    # here one of two critics fails, and the revision fails, is cut off or is the same)
+    view = SocietyView([member("writer", "author"), member("c1", "critic"),
+                        member("c2", "critic")], CritiqueParams(rounds=2))
     failed = ChatReply("", finish_reason="error", error="boom")
-    _, out = run(critique(TASK, view), [("draft", each(DRAFT)), ("critique 1", each(failed))])
+    _, out = run(critique(TASK, view), [("draft", each(DRAFT)),
+                                        ("critique 1", each(failed, "No change."))])
     assert out.text == DRAFT and out.detail["critiques"][0]["verdict"] == "failed"
-    _, out = run(critique(TASK, view), [
-        ("draft", each(DRAFT)), ("critique 1", each("Principle: correct\nWrong.")),
-        ("revise 1", each(failed))])
-    assert out.text == DRAFT and out.detail["stopped"] == "revision failed"
-    assert out.detail["preferences"] == []
+    asked = ("critique 1", each("Principle: correct\nWrong.", "No change."))
+    for revision, why in ((failed, "revision failed"),
+                          (ChatReply(BETTER, finish_reason="length"), "revision truncated"),
+                          (f"  {DRAFT}\n", "unchanged")):
+        _, out = run(critique(TASK, view), [("draft", each(DRAFT)), asked,
+                                            ("revise 1", each(revision))])
+        assert out.text == DRAFT and out.detail["stopped"] == why
+        assert out.detail["preferences"] == [] and out.detail["revisions"] == 0
 
 
 def test_read_critique_names_only_known_principles() -> None:
@@ -173,9 +179,27 @@ def test_read_critique_names_only_known_principles() -> None:
     assert verdict("No change.") == (None, "no change")
     assert verdict("Principle: none. No change.") == (None, "no change")
     assert verdict("I like it.") == (None, "off-format")
+    # what follows "No change." says why; a principle mentioned in passing is no request
+    assert verdict("No change. The answer meets every principle correctly.") == (
+        None, "no change")
+    assert verdict("No change. (Principle: correct is satisfied.)") == (None, "no change")
+    assert verdict("It is fine; the principle correct holds.") == (None, "off-format")
+    # a name is matched as a whole word: "Correctness" is not "correct"
+    assert verdict("Principle: Correctness - check the facts.") == (None, "off-format")
+    assert verdict("- **Principle: Honest** - say it is a guess.") == ("honest", "change")
 
 
 # == constitution files =====================================================================
+
+def test_principles_have_distinct_names_found_as_whole_words() -> None:
+    rules = Constitution.model_validate({"principles": [
+        {"name": "clear", "text": "a"}, {"name": "clear and short", "text": "b"}]})
+    assert rules.find(" **Clear and short**: too long") is rules.principles[1]
+    assert rules.find("clearly fine") is None
+    with pytest.raises(ValueError, match="share a name"):
+        Constitution.model_validate({"principles": [{"name": "x", "text": "a"},
+                                                    {"name": "X", "text": "b"}]})
+
 
 def test_constitution_files_toml_and_text(tmp_path: Path) -> None:
     toml = tmp_path / "c.toml"
@@ -216,6 +240,20 @@ def test_an_empty_text_constitution_and_a_missing_file(tmp_path: Path) -> None:
         load_constitution(tmp_path / "nope.toml")
 
 
+def test_a_constitution_path_is_relative_to_its_society_file(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    from minsky.society import load
+
+    (tmp_path / "rules.txt").write_text("brief: Two sentences at most.\n")
+    (tmp_path / "s.toml").write_text('name = "s"\norganisation = "critique"\n'
+                                     'model = "echo:"\n[params]\nconstitution = "rules.txt"\n'
+                                     '[[agents]]\nname = "writer"\n')
+    monkeypatch.chdir(Path("/"))
+    society = load(str(tmp_path / "s.toml"))
+    assert [p.name for p in society.params.constitution.principles] == ["brief"]
+
+
 def test_a_society_file_names_a_bad_constitution(tmp_path: Path) -> None:
     bad = tmp_path / "rules.toml"
     bad.write_text("principles = []\n")
@@ -228,6 +266,7 @@ def test_a_society_file_names_a_bad_constitution(tmp_path: Path) -> None:
     line = result.output.strip()
     assert "\n" not in line and "Traceback" not in line
     assert "rules.toml" in line and "field 'principles'" in line
+    assert line.startswith(f"error: {society}: field 'params': constitution file")
 
 
 # == pairwise choice ========================================================================
@@ -304,6 +343,49 @@ def test_drafts_samples_each_draft_with_its_own_seed_and_keeps_decisive_pairs() 
     assert out.text == BETTER and out.detail["chosen"] == 2
     (pref,) = out.detail["preferences"]
     assert (pref["source"], pref["chosen"], pref["rejected"]) == ("judgement", BETTER, DRAFT)
+
+
+def test_chosen_and_games_count_every_draft_and_a_cut_draft_waits() -> None:
+    view = SocietyView([member("writer")], DraftsParams(k=3))
+    failed = ChatReply("", finish_reason="error", error="boom")
+    rounds, out = run(drafts(TASK, view), [
+        ("draft", each(failed, DRAFT, BETTER)),
+        ("judge", each("B", "A")),  # the third draft beats the second in both orders
+    ])
+    assert out.text == BETTER and out.detail["chosen"] == 3
+    assert [(g["a"], g["b"]) for g in out.detail["games"]] == [(1, 2)]
+    # a truncated draft is not judged while a whole one is there
+    cut = ChatReply(BETTER, finish_reason="length")
+    rounds, out = run(drafts(TASK, SocietyView([member("writer")], DraftsParams(k=2))),
+                      [("draft", each(cut, DRAFT))])
+    assert len(rounds) == 1 and out.text == DRAFT and out.detail["chosen"] == 2
+
+
+def test_the_judge_reads_log_probabilities_only_where_letters_hold_the_position() -> None:
+    judge = member("judge")
+    noisy = ChatReply("B", top_logprobs=[{" **": math.log(0.9), " A": math.log(0.06),
+                                          " B": math.log(0.04)}])
+    answer, _ = scripted([("judge", each(noisy, noisy))])
+    _, (best, games) = drive(tournament(Q, ["d0", "d1"], judge), answer)  # type: ignore[arg-type]
+    # the letter written (B both times: a flip), not the 6 % "A" at the first position
+    assert (games[0].ab, games[0].ba, games[0].margin) == ("B", "B", 0.0) and best == 0
+
+
+def test_a_consensus_of_judges_alone_is_one_clear_error() -> None:
+    view = SocietyView([member("judge", "judge")], ConsensusParams())
+    with pytest.raises(MinskyError, match="needs a reasoner, programmer or expert"):
+        next(consensus(TASK, view))
+
+
+def test_a_lettered_list_inside_a_judged_answer_is_not_the_verdicts() -> None:
+    from minsky.organisations.consensus import _options
+    from minsky.organisations.judging import PAIR_TEMPLATE, judge_question
+
+    question = judge_question(PAIR_TEMPLATE, "Pick a pet.", "A) cat\nB) dog\nC) car",
+                              "A dog.", None)
+    stem, options = _options(question)
+    assert options == ["Assistant A's answer", "Assistant B's answer", "A tie"]
+    assert "A) cat" in stem and "A dog." in stem
 
 
 def test_a_tied_pair_is_no_preference_and_failed_drafts_are_not_judged() -> None:
@@ -427,8 +509,6 @@ def test_star_prefs_writes_dpo_rows(tmp_path: Path) -> None:
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert set(row) >= {"prompt", "chosen", "rejected", "source", "run_id"}
     assert row["chosen"] == [{"role": "assistant", "content": "Good long."}]
-    assert Constitution.model_validate(
-        {"principles": [{"name": "x", "text": "y"}]}).find(" **X**. ok") is not None
 
 
 async def test_the_viewer_shows_the_text_path(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from minsky.answers import answers_match, extract_answer
+from minsky.errors import MinskyError
 from minsky.messages import Message
 from minsky.organisations.answering import prompt, solve_messages
 from minsky.organisations.base import (
@@ -236,6 +237,9 @@ def consensus(task: Task, society: SocietyView[ConsensusParams]) -> OrgRun:
     experts = [m for m in society.members if m.group == "expert"]
     if not pool:  # experts alone (no group needs a member): they answer first-hand
         pool, experts = experts, []
+    if not pool:  # judges and critics only read answers: someone must write one
+        raise MinskyError("consensus needs a reasoner, programmer or expert member; "
+                          "judge and critic members only read answers")
     stem, options = _options(task.question)
     scorable = 2 <= len(options) <= 26 and len(options) == len(task.choices)
     # a society of programmers alone (`program`) answers other kinds in words
@@ -297,11 +301,14 @@ def _text(task: Task, society: SocietyView[ConsensusParams], author: Member) -> 
 
 
 def _options(question: str) -> tuple[str, list[str]]:
-    """The stem of a choice question and its option texts, in order: the lines lettered
-    A, B, C, … in sequence after the stem (a list of "I." / "II." statements in the stem
-    is not options). No options found: an empty list."""
+    """The stem of a choice question and its option texts, in order: the last run of
+    lines lettered A, B, C, … in sequence after the stem (a list of "I." / "II."
+    statements in the stem is not options, and a lettered list inside the stem — an
+    answer a judge is shown — gives way to the options that end the question). No
+    options found: an empty list."""
     lines = question.splitlines()
-    for first, line in enumerate(lines):
+    for first in reversed(range(len(lines))):
+        line = lines[first]
         m = _OPTION.match(line)
         if first == 0 or not m or m.group(1) != "A":
             continue

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from minsky.answers import extract_answer
 from minsky.errors import MinskyError
@@ -64,14 +64,26 @@ class Constitution(Strict):
     principles: list[Principle] = Field(min_length=1, max_length=MAX_PRINCIPLES)
     source: str = "default"  # where it came from (not a key of the file)
 
+    @field_validator("principles")
+    @classmethod
+    def _distinct(cls, principles: list[Principle]) -> list[Principle]:
+        names = [p.name.lower() for p in principles]
+        if len(set(names)) < len(names):
+            raise ValueError("two principles share a name; a critic cites them by name")
+        return principles
+
     def text(self) -> str:
         """The principles as lines ("- name: text"), as a judge or critic is told."""
         return "\n".join(f"- {p.name}: {p.text}" for p in self.principles)
 
     def find(self, text: str) -> Principle | None:
-        """The principle `text` begins by naming (case, quotes and emphasis ignored)."""
-        key = text.strip().lstrip("*`\"'").lower()
-        return next((p for p in self.principles if key.startswith(p.name.lower())), None)
+        """The principle `text` begins by naming, as a whole word (case, quotes and
+        emphasis ignored; the longest name first, so "correct" is not "correctness")."""
+        key = text.strip().lstrip("*`\"'")
+        for p in sorted(self.principles, key=lambda p: -len(p.name)):
+            if re.match(re.escape(p.name) + r"(?!\w)", key, re.IGNORECASE):
+                return p
+        return None
 
 
 def _from_text(text: str) -> dict[str, Any]:
@@ -91,10 +103,14 @@ def load_constitution(path: Path) -> Constitution:
     suffix, one `name: text` line per principle. A problem is one line naming the file
     and the field."""
     try:
-        if path.stat().st_size > MAX_CONSTITUTION_BYTES:
+        if path.exists() and not path.is_file():  # a FIFO or a device: blocks or never ends
+            raise MinskyError(f"constitution file {path}: not a regular file")
+        with path.open("rb") as f:
+            blob = f.read(MAX_CONSTITUTION_BYTES + 1)
+        if len(blob) > MAX_CONSTITUTION_BYTES:
             raise MinskyError(f"constitution file {path}: larger than "
                               f"{MAX_CONSTITUTION_BYTES} bytes")
-        raw = path.read_text("utf-8")
+        raw = blob.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise MinskyError(f"constitution file {path}: cannot read it: "
                           f"{getattr(err, 'strerror', None) or err}") from None
@@ -118,12 +134,16 @@ def default_constitution() -> Constitution:
                                         "source": "default"})
 
 
-def constitution_field(value: object) -> object:
-    """A `constitution` parameter as written: "default", a file path, or the table."""
+def constitution_field(value: object, info: ValidationInfo) -> object:
+    """A `constitution` parameter as written: "default", a file path (relative to the
+    society file, where validation is given its folder as `base`), or the table."""
     if value == "default":
         return default_constitution()
     if isinstance(value, str):
-        return load_constitution(Path(value).expanduser())
+        path = Path(value).expanduser()
+        base = (info.context or {}).get("base")
+        return load_constitution(path if path.is_absolute() or base is None
+                                 else Path(base) / path)
     return value
 
 
@@ -151,8 +171,10 @@ class Critique:
                 "text": self.text}
 
 
-_PRINCIPLE = re.compile(r"principle\s*:?\s*([^\n]+)", re.IGNORECASE)
+# "Principle: NAME" at the start of a line (after any bullet or emphasis), colon required
+_PRINCIPLE = re.compile(r"^[\W_]*principle\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 _NO_CHANGE = re.compile(r"\bno\s+changes?\b", re.IGNORECASE)
+_OPENS_NO_CHANGE = re.compile(r"^[\W_]*no\s+changes?\b", re.IGNORECASE)
 
 
 def read_critique(critic: str, turn: Turn, constitution: Constitution) -> Critique:
@@ -161,6 +183,8 @@ def read_critique(critic: str, turn: Turn, constitution: Constitution) -> Critiq
     text = turn.text.strip()
     if turn.reply.finish_reason == "error":
         return Critique(critic, None, text, "failed")
+    if _OPENS_NO_CHANGE.match(text):  # what follows is why nothing needs to change
+        return Critique(critic, None, text, "no change")
     for m in _PRINCIPLE.finditer(text):
         named = m.group(1).lstrip(" *`\"'")
         if (found := constitution.find(named)) is not None:
@@ -211,6 +235,10 @@ def critique_and_revise(task: Task, author: Member, critics: list[Member],
                                                   purpose="revise")])
         if turn.reply.finish_reason == "error" or not turn.text.strip():
             return current, records, prefs, "revision failed"
+        if turn.reply.finish_reason == "length":  # cut off: not better than a whole answer
+            return current, records, prefs, "revision truncated"
+        if turn.text.strip() == current.strip():
+            return current, records, prefs, "unchanged"
         prefs.append({"source": "revision", "round": r,
                       "prompt": [{"role": m.role, "content": m.content} for m in messages],
                       "chosen": turn.text, "rejected": current,

@@ -1,17 +1,19 @@
 """`drafts`: an author writes k drafts, a judge picks the best by pairwise judgement in
 both orders; and the text path the default society composes from it and `critique`.
 
-Draft 1 is the author's own (greedy) reply; the others are sampled at `temperature`, each
-with its own seed. The judge (group "judge", else the author) compares drafts two at a
-time in both orders (`minsky.organisations.judging`, the arena's judging): a round robin
-in one round, or a knockout, one round a match. Every decisive game (the same winner in
+Draft 1 is the author's own reply (greedy where its temperature is 0, as in the default
+society); the others are sampled at `temperature`, each with its own seed. The judge
+(group "judge", else the author) compares drafts two at a time in both orders
+(`minsky.organisations.judging`, the arena's judging): a round robin in one round, or a
+knockout, one round a match; a failed draft is not judged, nor a truncated one while a
+whole one is there. Every decisive game (the same winner in
 both orders) is kept as a preference pair for `minsky star prefs`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -85,16 +87,24 @@ DraftSteps = Generator[Round, list[Turn], tuple[int, list[str], list[Game],
 def draft_and_choose(task: Task, author: Member, judge: Member, messages: list[Message],
                      k: int, temperature: float, judging: Judging,
                      principles: str | None) -> DraftSteps:
-    """Write k drafts, judge them; returns the winner's index among the drafts that did
-    not fail (-1: all failed), those drafts, the games, and each draft as a member answer."""
+    """Write k drafts, judge them; returns the winner's index among all k (-1: every
+    draft failed), the drafts' texts, the games (indices among all k) and each draft as a
+    member answer. A failed draft is never judged, nor a truncated one while a whole
+    one is there."""
     turns = yield Round("draft", _draft_asks(author, messages, k, temperature))
-    drafts = [t.text for t in turns if t.reply.finish_reason != "error" and t.text.strip()]
+    texts = [t.text for t in turns]
     members = [MemberAnswer(author.name, extract_answer(t.text, task.kind, task.choices),
                             t.text) for t in turns]
-    if not drafts:
-        return -1, drafts, [], members
-    best, games = yield from tournament(task.question, drafts, judge, judging, principles)
-    return best, drafts, games, members
+    ok = [i for i, t in enumerate(turns) if t.reply.finish_reason != "error" and t.text.strip()]
+    whole = [i for i in ok if turns[i].reply.finish_reason != "length"]
+    kept = whole or ok
+    if not kept:
+        return -1, texts, [], members
+    best, games = yield from tournament(task.question, [texts[i] for i in kept], judge,
+                                        judging, principles)
+    for g in games:  # back to indices among all drafts
+        g.a, g.b = kept[g.a], kept[g.b]
+    return kept[best], texts, games, members
 
 
 def write_text(task: Task, author: Member, judge: Member, critics: list[Member], path: TextPath,
@@ -122,17 +132,28 @@ def write_text(task: Task, author: Member, judge: Member, critics: list[Member],
         detail |= {"revisions": len(revised), "stopped": why, "critiques": records,
                    "constitution": constitution.source}
     answer = extract_answer(final, task.kind, task.choices)
+    reads: dict[str, list[str]] = {}
     if revised:
-        members.append(MemberAnswer(author.name, answer, final, 2))
+        members.append(MemberAnswer(author.name, answer, final, 1 + len(revised)))
+    if "critiques" in detail:  # the author read the critics (credit flows back to them)
+        reads[author.name] = sorted({c.name for c in critics} - {author.name})
     return Outcome(answer, members, text=final, detail={**detail, "preferences": prefs},
-                   reads={judge.name: [author.name]} if games else {})
+                   reads=reads)
 
 
 def describe_path(detail: dict[str, Any] | None) -> str | None:
     """How a text answer was made (drafts, judging, critique), as one line; None when
-    the outcome did not take a text path."""
-    if not detail or "path" not in detail:
+    the outcome did not take a text path, or its detail is not in the shape written here
+    (a log is read back as it is: a plugin's detail may use the same keys)."""
+    if not isinstance(detail, dict) or detail.get("path") not in get_args(TextPath):
         return None
+    try:
+        return _described(detail)
+    except (TypeError, KeyError, AttributeError, ValueError):
+        return None
+
+
+def _described(detail: dict[str, Any]) -> str:
     steps = [f"path {detail['path']}"]
     games = detail.get("games") or []
     if detail.get("drafts", 0) > 1:
@@ -150,7 +171,8 @@ def describe_path(detail: dict[str, Any] | None) -> str | None:
 
 def drafts(task: Task, society: SocietyView[DraftsParams]) -> OrgRun:
     p = society.params
-    author = next((m for m in society.members if m.group != "judge"), society.members[0])
+    author = next((m for m in society.members if m.group == "author"), None) or next(
+        (m for m in society.members if m.group != "judge"), society.members[0])
     judge = next((m for m in society.members if m.group == "judge"), author)
     return (yield from write_text(task, author, judge, [], "drafts", p.k, p.temperature,
                                   p.judging, 0, p.constitution, p.judge_by_constitution))

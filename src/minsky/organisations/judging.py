@@ -111,12 +111,19 @@ def _judge_ask(judge: Member, text: str) -> Ask:
                    "temperature": 0.0, "max_tokens": 4, "top_logprobs": 20, "stop": []}))
 
 
+def _letter_mass(top: dict[str, float]) -> float:
+    return sum(math.exp(lp) for piece, lp in top.items()
+               if piece.strip().lstrip("(") in tuple(VERDICTS))
+
+
 def _verdict(turn: Turn) -> tuple[str | None, float]:
     """The letter a judge gave and log P(A) − log P(B); a failed call is no verdict."""
     if turn.reply.finish_reason == "error":
         return None, 0.0
     top = turn.reply.top_logprobs[0] if turn.reply.top_logprobs else None
-    scores = letter_logprobs(top, VERDICTS) if top else None
+    # the first position speaks for the letters only where they are most of it: after
+    # " **" or ":" a 1 % letter is noise, and the letter written is the verdict
+    scores = letter_logprobs(top, VERDICTS) if top and _letter_mass(top) >= 0.5 else None
     if scores is None:
         return extract_answer(turn.text, "choice", VERDICTS), 0.0
     return VERDICTS[max(range(3), key=lambda k: scores[k])], scores[0] - scores[1]

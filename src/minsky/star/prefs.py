@@ -40,17 +40,19 @@ def _row(pref: Any, run: dict[str, Any]) -> dict[str, Any] | None:
 
 def preference_rows(log: RunLog, run_ids: Iterable[str] | None = None,
                     sources: Iterable[str] = SOURCES) -> list[dict[str, Any]]:
-    """DPO rows of every preference kept by the logged runs (or the given ones) that
-    finished ok, oldest run first; `sources` picks judgements, revisions or both."""
+    """DPO rows of every preference kept by the logged runs (or the given ones, each
+    once) that finished ok, oldest run first; `sources` picks judgements, revisions or
+    both. Only a run's outcome is read, not its calls."""
     wanted = set(sources)
-    ids = list(run_ids) if run_ids is not None else [
-        r["id"] for r in reversed(log.list_runs(limit=-1)) if r["status"] == "ok"]
+    runs = {r["id"]: r for r in log.list_runs(limit=-1) if r["status"] == "ok"}
+    ids = sorted(runs) if run_ids is None else [i for i in dict.fromkeys(run_ids)
+                                                if i in runs]
     out = []
     for run_id in ids:
-        run = log.get_run(run_id)
-        detail = (run.get("outcome") or {}).get("detail") or {}
+        outcome = log.outcome(run_id) or {}
+        detail = outcome.get("detail") or {}
         for pref in detail.get("preferences") or []:
-            row = _row(pref, run)
+            row = _row(pref, runs[run_id])
             if row is not None and row["source"] in wanted:
                 out.append(row)
     return out
