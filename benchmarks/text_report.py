@@ -148,9 +148,16 @@ def main() -> None:
                     help="the run log of the arena's runs, for the judge's scores")
     ap.add_argument("--exact", type=Path, default=RESULTS.with_name("csqa.jsonl"),
                     help="the second check's results (benchmarks/text_exact.sh)")
+    ap.add_argument("--range", default=None, metavar="A:B",
+                    help="only the prompts A+1..B in prompts-all.jsonl's order (e.g. 0:40)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = list(jsonl_rows(args.results))
+    if args.range:
+        low, high = (int(x) for x in args.range.split(":"))
+        order = [r["id"] for r in jsonl_rows(RESULTS.with_name("prompts-all.jsonl"))]
+        keep = set(order[low:high])
+        rows = [r for r in rows if r.get("prompt") in keep]
     names = sorted({r["contestant"] for r in rows if r.get("kind") == "answer"} - {BASE})
     out = []
     for name in names:
