@@ -15,7 +15,7 @@ for n in "${@:-10 20 30 40 60 80}"; do
     minsky arena --prompts benchmarks/results/text/prompts-all.jsonl --limit "$n" \
       --contestant single --contestant "benchmarks/societies/text-$v.toml" \
       --judge benchmarks/societies/judge-1.5b.toml --out "$out" --log "$log" \
-      --threads "${THREADS:-2}" --concurrency "${CONCURRENCY:-4}" --json > "benchmarks/results/text/summary-$v.json" \
+      --threads "${THREADS:-2}" --concurrency "${CONCURRENCY:-4}" --json > /dev/null \
       || echo "arena exited $? (failed runs are retried by a rerun)" >&2
   done
 done
