@@ -184,3 +184,13 @@ def test_cli_logs_the_test_as_a_run_with_its_scores(tmp_path: Path,
     assert len(scores) == 4 * 3 and all(s["prompt_tokens"] > 0 for s in scores)
     human = CliRunner().invoke(main, ["logs", "show", run["id"], "--log", str(db)])
     assert human.exit_code == 0 and "orders · score" in human.stdout
+
+
+def test_contamination_takes_no_log_but_not_both() -> None:
+    from click.testing import CliRunner
+
+    from minsky.cli import main
+
+    out = CliRunner().invoke(main, ["contamination", "--bench", "x.jsonl", "--log", "l.db",
+                                    "--no-log", "--model", "echo:"])
+    assert out.exit_code != 0 and "--log and --no-log" in out.output

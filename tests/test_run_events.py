@@ -216,3 +216,21 @@ def test_the_rule_would_catch_what_it_forbids() -> None:
     for elsewhere in ("src/minsky/runlog.py", "src/minsky/runlogs/x.py",
                       "src/minsky/run_events.py", "src/minsky/view/runlog/_x.py"):
         assert not _allowed(elsewhere, {RUNLOG}), elsewhere
+
+
+def test_the_viewer_opens_a_log_from_before_the_child_column_and_scores(
+        tmp_path: Path) -> None:
+    from minsky.view.source import open_log
+
+    path = tmp_path / "old.db"
+    log = RunLog(path)
+    parent, child = _family(log)
+    _call(log, parent, 0, f"society:team run {child}", None)
+    log.close()
+    with sqlite3.connect(path) as db:  # as a minsky before 008 and 009 left it
+        db.execute("ALTER TABLE calls DROP COLUMN child_id")
+        db.execute("DROP TABLE scores")
+        db.execute("DELETE FROM migrations WHERE name IN ('008_call_child', '009_scores')")
+    view = build(open_log(path), parent)
+    (cell,) = view["rounds"][0]["cells"]["member-0"]
+    assert cell["child_id"] == child

@@ -523,3 +523,4 @@ async def test_the_viewer_shows_the_text_path(tmp_path: Path) -> None:
     assert [r["label"] for r in view["rounds"]] == [
         "draft", "critique 1", "revise 1", "critique 2"]
     log.close()
+

@@ -235,14 +235,15 @@ def from_dict(
         org = organisations()[config.organisation]
         # a file a parameter names (a constitution) is relative to the society file
         base = None if source.startswith(("builtin:", "run ")) else Path(source).parent
-        params = org.params.model_validate(config.params, strict=True,
-                                           context={"base": base})
+        try:
+            params = org.params.model_validate(config.params, strict=True,
+                                               context={"base": base})
+        except MinskyError as err:  # a file a parameter names: its own line, prefixed
+            raise MinskyError(f"{source}: field 'params': {err}") from None
     except ValidationError as err:
         # the organisation's own parameters are the file's "params" table
         within = "" if err.title == SocietyConfig.__name__ else "params"
         raise MinskyError(error_line(err, source, within)) from None
-    except MinskyError as err:  # a file a parameter names: its own line, prefixed
-        raise MinskyError(f"{source}: field 'params': {err}") from None
     copies = sum(a.count for a in config.agents)
     if copies > MAX_MEMBERS:
         raise MinskyError(f"{source}: field 'agents': {copies} members (copies counted); "

@@ -23,7 +23,6 @@ from urllib.parse import urlparse
 
 from minsky.errors import MinskyError
 from minsky.messages import ChatReply, ChatRequest, Message
-from minsky.serve.connections import is_loopback
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,9 @@ def check_real_model(what: str, url: str | None = None) -> None:
     unless it is marked `real`. A server on loopback is a test's own fake, and allowed."""
     if not os.environ.get(NO_REAL_MODELS):
         return
+    # imported here: serve.connections reads POSIX limits (`resource`) at import
+    from minsky.serve.connections import is_loopback
+
     if url is not None and is_loopback(urlparse(url).hostname or ""):
         return
     raise MinskyError(f"{what}: real models are switched off ({NO_REAL_MODELS} is set; a "

@@ -300,12 +300,15 @@ def arena(prompts: Path, field: str, contestants: tuple[str, ...], judge: str,
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @backend_options
 @log_option
+@click.option("--no-log", is_flag=True, help="do not write the scoring run to the run log")
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
                   permutations: int, seed: int, settings: BackendSettings,
-                  log_path: Path | None, as_json: bool) -> None:
+                  log_path: Path | None, no_log: bool, as_json: bool) -> None:
     """Was BENCH in the model's training data? The permutation test of Oren et al. (2023)."""
+    if no_log and log_path:
+        raise MinskyError("--log and --no-log: expected one of them")
     from minsky.backends.base import scoring
     from minsky.backends.registry import Backends
     from minsky.evals.contamination import contamination_test, examples_of, run_loglik
@@ -316,7 +319,7 @@ def contamination(bench: Path, model: str | None, shards: int, per_shard: int,
     backend = Backends(settings).get(spec)
     scoring(backend)  # one that cannot score is refused before any work
     # the scores go through the runner: logged as a run, with their token counts
-    runner = Runner(Backends(settings, {spec: backend}), RunLog(log_path))
+    runner = Runner(Backends(settings, {spec: backend}), None if no_log else RunLog(log_path))
     question = (f"{bench}: {shards} shards of {per_shard} examples, {permutations} "
                 f"permutations, seed {seed}")
 

@@ -37,6 +37,9 @@ class RunQuery(Strict):
     per_page: int = Field(50, ge=1, le=200)
 
 
+READ_AS_IS = ("008_call_child", "009_scores")
+
+
 def open_log(path: Path) -> RunLog:
     """The log at `path`, read-only; a clear error for a missing or too old log."""
     log = RunLog.read_only(path)
@@ -44,6 +47,9 @@ def open_log(path: Path) -> RunLog:
     if missing is None:
         log.close()
         raise MinskyError(f"{path} is not a minsky run log")
+    # the readers take a log from before these as it is (links read off the backend
+    # text, no scores), so an upgrade does not lock the viewer out of an existing log
+    missing = [m for m in missing if m not in READ_AS_IS]
     if missing:
         log.close()
         # the viewer never writes, so it cannot migrate; any logging command does
