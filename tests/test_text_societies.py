@@ -485,13 +485,13 @@ def test_ask_runs_the_default_society_and_shows_its_path(tmp_path: Path) -> None
     log = tmp_path / "runs.db"
     result = CliRunner().invoke(main, ["ask", "--model", "echo:", "--log", str(log), Q])
     assert result.exit_code == 0, result.output
-    assert "path drafts → 2 drafts" in result.output
-    assert "round 2: judge (2 asks)" in result.output
+    assert "path critique → 1 critique(s)" in result.output
+    assert "round 2: critique 1 (1 asks)" in result.output
     got = json.loads(CliRunner().invoke(main, ["logs", "list", "--log", str(log),
                                                "--json"]).output)
     (run,) = got
     shown = CliRunner().invoke(main, ["logs", "show", "--log", str(log), run["run_id"]])
-    assert "path drafts" in shown.output and "judge" in shown.output
+    assert "path critique" in shown.output and "critique" in shown.output
 
 
 def test_star_prefs_writes_dpo_rows(tmp_path: Path) -> None:

@@ -18,13 +18,16 @@ a checked result. This organisation weighs them (rules in `minsky.organisations.
   answer is"; averaging log-probabilities over the shifts cancels the model's prior for
   letter positions (the permutation debiasing of PriDe, arXiv 2309.03882). A backend
   without log-probabilities votes with the letter it writes.
-- Free-text questions (`text`, default "drafts"): the first reasoner writes `drafts`
-  drafts (the first greedy, the rest sampled) and a judge picks one by pairwise
-  judgement in both orders (`minsky.organisations.drafts`); "critique" has the chosen
-  draft critiqued against a constitution and revised (`critique`), "both" does both, and
-  "single" keeps the reasoners' vote. Chosen by measurement (docs/benchmarks.md, "Text
-  answers"): at 0.5B the critic never asked for a change, so critique cost tokens and
-  changed nothing; drafts is the one path that changes the answer.
+- Free-text questions (`text`, default "critique"): the first reasoner answers, then
+  critics (group `critic`, else the reasoner itself) read the answer against a
+  constitution and it revises where one names a broken principle (`critique`); "drafts"
+  has it write `drafts` drafts (the first greedy, the rest sampled) for a judge to pick
+  by pairwise judgement in both orders (`minsky.organisations.drafts`), "both" does
+  both, and "single" keeps the reasoners' vote. Chosen by measurement (docs/benchmarks.md,
+  "Text answers"): drafts lost to a single member on 80 open prompts (30 % of non-tied
+  verdicts, p = 0.035); critique, at 0.5B, returned the member's own answer (its critic
+  never asked for a change) at 2.5× the tokens — the path that does not lose, and the one
+  that gains as the member learns to critique.
 """
 
 from __future__ import annotations
@@ -106,9 +109,9 @@ class ConsensusParams(Strict):
     not_whole: float = Field(1.0, ge=0.0, le=1.0,
                              description="weight factor of an answer that is not a whole number")
     # free-text questions (issue 31): drafts and a judge's choice, critique and revision
-    # by a constitution, both, or one reasoner alone ("single"); drafts by measurement
-    # (docs/benchmarks.md, "Text answers")
-    text: TextPath = "drafts"
+    # by a constitution, both, or one reasoner alone ("single"); critique by measurement
+    # (docs/benchmarks.md, "Text answers": drafts lost to single)
+    text: TextPath = "critique"
     drafts: int = Field(2, ge=1, le=8, description="drafts of a text answer")
     draft_temperature: float = Field(0.8, ge=0.0, le=2.0)
     judging: Judging = "round_robin"
