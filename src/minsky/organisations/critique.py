@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -240,7 +240,7 @@ def critique_and_revise(task: Task, author: Member, critics: list[Member],
         if turn.text.strip() == current.strip():
             return current, records, prefs, "unchanged"
         prefs.append({"source": "revision", "round": r,
-                      "prompt": [{"role": m.role, "content": m.content} for m in messages],
+                      "prompt": [asdict(m) for m in messages],
                       "chosen": turn.text, "rejected": current,
                       "principles": sorted({c.principle or "" for c in asked})})
         current = turn.text

@@ -13,6 +13,7 @@ both orders) is kept as a preference pair for `minsky star prefs`.
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import asdict
 from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
@@ -70,7 +71,7 @@ def _draft_asks(author: Member, messages: list[Message], k: int, temperature: fl
 
 def _prefs(messages: list[Message], drafts: list[str], games: list[Game]
            ) -> list[dict[str, Any]]:
-    prompt = [{"role": m.role, "content": m.content} for m in messages]
+    prompt = [asdict(m) for m in messages]
     out = []
     for g in games:
         if g.score in (0.0, 1.0):

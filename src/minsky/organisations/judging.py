@@ -108,7 +108,7 @@ def _judge_ask(judge: Member, text: str) -> Ask:
                 Message("user", render("judge_pair", judgement=text))]
     return Ask(judge.name, messages, purpose="judge", prefix=CHOICE_PREFIX,
                options=judge.options.model_copy(update={
-                   "temperature": 0.0, "max_tokens": 4, "top_logprobs": 20, "stop": []}))
+                   "temperature": 0.0, "max_tokens": 1, "top_logprobs": 20, "stop": []}))
 
 
 def _letter_mass(top: dict[str, float]) -> float:
